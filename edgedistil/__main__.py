@@ -1,0 +1,3 @@
+from edgedistil.cli import main
+
+main()

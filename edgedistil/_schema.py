@@ -1,0 +1,342 @@
+"""What a target profile may contain: every key, its type, its range, and the rules between keys.
+
+Kept apart from ``profiles.py`` so the whole contract of a profile reads in one place. A check
+returns problems as strings (``[export].sequence_length = 0: ...``); the caller prefixes the file
+and raises once with all of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEVICE_KINDS = ("linux-board", "phone", "watch", "microcontroller")
+ARCHITECTURES = ("arm64", "armv7", "armv7e-m", "armv8-m", "riscv32", "x86_64", "xtensa-lx7")
+RUNNERS = ("adb", "local", "none", "ssh")
+
+# Which artifact each runtime loads. A format no listed runtime can load is an error.
+RUNTIME_FORMATS = {
+    "onnxruntime": ("onnx",),
+    "litert": ("tflite",),
+    "tflite-micro": ("tflite-micro",),
+}
+FORMATS = ("onnx", "tflite", "tflite-micro")
+
+# Quantization schemes each format can carry. "static-int8" keeps float inputs/outputs around
+# integer activations; "full-int8" makes the inputs and outputs integer too (what TFLite Micro
+# boards want). ONNX Runtime has no integer-I/O or 16x8 path for transformers; TFLite Micro has no
+# float32/float16 transformer kernels worth shipping and no dynamic-range (hybrid) kernels at all.
+FORMAT_SCHEMES = {
+    "onnx": ("float32", "float16", "dynamic-int8", "static-int8"),
+    "tflite": ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8"),
+    "tflite-micro": ("static-int8", "full-int8", "int16x8"),
+}
+SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
+# Activation types each scheme with calibrated activations allows; other schemes take none.
+SCHEME_ACTIVATIONS = {
+    "static-int8": ("uint8", "int8"),
+    "full-int8": ("int8",),
+    "int16x8": ("int16",),
+}
+CALIBRATION_METHODS = ("entropy", "minmax", "percentile")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Field:
+    """One key of a profile: its type and what values it allows."""
+
+    kind: str  # "str", "int", "float", "bool", "str-list"
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""
+
+
+def _f(kind: str, **kw: Any) -> Field:
+    return Field(kind=kind, **kw)
+
+
+TOP_LEVEL = {
+    "name": _f("str"),
+    "description": _f("str", required=True),
+    "extends": _f("str"),
+}
+SECTIONS: dict[str, dict[str, Field]] = {
+    "device": {
+        "kind": _f("str", required=True, choices=DEVICE_KINDS),
+        "cpu": _f("str", required=True),
+        "architecture": _f("str", required=True, choices=ARCHITECTURES),
+        "cores": _f("int", required=True, low=1, high=256),
+        "clock_mhz": _f("int", low=1, high=10_000),
+        "memory_bytes": _f("int", required=True, low=1, unit="bytes"),
+        "psram_bytes": _f("int", low=0, unit="bytes"),
+        "storage_bytes": _f("int", low=1, unit="bytes"),
+        "flash_bytes": _f("int", low=1, unit="bytes"),
+        "runtime_overhead_bytes": _f("int", low=0, unit="bytes"),
+    },
+    "export": {
+        "runtimes": _f("str-list", required=True, choices=tuple(RUNTIME_FORMATS)),
+        "formats": _f("str-list", required=True, choices=FORMATS),
+        # 8192 is no device's limit; it stops a typo (64000) before any plan. The teacher's own
+        # max_position_embeddings is checked when a teacher is known.
+        "sequence_length": _f("int", required=True, low=1, high=8192),
+        "input_dtype": _f("str", choices=("int32", "int64")),
+    },
+    "quantize": {
+        "scheme": _f("str", required=True, choices=SCHEMES),
+        "activations": _f("str", choices=("uint8", "int8", "int16")),
+        "weights": _f("str", choices=("int8",)),
+        "per_channel": _f("bool"),
+        "calibration": _f("str", choices=CALIBRATION_METHODS),
+    },
+    "bench": {
+        "runner": _f("str", required=True, choices=RUNNERS),
+        "host_env": _f("str"),
+        "threads": _f("int", required=True, low=1, high=256),
+    },
+    "budgets": {
+        "max_model_bytes": _f("int", required=True, low=1, unit="bytes"),
+        "max_flash_bytes": _f("int", low=1, unit="bytes"),
+        "max_arena_bytes": _f("int", low=1, unit="bytes"),
+        "max_peak_rss_bytes": _f("int", low=1, unit="bytes"),
+        "max_p95_latency_ms": _f("float", low=0.001, unit="ms"),
+        # A fraction, not percentage points: 0.01 is one point of accuracy. 1.0 would allow anything.
+        "max_accuracy_drop": _f("float", required=True, low=0.0, high=1.0, unit="fraction"),
+    },
+}
+
+
+def show(value: Any) -> str:
+    """A value as it would be written in TOML, for error messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:_}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, dict):
+        return "a table"
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def did_you_mean(word: str, known: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _where(section: str, key: str) -> str:
+    return f"[{section}].{key}" if section else key
+
+
+def _allowed(field: Field) -> str:
+    if field.choices is not None:
+        return "one of " + ", ".join(field.choices)
+    if field.kind == "bool":
+        return "true or false"
+    noun = {"int": "an integer", "float": "a number", "str": "a string"}.get(field.kind, "")
+    if field.kind == "str-list":
+        return "a list of strings"
+    if field.low is not None and field.high is not None:
+        return f"{noun} from {show(field.low)} to {show(field.high)}"
+    if field.low is not None:
+        return f"{noun} >= {show(field.low)}" if field.low else f"{noun} >= 0"
+    return noun
+
+
+def _type_ok(field: Field, value: Any) -> bool:
+    if isinstance(value, bool):
+        return field.kind == "bool"
+    checks: dict[str, Callable[[Any], bool]] = {
+        "str": lambda v: isinstance(v, str),
+        "int": lambda v: isinstance(v, int),
+        "float": lambda v: isinstance(v, int | float),
+        "bool": lambda v: False,
+        "str-list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    }
+    return checks[field.kind](value)
+
+
+def check_value(section: str, key: str, field: Field, value: Any) -> str | None:
+    """The problem with one value, or None when it is allowed."""
+    where = _where(section, key)
+    bad = f"{where} = {show(value)}: must be {_allowed(field)}"
+    if not _type_ok(field, value):
+        return bad
+    if field.kind == "str-list":
+        if not value:
+            return f"{where} = []: must name at least one of {', '.join(field.choices or ())}"
+        unknown = [v for v in value if field.choices and v not in field.choices]
+        if unknown:
+            return f'{where} = {show(value)}: unknown "{unknown[0]}"' + (
+                did_you_mean(unknown[0], field.choices or ()) + f"; allowed: {_allowed(field)}"
+            )
+        return None
+    if field.choices is not None and value not in field.choices:
+        return bad + did_you_mean(str(value), field.choices)
+    if field.low is not None and value < field.low:
+        return bad
+    if field.high is not None and value > field.high:
+        return bad
+    return None
+
+
+def check_keys(section: str, table: Mapping[str, Any], fields: Mapping[str, Field]) -> list[str]:
+    """Unknown keys and bad values of one table, as one file wrote it."""
+    problems = []
+    label = f"[{section}]" if section else "the top level"
+    for key in table:
+        if key not in fields:
+            problems.append(
+                f'unknown key "{key}" in {label}{did_you_mean(key, tuple(fields))}; '
+                f"allowed: {', '.join(fields)}"
+            )
+    for key, field in fields.items():
+        problem = check_value(section, key, field, table[key]) if key in table else None
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def check_missing(section: str, table: Mapping[str, Any], fields: Mapping[str, Field]) -> list[str]:
+    """Required keys that neither the profile nor the profile it extends gives."""
+    return [
+        f"{_where(section, key)} is missing: must be {_allowed(field)}"
+        for key, field in fields.items()
+        if field.required and key not in table
+    ]
+
+
+# ---- rules between keys: run only once every value on its own is valid ----
+
+Tables = Mapping[str, Mapping[str, Any]]
+
+
+def check_rules(t: Tables) -> list[str]:
+    """Problems that only show when keys are read together."""
+    return [
+        *_device_rules(t["device"]),
+        *_export_rules(t["device"], t["export"]),
+        *_quantize_rules(t["export"], t["quantize"]),
+        *_bench_rules(t["device"], t["bench"]),
+        *_budget_rules(t["device"], t["budgets"]),
+    ]
+
+
+def _only_for(table: Mapping[str, Any], section: str, keys: tuple[str, ...], who: str) -> list[str]:
+    return [f"[{section}].{k} = {show(table[k])}: only allowed {who}" for k in keys if k in table]
+
+
+def _need(table: Mapping[str, Any], section: str, keys: tuple[str, ...], who: str) -> list[str]:
+    return [f"[{section}].{k} is missing: required {who}" for k in keys if k not in table]
+
+
+def _device_rules(d: Mapping[str, Any]) -> list[str]:
+    mcu_keys = ("flash_bytes", "runtime_overhead_bytes", "psram_bytes")
+    if d["kind"] == "microcontroller":
+        return [
+            *_need(d, "device", ("flash_bytes", "runtime_overhead_bytes"), "for a microcontroller"),
+            *_only_for(d, "device", ("storage_bytes",), "for kinds other than microcontroller"),
+        ]
+    return [
+        *_need(d, "device", ("storage_bytes",), f'for kind "{d["kind"]}"'),
+        *_only_for(d, "device", mcu_keys, "for a microcontroller"),
+    ]
+
+
+def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
+    problems = []
+    loadable = {f for r in e["runtimes"] for f in RUNTIME_FORMATS[r]}
+    for fmt in e["formats"]:
+        if fmt not in loadable:
+            problems.append(
+                f'[export].formats = {show(e["formats"])}: "{fmt}" cannot be loaded by the '
+                f"runtimes {show(e['runtimes'])}; formats they load: {', '.join(sorted(loadable))}"
+            )
+    mcu = d["kind"] == "microcontroller"
+    for runtime in e["runtimes"]:
+        if mcu != (runtime == "tflite-micro"):
+            allowed = "tflite-micro only" if mcu else "onnxruntime, litert"
+            problems.append(
+                f'[export].runtimes = {show(e["runtimes"])}: "{runtime}" does not run on a '
+                f'{d["kind"]}; allowed: {allowed}'
+            )
+    return problems
+
+
+def _quantize_rules(e: Mapping[str, Any], q: Mapping[str, Any]) -> list[str]:
+    problems = []
+    scheme = q["scheme"]
+    for fmt in e["formats"]:
+        if scheme not in FORMAT_SCHEMES[fmt]:
+            why = " (TFLite Micro has no dynamic-range kernels)" if fmt == "tflite-micro" else ""
+            problems.append(
+                f'[quantize].scheme = "{scheme}": format {fmt} cannot carry it{why}; '
+                f"allowed for {fmt}: {', '.join(FORMAT_SCHEMES[fmt])}"
+            )
+    calibrated = SCHEME_ACTIVATIONS.get(scheme)
+    if calibrated is None:
+        who = "with a calibrated scheme (static-int8, full-int8, int16x8)"
+        problems += _only_for(q, "quantize", ("activations", "calibration"), who)
+    elif "activations" in q and q["activations"] not in calibrated:
+        problems.append(
+            f'[quantize].activations = "{q["activations"]}": scheme {scheme} allows '
+            + ", ".join(calibrated)
+        )
+    if scheme in ("float32", "float16"):
+        problems += _only_for(q, "quantize", ("per_channel", "weights"), "with an int8 scheme")
+    return problems
+
+
+def _bench_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if b["runner"] in ("ssh", "adb"):
+        env = b.get("host_env")
+        if env is None:
+            problems.append(
+                f'[bench].host_env is missing: runner "{b["runner"]}" needs the name of the '
+                "environment variable that holds the board's address (addresses never live in "
+                "the repository)"
+            )
+        elif not ENV_NAME.match(env):
+            problems.append(
+                f"[bench].host_env = {show(env)}: must be an environment variable name "
+                "(A-Z, 0-9, _), not an address"
+            )
+    else:
+        problems += _only_for(b, "bench", ("host_env",), 'with runner "ssh" or "adb"')
+    if b["threads"] > d["cores"]:
+        problems.append(
+            f"[bench].threads = {b['threads']}: more than the device's {d['cores']} cores"
+        )
+    return problems
+
+
+def _budget_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    if d["kind"] != "microcontroller":
+        problems = [
+            *_need(b, "budgets", ("max_peak_rss_bytes",), f'for kind "{d["kind"]}"'),
+            *_only_for(b, "budgets", ("max_flash_bytes", "max_arena_bytes"), "for a microcontroller"),
+            *_at_most(b, "max_model_bytes", d["storage_bytes"], "[device].storage_bytes"),
+            *_at_most(b, "max_peak_rss_bytes", d["memory_bytes"], "[device].memory_bytes"),
+        ]
+        return problems
+    overhead = d["runtime_overhead_bytes"]
+    room = d["flash_bytes"] - overhead
+    ram = d["memory_bytes"] + d.get("psram_bytes", 0)
+    return [
+        *_need(b, "budgets", ("max_flash_bytes", "max_arena_bytes"), "for a microcontroller"),
+        *_only_for(b, "budgets", ("max_peak_rss_bytes",), "for kinds other than microcontroller"),
+        *_at_most(b, "max_flash_bytes", d["flash_bytes"], "[device].flash_bytes"),
+        *_at_most(b, "max_model_bytes", room, "flash_bytes - runtime_overhead_bytes"),
+        *_at_most(b, "max_arena_bytes", ram, "memory_bytes + psram_bytes"),
+    ]
+
+
+def _at_most(b: Mapping[str, Any], key: str, limit: int, what: str) -> list[str]:
+    if key in b and b[key] > limit:
+        return [f"[budgets].{key} = {show(b[key])}: more than the device has ({what} = {show(limit)})"]
+    return []

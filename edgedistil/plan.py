@@ -1,0 +1,320 @@
+"""Plan a student before training: its parameters and artifact bytes, from the teacher's config alone.
+
+The student keeps the teacher's width and takes fewer layers (and optionally a pruned
+vocabulary). Its tensors are listed by shape exactly as transformers builds them, then priced at
+the target's quantization scheme. Two decisions shape the numbers:
+
+- the artifact keeps only the position rows its static sequence length can reach (a 64-token
+  model ships 64 of BERT's 512 position rows); export slices the table to match;
+- an embedding student pools by mean inside the graph, so the teacher's pooler is not shipped;
+  a classification student ships the pooler (or pre-classifier) and the classifier.
+
+Graph structure (ONNX protobuf / TFLite flatbuffer metadata) is not counted: a few KB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgedistil.errors import PlanError
+from edgedistil.profiles import Profile
+
+# Bytes per element of (weight matrices and embedding tables, 1-D vectors) for each scheme.
+# Vectors (biases, LayerNorm) stay float32 in ORT's int8 graphs; TFLite's integer biases are
+# int32 (same 4 bytes) or int64 under 16-bit activations.
+SCHEME_BYTES = {
+    "float32": (4, 4),
+    "float16": (2, 2),
+    "dynamic-int8": (1, 4),
+    "static-int8": (1, 4),
+    "full-int8": (1, 4),
+    "int16x8": (1, 8),
+}
+SCALE_BYTES = 5  # one float32 scale and one 8-bit zero point per quantized channel or tensor
+MIN_SPECIAL_TOKENS = 5  # [PAD], [UNK], [CLS], [SEP], [MASK] survive any pruning
+# Below ~1,000 WordPiece tokens general text turns mostly into [UNK]; no suggestion goes lower.
+MIN_USEFUL_VOCAB = 1_000
+SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta")
+
+Tensor = tuple[str, tuple[int, ...]]  # (role, shape); role is "table", "linear" or "vector"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shape:
+    """The architecture numbers a plan needs, read from a teacher's config.json."""
+
+    model_type: str
+    task: str  # "classification" or "embedding"
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    intermediate_size: int
+    max_positions: int
+    position_offset: int  # RoBERTa numbers positions from padding_idx + 1
+    type_vocab_size: int
+    num_labels: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Component:
+    parameters: int
+    bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suggestion:
+    layers: int
+    vocab_size: int
+    bytes: int
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    target: str
+    teacher: str
+    task: str
+    scheme: str
+    formats: tuple[str, ...]
+    teacher_layers: int
+    teacher_parameters: int
+    layers: int
+    vocab_size: int
+    teacher_vocab_size: int
+    hidden_size: int
+    sequence_length: int
+    position_rows: int
+    embeddings: Component
+    encoder: Component
+    head: Component
+    limit_bytes: int
+    limit_name: str
+    flash_bytes: int | None
+    suggestions: tuple[Suggestion, ...]
+
+    @property
+    def parameters(self) -> int:
+        return self.embeddings.parameters + self.encoder.parameters + self.head.parameters
+
+    @property
+    def artifact_bytes(self) -> int:
+        return self.embeddings.bytes + self.encoder.bytes + self.head.bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.artifact_bytes <= self.limit_bytes
+
+    @property
+    def over_by(self) -> int:
+        return max(0, self.artifact_bytes - self.limit_bytes)
+
+
+def read_shape(config: dict[str, Any], source: str) -> Shape:
+    """A ``Shape`` from config.json, or one clear error naming the file and the missing key."""
+    model_type = config.get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise PlanError(
+            f"{source}: model_type {model_type!r} is not a BERT-family encoder; "
+            f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    distil = model_type == "distilbert"
+    keys = {
+        "vocab_size": "vocab_size",
+        "hidden_size": "dim" if distil else "hidden_size",
+        "num_layers": "n_layers" if distil else "num_hidden_layers",
+        "intermediate_size": "hidden_dim" if distil else "intermediate_size",
+        "max_positions": "max_position_embeddings",
+    }
+    values = {}
+    for field, key in keys.items():
+        value = config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise PlanError(f"{source}: {key} = {value!r}; a positive integer is required")
+        values[field] = value
+    architectures = config.get("architectures") or []
+    classifier = any(str(a).endswith("ForSequenceClassification") for a in architectures)
+    roberta = model_type in ("roberta", "xlm-roberta")
+    return Shape(
+        model_type=model_type,
+        task="classification" if classifier else "embedding",
+        position_offset=int(config.get("pad_token_id", 1)) + 1 if roberta else 0,
+        type_vocab_size=0 if distil else int(config.get("type_vocab_size", 2)),
+        num_labels=_num_labels(config) if classifier else 0,
+        **values,
+    )
+
+
+def _num_labels(config: dict[str, Any]) -> int:
+    labels = config.get("id2label")
+    return len(labels) if isinstance(labels, dict) and labels else int(config.get("num_labels", 2))
+
+
+def default_layers(teacher_layers: int) -> int:
+    """DistilBERT's ratio: half the teacher's layers (12 -> 6, 6 -> 3), at least one."""
+    return max(1, teacher_layers // 2)
+
+
+def student_tensors(shape: Shape, layers: int, vocab: int, positions: int) -> dict[str, list[Tensor]]:
+    """Every tensor of the student by component, with the shapes transformers gives them."""
+    h, i = shape.hidden_size, shape.intermediate_size
+    embeddings: list[Tensor] = [("table", (vocab, h)), ("table", (positions, h))]
+    if shape.type_vocab_size:
+        embeddings.append(("table", (shape.type_vocab_size, h)))
+    embeddings += [("vector", (h,)), ("vector", (h,))]  # LayerNorm weight, bias
+    layer: list[Tensor] = []
+    for out, inp in ((h, h), (h, h), (h, h), (h, h), (i, h), (h, i)):  # q, k, v, attn out, up, down
+        layer += [("linear", (out, inp)), ("vector", (out,))]
+    layer += [("vector", (h,))] * 4  # two LayerNorms, weight and bias each
+    head: list[Tensor] = []
+    if shape.task == "classification":
+        c = shape.num_labels
+        head = [("linear", (h, h)), ("vector", (h,)), ("linear", (c, h)), ("vector", (c,))]
+    return {"embeddings": embeddings, "encoder": layer * layers, "head": head}
+
+
+def price(tensors: list[Tensor], scheme: str, per_channel: bool) -> Component:
+    """Parameters and bytes of a list of tensors under a quantization scheme."""
+    matrix_bytes, vector_bytes = SCHEME_BYTES[scheme]
+    quantized = matrix_bytes == 1
+    parameters = total = 0
+    for role, dims in tensors:
+        n = _numel(dims)
+        parameters += n
+        if role == "vector":
+            total += n * vector_bytes
+            continue
+        total += n * matrix_bytes
+        if quantized:  # embedding tables take one scale; linear weights one per output channel
+            channels = dims[0] if role == "linear" and per_channel else 1
+            total += channels * SCALE_BYTES
+    return Component(parameters=parameters, bytes=total)
+
+
+def _numel(dims: tuple[int, ...]) -> int:
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
+def plan_student(
+    *, shape: Shape, teacher: str, profile: Profile, layers: int | None = None,
+    vocab_size: int | None = None,
+) -> Plan:
+    """The student of ``shape`` for ``profile``: sizes, the verdict, and what would fit instead."""
+    layers = default_layers(shape.num_layers) if layers is None else layers
+    vocab = shape.vocab_size if vocab_size is None else vocab_size
+    _check_request(shape, profile, layers, vocab)
+    positions = profile.export.sequence_length + shape.position_offset
+    parts = _price_parts(shape, profile, layers, vocab, positions)
+    limit, limit_name = _limit(profile)
+    teacher_parts = student_tensors(shape, shape.num_layers, shape.vocab_size, shape.max_positions)
+    plan = Plan(
+        target=profile.name,
+        teacher=teacher,
+        task=shape.task,
+        scheme=profile.quantize.scheme,
+        formats=profile.export.formats,
+        teacher_layers=shape.num_layers,
+        teacher_parameters=sum(_numel(d) for part in teacher_parts.values() for _, d in part),
+        layers=layers,
+        vocab_size=vocab,
+        teacher_vocab_size=shape.vocab_size,
+        hidden_size=shape.hidden_size,
+        sequence_length=profile.export.sequence_length,
+        position_rows=positions,
+        limit_bytes=limit,
+        limit_name=limit_name,
+        flash_bytes=None,
+        suggestions=(),
+        **parts,
+    )
+    overhead = profile.device.runtime_overhead_bytes if profile.device.is_microcontroller else None
+    flash = None if overhead is None else plan.artifact_bytes + overhead
+    suggestions = () if plan.fits else _suggest(shape, profile, layers, vocab, positions, limit)
+    return _replace(plan, flash_bytes=flash, suggestions=suggestions)
+
+
+def _replace(plan: Plan, **changes: Any) -> Plan:
+    from dataclasses import replace
+
+    return replace(plan, **changes)
+
+
+def _check_request(shape: Shape, profile: Profile, layers: int, vocab: int) -> None:
+    if not 1 <= layers <= shape.num_layers:
+        raise PlanError(
+            f"--layers {layers}: the teacher has {shape.num_layers} layers; "
+            f"a student takes 1 to {shape.num_layers}"
+        )
+    if not MIN_SPECIAL_TOKENS <= vocab <= shape.vocab_size:
+        raise PlanError(
+            f"--vocab-size {vocab}: must be from {MIN_SPECIAL_TOKENS} (the special tokens) "
+            f"to the teacher's {shape.vocab_size:,} tokens"
+        )
+    usable = shape.max_positions - shape.position_offset
+    if profile.export.sequence_length > usable:
+        raise PlanError(
+            f"Target {profile.name} ({profile.source}) asks for [export].sequence_length = "
+            f"{profile.export.sequence_length}, but the teacher has only {usable} positions"
+        )
+
+
+def _price_parts(
+    shape: Shape, profile: Profile, layers: int, vocab: int, positions: int
+) -> dict[str, Component]:
+    q = profile.quantize
+    tensors = student_tensors(shape, layers, vocab, positions)
+    return {name: price(part, q.scheme, q.per_channel) for name, part in tensors.items()}
+
+
+def _limit(profile: Profile) -> tuple[int, str]:
+    """The tightest byte limit on the artifact, and which budget sets it."""
+    b, d = profile.budgets, profile.device
+    limit, name = b.max_model_bytes, "[budgets].max_model_bytes"
+    if d.is_microcontroller and b.max_flash_bytes is not None:
+        room = b.max_flash_bytes - d.runtime_overhead_bytes
+        if room < limit:
+            limit, name = room, "[budgets].max_flash_bytes - [device].runtime_overhead_bytes"
+    return limit, name
+
+
+def _bytes_at(shape: Shape, profile: Profile, layers: int, vocab: int, positions: int) -> int:
+    parts = _price_parts(shape, profile, layers, vocab, positions)
+    return sum(c.bytes for c in parts.values())
+
+
+def _max_vocab(shape: Shape, profile: Profile, layers: int, positions: int, limit: int) -> int:
+    """The largest vocabulary that fits ``limit`` at ``layers`` (may be below any useful size)."""
+    row = SCHEME_BYTES[profile.quantize.scheme][0] * shape.hidden_size
+    without_rows = _bytes_at(shape, profile, layers, 0, positions)
+    return max(0, (limit - without_rows) // row)
+
+
+def _suggest(
+    shape: Shape, profile: Profile, layers: int, vocab: int, positions: int, limit: int
+) -> tuple[Suggestion, ...]:
+    found: list[Suggestion] = []
+    for fewer in range(layers - 1, 0, -1):
+        size = _bytes_at(shape, profile, fewer, vocab, positions)
+        if size <= limit:
+            found.append(Suggestion(layers=fewer, vocab_size=vocab, bytes=size,
+                                    text=f"{fewer} layer(s) with the same vocabulary"))
+            break
+    for n in range(layers, 0, -1):
+        v = min(_max_vocab(shape, profile, n, positions, limit), vocab - 1)
+        if v >= MIN_USEFUL_VOCAB:
+            size = _bytes_at(shape, profile, n, v, positions)
+            found.append(Suggestion(layers=n, vocab_size=v, bytes=size,
+                                    text=f"{n} layer(s) with the vocabulary pruned to {v:,} tokens"))
+            break
+    if found:
+        return tuple(found)
+    smallest = _bytes_at(shape, profile, 1, MIN_USEFUL_VOCAB, positions)
+    return (Suggestion(
+        layers=1, vocab_size=MIN_USEFUL_VOCAB, bytes=smallest,
+        text=(f"nothing at hidden size {shape.hidden_size} fits: 1 layer with a "
+              f"{MIN_USEFUL_VOCAB:,}-token vocabulary is still {smallest - limit:,} bytes over; "
+              "a narrower student (smaller hidden size) is needed"),
+    ),)

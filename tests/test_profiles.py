@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from edgedistil import profiles
+from edgedistil.errors import ProfileError
+from tests.conftest import write_profile
+
+TARGETS = Path(__file__).resolve().parent.parent / "targets"
+TARGET_FILES = sorted(TARGETS.glob("*.toml"))
+
+
+def test_every_issue_target_is_built_in() -> None:
+    assert profiles.builtin_names() == [
+        "android-phone", "cortex-m7", "esp32-s3", "raspberry-pi-4", "raspberry-pi-5",
+        "raspberry-pi-zero-2w", "wear-os-watch",
+    ]
+
+
+@pytest.mark.parametrize("path", TARGET_FILES, ids=lambda p: p.stem)
+def test_every_target_file_loads(path: Path) -> None:
+    by_name = profiles.load_profile(path.stem)
+    by_path = profiles.load_profile(str(path))
+    assert by_name == profiles.load_profile(path.stem)
+    assert by_name.name == path.stem == by_path.name
+    assert by_name.device == by_path.device and by_name.budgets == by_path.budgets
+    assert by_name.budgets.max_model_bytes > 0
+    assert by_name.bench.threads <= by_name.device.cores
+
+
+@pytest.mark.parametrize("path", TARGET_FILES, ids=lambda p: p.stem)
+def test_every_number_in_a_target_carries_its_reason(path: Path) -> None:
+    data = tomllib.loads(path.read_text())
+    numeric = {k for t in data.values() if isinstance(t, dict) for k, v in t.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)}
+    lines = path.read_text().splitlines()
+    for key in numeric:
+        line = next(x for x in lines if x.split("=")[0].strip() == key)
+        assert "#" in line, f"{path.name}: {key} has no comment giving its reason"
+
+
+def test_microcontrollers_carry_flash_and_arena_budgets() -> None:
+    for name in ("cortex-m7", "esp32-s3"):
+        p = profiles.load_profile(name)
+        assert p.device.is_microcontroller and p.export.formats == ("tflite-micro",)
+        assert p.budgets.max_arena_bytes and p.budgets.max_flash_bytes
+        assert p.quantize.scheme == "full-int8"
+
+
+def _error(tmp_path: Path, text: str, name: str = "mine.toml") -> str:
+    path = write_profile(tmp_path / name, text)
+    with pytest.raises(ProfileError) as info:
+        profiles.load_profile(str(path))
+    message = str(info.value)
+    assert "\n" not in message
+    assert name in message
+    return message
+
+
+PI4 = 'extends = "raspberry-pi-4"\n'
+
+
+def test_extends_overrides_one_key_and_keeps_the_rest(tmp_path: Path) -> None:
+    path = write_profile(tmp_path / "fast-pi.toml", PI4 + "[export]\nsequence_length = 64\n")
+    p = profiles.load_profile(str(path))
+    base = profiles.load_profile("raspberry-pi-4")
+    assert p.name == "fast-pi" and p.extends == "raspberry-pi-4"
+    assert p.export.sequence_length == 64
+    assert p.export.formats == base.export.formats and p.budgets == base.budgets
+
+
+def test_extends_a_file_by_relative_path(tmp_path: Path) -> None:
+    write_profile(tmp_path / "base.toml", PI4 + "[budgets]\nmax_model_bytes = 5_000_000\n")
+    child = write_profile(tmp_path / "child.toml", 'extends = "base.toml"\n[bench]\nthreads = 2\n')
+    p = profiles.load_profile(str(child))
+    assert p.budgets.max_model_bytes == 5_000_000 and p.bench.threads == 2
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
+    message = _error(tmp_path, PI4 + "[export]\nsequence_lenght = 64\n")
+    assert 'unknown key "sequence_lenght" in [export]' in message
+    assert 'did you mean "sequence_length"' in message
+    assert "allowed: runtimes, formats, sequence_length, input_dtype" in message
+
+
+def test_unknown_section(tmp_path: Path) -> None:
+    message = _error(tmp_path, PI4 + "[budget]\nmax_model_bytes = 1\n")
+    assert 'unknown key "budget" at the top level (did you mean "budgets"?)' in message
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "expected"),
+    [
+        ("export", "sequence_length = 0", "[export].sequence_length = 0: must be an integer from 1 to 8192"),
+        ("export", 'sequence_length = "64"', '[export].sequence_length = "64": must be an integer'),
+        ("budgets", "max_model_bytes = -5", "[budgets].max_model_bytes = -5: must be an integer >= 1"),
+        ("budgets", "max_accuracy_drop = 1.5", "[budgets].max_accuracy_drop = 1.5: must be a number from 0.0 to 1.0"),
+        ("bench", "threads = true", "[bench].threads = true: must be an integer"),
+        ("quantize", 'scheme = "int4"', '[quantize].scheme = "int4": must be one of float32, float16, dynamic-int8'),
+        ("quantize", 'scheme = "dynamic_int8"', 'did you mean "dynamic-int8"'),
+        ("export", 'formats = ["onnx", "tflit"]', 'unknown "tflit" (did you mean "tflite"?)'),
+        ("export", "formats = []", "[export].formats = []: must name at least one of"),
+        ("bench", 'runner = "sssh"', '[bench].runner = "sssh": must be one of adb, local, none, ssh (did you mean "ssh"?)'),
+    ],
+)
+def test_bad_values_name_key_value_and_what_is_allowed(
+    tmp_path: Path, section: str, line: str, expected: str
+) -> None:
+    assert expected in _error(tmp_path, PI4 + f"[{section}]\n{line}\n")
+
+
+def test_a_format_the_runtimes_cannot_load(tmp_path: Path) -> None:
+    message = _error(tmp_path, PI4 + '[export]\nruntimes = ["onnxruntime"]\n')
+    assert '"tflite" cannot be loaded by the runtimes ["onnxruntime"]' in message
+
+
+def test_a_microcontroller_asking_for_dynamic_quantization(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'extends = "cortex-m7"\n[quantize]\nscheme = "dynamic-int8"\n'
+                     "activations = \"int8\"\n")
+    assert '[quantize].scheme = "dynamic-int8": format tflite-micro cannot carry it' in message
+    assert "no dynamic-range kernels" in message
+
+
+def test_a_microcontroller_cannot_run_onnx_runtime(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'extends = "cortex-m7"\n[export]\nruntimes = ["onnxruntime"]\n'
+                     'formats = ["onnx"]\n')
+    assert '"onnxruntime" does not run on a microcontroller' in message
+
+
+def test_activations_must_suit_the_scheme(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'extends = "cortex-m7"\n[quantize]\nactivations = "uint8"\n')
+    assert '[quantize].activations = "uint8": scheme full-int8 allows int8' in message
+
+
+def test_ssh_runner_needs_an_environment_variable_not_an_address(tmp_path: Path) -> None:
+    message = _error(tmp_path, PI4 + '[bench]\nhost_env = "pi@192.168.1.20"\n')
+    assert "must be an environment variable name" in message
+
+
+def test_threads_beyond_the_cores(tmp_path: Path) -> None:
+    assert "more than the device's 4 cores" in _error(tmp_path, PI4 + "[bench]\nthreads = 8\n")
+
+
+def test_a_budget_the_device_cannot_hold(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'extends = "cortex-m7"\n[budgets]\nmax_arena_bytes = 4_000_000\n')
+    assert "[budgets].max_arena_bytes = 4_000_000: more than the device has" in message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    message = _error(tmp_path, PI4 + "[export]\nsequence_length = 0\n[budgets]\nmax_model_bytes = -1\n")
+    assert "2 problems" in message
+    assert "sequence_length = 0" in message and "max_model_bytes = -1" in message
+
+
+def test_missing_sections_and_keys(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'description = "half a profile"\n[device]\nkind = "phone"\n')
+    assert "[device].cpu is missing" in message
+    assert "[export] is missing" in message
+
+
+def test_problem_in_the_parent_is_blamed_on_the_parent(tmp_path: Path) -> None:
+    write_profile(tmp_path / "parent.toml", PI4 + "[bench]\nthreds = 2\n")
+    write_profile(tmp_path / "child.toml", 'extends = "parent.toml"\n')
+    with pytest.raises(ProfileError, match=r"parent\.toml: unknown key \"threds\""):
+        profiles.load_profile(str(tmp_path / "child.toml"))
+
+
+def test_extends_cycle(tmp_path: Path) -> None:
+    write_profile(tmp_path / "a.toml", 'extends = "b.toml"\n')
+    write_profile(tmp_path / "b.toml", 'extends = "a.toml"\n')
+    with pytest.raises(ProfileError, match="extends forms a cycle"):
+        profiles.load_profile(str(tmp_path / "a.toml"))
+
+
+def test_extends_unknown_target(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'extends = "raspberry-pi-3"\n')
+    assert 'Unknown target "raspberry-pi-3"' in message and "did you mean" in message
+
+
+def test_misspelt_target_name_gets_did_you_mean() -> None:
+    with pytest.raises(ProfileError) as info:
+        profiles.load_profile("raspbery-pi-4")
+    assert 'Unknown target "raspbery-pi-4" (did you mean "raspberry-pi-4"?)' in str(info.value)
+    assert "known targets: android-phone, cortex-m7" in str(info.value)
+
+
+def test_missing_file_and_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="Profile file not found"):
+        profiles.load_profile(str(tmp_path / "nope.toml"))
+    assert "not valid TOML" in _error(tmp_path, "[device\nkind = 1\n")
+
+
+
+def test_a_new_scheme_does_not_inherit_the_parents_quantize_keys(tmp_path: Path) -> None:
+    path = write_profile(tmp_path / "dyn.toml", 'extends = "raspberry-pi-5"\n[quantize]\nscheme = "dynamic-int8"\n')
+    p = profiles.load_profile(str(path))
+    assert p.quantize.scheme == "dynamic-int8" and p.quantize.activations is None
+    assert profiles.load_profile("raspberry-pi-5").quantize.activations == "uint8"
