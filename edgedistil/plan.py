@@ -1,4 +1,4 @@
-"""Plan a student before training: its parameters and artifact bytes, from the teacher's config alone.
+"""Plan a student before training: its parameters and artifact bytes, from the teacher's config.
 
 The student keeps the teacher's width and takes fewer layers (and optionally a pruned
 vocabulary). Its tensors are listed by shape exactly as transformers builds them, then priced at
@@ -9,7 +9,8 @@ the target's quantization scheme. Two decisions shape the numbers:
 - an embedding student pools by mean inside the graph, so the teacher's pooler is not shipped;
   a classification student ships the pooler (or pre-classifier) and the classifier.
 
-Graph structure (ONNX protobuf / TFLite flatbuffer metadata) is not counted: a few KB.
+Graph structure (node metadata, activation scales) is added per layer as measured on real
+ONNX Runtime files; ``benchmarks/plan_vs_artifact.py`` compares the plan with real artifacts.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ SCHEME_BYTES = {
     "static-int8": (1, 4),
     "full-int8": (1, 4),
     "int16x8": (1, 8),
+}
+# Bytes of graph structure beyond the tensors, (per artifact, per layer): node and tensor
+# metadata, plus activation scales in calibrated graphs. Measured on ONNX Runtime artifacts of
+# default-teacher students by benchmarks/plan_vs_artifact.py (rounded up, so the plan never
+# promises a fit the real file misses); LiteRT files are assumed alike until measured.
+GRAPH_BYTES = {
+    "float32": (16_384, 12_288),
+    "float16": (16_384, 12_288),
+    "dynamic-int8": (20_480, 24_576),
+    "static-int8": (28_672, 45_056),
+    "full-int8": (28_672, 45_056),
+    "int16x8": (28_672, 45_056),
 }
 SCALE_BYTES = 5  # one float32 scale and one 8-bit zero point per quantized channel or tensor
 MIN_SPECIAL_TOKENS = 5  # [PAD], [UNK], [CLS], [SEP], [MASK] survive any pruning
@@ -88,6 +101,7 @@ class Plan:
     embeddings: Component
     encoder: Component
     head: Component
+    graph: Component
     limit_bytes: int
     limit_name: str
     flash_bytes: int | None
@@ -99,7 +113,7 @@ class Plan:
 
     @property
     def artifact_bytes(self) -> int:
-        return self.embeddings.bytes + self.encoder.bytes + self.head.bytes
+        return self.embeddings.bytes + self.encoder.bytes + self.head.bytes + self.graph.bytes
 
     @property
     def fits(self) -> bool:
@@ -155,7 +169,9 @@ def default_layers(teacher_layers: int) -> int:
     return max(1, teacher_layers // 2)
 
 
-def student_tensors(shape: Shape, layers: int, vocab: int, positions: int) -> dict[str, list[Tensor]]:
+def student_tensors(
+    shape: Shape, layers: int, vocab: int, positions: int
+) -> dict[str, list[Tensor]]:
     """Every tensor of the student by component, with the shapes transformers gives them."""
     h, i = shape.hidden_size, shape.intermediate_size
     embeddings: list[Tensor] = [("table", (vocab, h)), ("table", (positions, h))]
@@ -199,7 +215,11 @@ def _numel(dims: tuple[int, ...]) -> int:
 
 
 def plan_student(
-    *, shape: Shape, teacher: str, profile: Profile, layers: int | None = None,
+    *,
+    shape: Shape,
+    teacher: str,
+    profile: Profile,
+    layers: int | None = None,
     vocab_size: int | None = None,
 ) -> Plan:
     """The student of ``shape`` for ``profile``: sizes, the verdict, and what would fit instead."""
@@ -266,7 +286,10 @@ def _price_parts(
 ) -> dict[str, Component]:
     q = profile.quantize
     tensors = student_tensors(shape, layers, vocab, positions)
-    return {name: price(part, q.scheme, q.per_channel) for name, part in tensors.items()}
+    parts = {name: price(part, q.scheme, q.per_channel) for name, part in tensors.items()}
+    base, per_layer = GRAPH_BYTES[q.scheme]
+    parts["graph"] = Component(parameters=0, bytes=base + per_layer * layers)
+    return parts
 
 
 def _limit(profile: Profile) -> tuple[int, str]:
@@ -299,22 +322,40 @@ def _suggest(
     for fewer in range(layers - 1, 0, -1):
         size = _bytes_at(shape, profile, fewer, vocab, positions)
         if size <= limit:
-            found.append(Suggestion(layers=fewer, vocab_size=vocab, bytes=size,
-                                    text=f"{fewer} layer(s) with the same vocabulary"))
+            found.append(
+                Suggestion(
+                    layers=fewer,
+                    vocab_size=vocab,
+                    bytes=size,
+                    text=f"{fewer} layer(s) with the same vocabulary",
+                )
+            )
             break
     for n in range(layers, 0, -1):
         v = min(_max_vocab(shape, profile, n, positions, limit), vocab - 1)
         if v >= MIN_USEFUL_VOCAB:
             size = _bytes_at(shape, profile, n, v, positions)
-            found.append(Suggestion(layers=n, vocab_size=v, bytes=size,
-                                    text=f"{n} layer(s) with the vocabulary pruned to {v:,} tokens"))
+            found.append(
+                Suggestion(
+                    layers=n,
+                    vocab_size=v,
+                    bytes=size,
+                    text=f"{n} layer(s) with the vocabulary pruned to {v:,} tokens",
+                )
+            )
             break
     if found:
         return tuple(found)
     smallest = _bytes_at(shape, profile, 1, MIN_USEFUL_VOCAB, positions)
-    return (Suggestion(
-        layers=1, vocab_size=MIN_USEFUL_VOCAB, bytes=smallest,
-        text=(f"nothing at hidden size {shape.hidden_size} fits: 1 layer with a "
-              f"{MIN_USEFUL_VOCAB:,}-token vocabulary is still {smallest - limit:,} bytes over; "
-              "a narrower student (smaller hidden size) is needed"),
-    ),)
+    return (
+        Suggestion(
+            layers=1,
+            vocab_size=MIN_USEFUL_VOCAB,
+            bytes=smallest,
+            text=(
+                f"nothing at hidden size {shape.hidden_size} fits: 1 layer with a "
+                f"{MIN_USEFUL_VOCAB:,}-token vocabulary is still {smallest - limit:,} bytes over; "
+                "a narrower student (smaller hidden size) is needed"
+            ),
+        ),
+    )

@@ -4,8 +4,8 @@ A profile names a built-in target (``raspberry-pi-4``) or a file by path. It may
 built-in target or another file and override any key; tables merge key by key, other values
 replace. Each file's own keys are checked against ``_schema`` and blamed on that file; the merged
 profile is then checked for missing keys and the rules between keys. A file that sets
-``[quantize].scheme`` inherits none of the parent's other ``[quantize]`` keys. Every problem is collected
-and raised once, as one ``ProfileError``.
+``[quantize].scheme`` inherits none of the parent's other ``[quantize]`` keys. Every problem
+is collected and raised once, as one ``ProfileError``.
 """
 
 from __future__ import annotations
@@ -90,13 +90,17 @@ class Profile:
         data = asdict(self)
         data["source"] = _display(self.source)
         for section in ("export",):
-            data[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in data[section].items()}
+            data[section] = {
+                k: list(v) if isinstance(v, tuple) else v for k, v in data[section].items()
+            }
         return data
 
 
 def builtin_names() -> list[str]:
     """Names of the profiles shipped in ``targets/``, sorted."""
-    return sorted(p.name.removesuffix(".toml") for p in _builtin_dir().iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml") for p in _builtin_dir().iterdir() if p.name.endswith(".toml")
+    )
 
 
 def load_builtin_profiles() -> list[Profile]:
@@ -243,8 +247,11 @@ def _build(path: Path, merged: dict[str, Any], origins: Origins) -> Profile:
         extends=merged.get("extends") if origins.get(("", "extends")) == path else None,
         device=Device(**merged["device"]),
         export=Export(
-            **{**merged["export"], "runtimes": tuple(merged["export"]["runtimes"]),
-               "formats": tuple(merged["export"]["formats"])}
+            **{
+                **merged["export"],
+                "runtimes": tuple(merged["export"]["runtimes"]),
+                "formats": tuple(merged["export"]["formats"]),
+            }
         ),
         quantize=Quantize(**merged["quantize"]),
         bench=Bench(**merged["bench"]),

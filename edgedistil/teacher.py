@@ -65,7 +65,7 @@ def resolve_teacher(spec: str) -> Teacher:
             what = "is a file, not a model directory" if path.exists() else "does not exist"
             raise TeacherError(
                 f'Teacher "{spec}" {what}; give a local Hugging Face model directory '
-                "(config.json + model.safetensors) or \"default\""
+                '(config.json + model.safetensors) or "default"'
             )
     return Teacher(name=spec, path=path, config=read_config(path))
 
@@ -174,7 +174,7 @@ def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
     architectures = teacher.config.get("architectures") or []
     classifier = any(a.endswith("ForSequenceClassification") for a in architectures)
     factory = AutoModelForSequenceClassification if classifier else AutoModel
-    model = factory.from_config(config)
+    model: torch.nn.Module = factory.from_config(config)  # type: ignore[no-untyped-call]
     state = load_state_dict(teacher.path)
     result = model.load_state_dict(state, strict=False)
     # Buffers such as embeddings.position_ids were saved by older transformers and are rebuilt now.

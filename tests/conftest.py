@@ -18,8 +18,30 @@ TINY = {
     "intermediate_size": 37,
 }
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-WORDS = ["the", "a", "is", "was", "good", "bad", "movie", "phone", "battery", "watch", "fast",
-         "slow", "timer", "set", "for", "minutes", "light", "off", "on", "##s", "##ing", "##ed"]
+WORDS = [
+    "the",
+    "a",
+    "is",
+    "was",
+    "good",
+    "bad",
+    "movie",
+    "phone",
+    "battery",
+    "watch",
+    "fast",
+    "slow",
+    "timer",
+    "set",
+    "for",
+    "minutes",
+    "light",
+    "off",
+    "on",
+    "##s",
+    "##ing",
+    "##ed",
+]
 
 
 @pytest.fixture
@@ -64,8 +86,9 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("tiny-cls"), "BertForSequenceClassification",
-                     num_labels=3)
+    return save_tiny(
+        tmp_path_factory.mktemp("tiny-cls"), "BertForSequenceClassification", num_labels=3
+    )
 
 
 def write_profile(path: Path, text: str) -> Path:

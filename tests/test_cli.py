@@ -30,7 +30,9 @@ def test_targets_json(runner: CliRunner) -> None:
 
 
 def test_targets_show_prints_the_resolved_profile(runner: CliRunner, tmp_path: Path) -> None:
-    path = write_profile(tmp_path / "my-pi.toml", 'extends = "raspberry-pi-4"\n[bench]\nthreads = 2\n')
+    path = write_profile(
+        tmp_path / "my-pi.toml", 'extends = "raspberry-pi-4"\n[bench]\nthreads = 2\n'
+    )
     result = runner.invoke(cli, ["targets", "show", str(path)])
     assert result.exit_code == 0, result.output
     assert 'name = "my-pi"' in result.output and 'extends = "raspberry-pi-4"' in result.output
@@ -46,8 +48,11 @@ def test_misspelt_target_is_one_line_with_a_suggestion(runner: CliRunner) -> Non
 
 
 def test_invalid_profile_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
-    path = write_profile(tmp_path / "bad.toml",
-                         'extends = "raspberry-pi-4"\n[export]\nsequence_length = 0\n[budgets]\nmax_model_bytes = -1\n')
+    path = write_profile(
+        tmp_path / "bad.toml",
+        'extends = "raspberry-pi-4"\n[export]\nsequence_length = 0\n'
+        "[budgets]\nmax_model_bytes = -1\n",
+    )
     result = runner.invoke(cli, ["plan", "--target", str(path)])
     assert result.exit_code == 1
     line = error_line(result)
@@ -64,19 +69,36 @@ def test_plan_every_target_by_default(runner: CliRunner) -> None:
 
 
 def test_plan_json_for_machines(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["plan", "--target", "cortex-m7", "--target", "raspberry-pi-4",
-                                 "--layers", "3", "--json"])
+    result = runner.invoke(
+        cli,
+        ["plan", "--target", "cortex-m7", "--target", "raspberry-pi-4", "--layers", "3", "--json"],
+    )
     assert result.exit_code == 0, result.output
     m7, pi4 = json.loads(result.output)
     assert (m7["target"], m7["fits"], pi4["fits"]) == ("cortex-m7", False, True)
     assert m7["over_by"] == m7["artifact_bytes"] - m7["limit_bytes"] > 0
-    assert m7["artifact_bytes"] == sum(m7[c]["bytes"] for c in ("embeddings", "encoder", "head"))
+    assert m7["artifact_bytes"] == sum(
+        m7[c]["bytes"] for c in ("embeddings", "encoder", "head", "graph")
+    )
     assert pi4["layers"] == 3 and pi4["suggestions"] == []
 
 
-def test_plan_with_a_local_teacher_and_pruned_vocab(runner: CliRunner, tiny_classifier: Path) -> None:
-    result = runner.invoke(cli, ["plan", "--teacher", str(tiny_classifier), "--target",
-                                 "android-phone", "--vocab-size", "50", "--json"])
+def test_plan_with_a_local_teacher_and_pruned_vocab(
+    runner: CliRunner, tiny_classifier: Path
+) -> None:
+    result = runner.invoke(
+        cli,
+        [
+            "plan",
+            "--teacher",
+            str(tiny_classifier),
+            "--target",
+            "android-phone",
+            "--vocab-size",
+            "50",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     [p] = json.loads(result.output)
     assert (p["task"], p["vocab_size"], p["layers"]) == ("classification", 50, 1)
@@ -103,8 +125,9 @@ def test_bad_usage_exits_2(runner: CliRunner) -> None:
     assert runner.invoke(cli, ["nonsense"]).exit_code == 2
 
 
-def test_plan_refuses_a_tampered_default(runner: CliRunner, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_refuses_a_tampered_default(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = teacher.default_teacher_dir()
     for name in teacher.DEFAULT_FILES:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -117,11 +140,14 @@ def test_plan_refuses_a_tampered_default(runner: CliRunner, tmp_path: Path,
 
 
 def test_the_console_script_runs_without_heavy_imports() -> None:
-    code = ("import sys; from edgedistil.cli import cli\n"
-            "try: cli(['targets'], prog_name='edgedistil')\n"
-            "except SystemExit: pass\n"
-            "heavy = [m for m in ('torch', 'tensorflow', 'onnxruntime', 'transformers') if m in sys.modules]\n"
-            "print('HEAVY', heavy)")
+    code = (
+        "import sys; from edgedistil.cli import cli\n"
+        "try: cli(['targets'], prog_name='edgedistil')\n"
+        "except SystemExit: pass\n"
+        "names = ('torch', 'tensorflow', 'onnxruntime', 'transformers')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
 

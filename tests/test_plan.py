@@ -44,12 +44,17 @@ def test_parameters_match_a_real_model_built_from_the_config(
     import transformers
 
     config = transformers.AutoConfig.for_model(
-        "roberta" if "Roberta" in architecture else "bert", **{**TINY, **overrides},
+        "roberta" if "Roberta" in architecture else "bert",
+        **{**TINY, **overrides},
         architectures=[architecture],
     ).to_dict()
     shape = plan.read_shape(config, "config.json")
-    result = plan.plan_student(shape=shape, teacher="tiny", profile=_profile(tmp_path, "raspberry-pi-4", usable),
-                               layers=layers)
+    result = plan.plan_student(
+        shape=shape,
+        teacher="tiny",
+        profile=_profile(tmp_path, "raspberry-pi-4", usable),
+        layers=layers,
+    )
     real = _real_parameters(architecture, **{**TINY, **overrides, "num_hidden_layers": layers})
     assert result.parameters == real
     assert result.teacher_parameters == _real_parameters(architecture, **{**TINY, **overrides})
@@ -58,12 +63,19 @@ def test_parameters_match_a_real_model_built_from_the_config(
 def test_distilbert_parameters_match(tmp_path: Path) -> None:
     import transformers
 
-    cfg = transformers.DistilBertConfig(vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=37,
-                                        max_position_embeddings=64)
+    cfg = transformers.DistilBertConfig(
+        vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64
+    )
     shape = plan.read_shape({**cfg.to_dict(), "architectures": ["DistilBertModel"]}, "config.json")
-    result = plan.plan_student(shape=shape, teacher="t", profile=_profile(tmp_path, "raspberry-pi-4", 64))
-    real = sum(p.numel() for p in transformers.DistilBertModel(
-        transformers.DistilBertConfig(**{**cfg.to_dict(), "n_layers": 1})).parameters())
+    result = plan.plan_student(
+        shape=shape, teacher="t", profile=_profile(tmp_path, "raspberry-pi-4", 64)
+    )
+    real = sum(
+        p.numel()
+        for p in transformers.DistilBertModel(
+            transformers.DistilBertConfig(**{**cfg.to_dict(), "n_layers": 1})
+        ).parameters()
+    )
     assert result.parameters == real
 
 
@@ -75,23 +87,28 @@ def test_pruned_vocabulary_and_sliced_positions(tmp_path: Path) -> None:
     assert result.position_rows == 16
     assert result.embeddings.parameters == 40 * h + 16 * h + 2 * h + 2 * h
     assert result.parameters == _real_parameters(
-        "BertModel", **{**TINY, "vocab_size": 40, "max_position_embeddings": 16})
+        "BertModel", **{**TINY, "vocab_size": 40, "max_position_embeddings": 16}
+    )
 
 
 def test_bytes_per_scheme(tmp_path: Path) -> None:
     shape = plan.read_shape({**TINY, "model_type": "bert", "max_position_embeddings": 512}, "c")
-    fp32 = plan.plan_student(shape=shape, teacher="t",
-                             profile=_profile(tmp_path, "raspberry-pi-4", 64, "float32"))
-    int8 = plan.plan_student(shape=shape, teacher="t",
-                             profile=_profile(tmp_path, "raspberry-pi-5", 64))
-    assert fp32.artifact_bytes == 4 * fp32.parameters
+    fp32 = plan.plan_student(
+        shape=shape, teacher="t", profile=_profile(tmp_path, "raspberry-pi-4", 64, "float32")
+    )
+    int8 = plan.plan_student(
+        shape=shape, teacher="t", profile=_profile(tmp_path, "raspberry-pi-5", 64)
+    )
+    assert fp32.artifact_bytes == 4 * fp32.parameters + fp32.graph.bytes
+    base, per_layer = plan.GRAPH_BYTES["float32"]
+    assert fp32.graph.bytes == base + fp32.layers * per_layer
     # int8: one byte per weight, float32 vectors, a scale + zero point per output channel
     tensors = plan.student_tensors(shape, int8.layers, int8.vocab_size, 64)
     flat = [t for part in tensors.values() for t in part]
     weights = sum(d[0] * d[1] for role, d in flat if role != "vector")
     vectors = sum(d[0] for role, d in flat if role == "vector")
     scales = sum(d[0] if role == "linear" else 1 for role, d in flat if role != "vector")
-    assert int8.artifact_bytes == weights + 4 * vectors + 5 * scales
+    assert int8.artifact_bytes == weights + 4 * vectors + 5 * scales + int8.graph.bytes
 
 
 @pytest.fixture(scope="module")
@@ -121,24 +138,33 @@ def test_suggestions_fit_and_are_the_largest_that_do(minilm: plan.Shape) -> None
     result = plan.plan_student(shape=minilm, teacher="default", profile=p)
     assert not result.fits and result.suggestions
     for s in result.suggestions:
-        fitted = plan.plan_student(shape=minilm, teacher="d", profile=p, layers=s.layers,
-                                   vocab_size=s.vocab_size)
+        fitted = plan.plan_student(
+            shape=minilm, teacher="d", profile=p, layers=s.layers, vocab_size=s.vocab_size
+        )
         assert fitted.fits and fitted.artifact_bytes == s.bytes
-        bigger = plan.plan_student(shape=minilm, teacher="d", profile=p, layers=s.layers,
-                                   vocab_size=s.vocab_size + 1)
+        bigger = plan.plan_student(
+            shape=minilm, teacher="d", profile=p, layers=s.layers, vocab_size=s.vocab_size + 1
+        )
         assert not bigger.fits
 
 
 def test_fewer_layers_suggested_when_they_suffice(minilm: plan.Shape, tmp_path: Path) -> None:
-    p = profiles.load_profile(str(write_profile(
-        tmp_path / "tight.toml", 'extends = "raspberry-pi-4"\n[budgets]\nmax_model_bytes = 16_000_000\n')))
+    p = profiles.load_profile(
+        str(
+            write_profile(
+                tmp_path / "tight.toml",
+                'extends = "raspberry-pi-4"\n[budgets]\nmax_model_bytes = 16_000_000\n',
+            )
+        )
+    )
     result = plan.plan_student(shape=minilm, teacher="default", profile=p, layers=6)
     assert result.suggestions[0].layers == 2 and result.suggestions[0].vocab_size == 30522
 
 
 def test_a_fitting_plan_has_no_suggestions(minilm: plan.Shape) -> None:
-    result = plan.plan_student(shape=minilm, teacher="default",
-                               profile=profiles.load_profile("raspberry-pi-4"))
+    result = plan.plan_student(
+        shape=minilm, teacher="default", profile=profiles.load_profile("raspberry-pi-4")
+    )
     assert result.fits and result.suggestions == () and result.flash_bytes is None
 
 
@@ -153,8 +179,9 @@ def test_a_fitting_plan_has_no_suggestions(minilm: plan.Shape) -> None:
 )
 def test_impossible_requests(minilm: plan.Shape, kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(PlanError, match=message.replace("(", r"\(")):
-        plan.plan_student(shape=minilm, teacher="d", profile=profiles.load_profile("raspberry-pi-4"),
-                          **kwargs)
+        plan.plan_student(
+            shape=minilm, teacher="d", profile=profiles.load_profile("raspberry-pi-4"), **kwargs
+        )
 
 
 def test_sequence_longer_than_the_teacher_positions(tmp_path: Path) -> None:

@@ -15,8 +15,13 @@ TARGET_FILES = sorted(TARGETS.glob("*.toml"))
 
 def test_every_issue_target_is_built_in() -> None:
     assert profiles.builtin_names() == [
-        "android-phone", "cortex-m7", "esp32-s3", "raspberry-pi-4", "raspberry-pi-5",
-        "raspberry-pi-zero-2w", "wear-os-watch",
+        "android-phone",
+        "cortex-m7",
+        "esp32-s3",
+        "raspberry-pi-4",
+        "raspberry-pi-5",
+        "raspberry-pi-zero-2w",
+        "wear-os-watch",
     ]
 
 
@@ -34,8 +39,13 @@ def test_every_target_file_loads(path: Path) -> None:
 @pytest.mark.parametrize("path", TARGET_FILES, ids=lambda p: p.stem)
 def test_every_number_in_a_target_carries_its_reason(path: Path) -> None:
     data = tomllib.loads(path.read_text())
-    numeric = {k for t in data.values() if isinstance(t, dict) for k, v in t.items()
-               if isinstance(v, int | float) and not isinstance(v, bool)}
+    numeric = {
+        k
+        for t in data.values()
+        if isinstance(t, dict)
+        for k, v in t.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
     lines = path.read_text().splitlines()
     for key in numeric:
         line = next(x for x in lines if x.split("=")[0].strip() == key)
@@ -94,16 +104,36 @@ def test_unknown_section(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("section", "line", "expected"),
     [
-        ("export", "sequence_length = 0", "[export].sequence_length = 0: must be an integer from 1 to 8192"),
+        (
+            "export",
+            "sequence_length = 0",
+            "[export].sequence_length = 0: must be an integer from 1 to 8192",
+        ),
         ("export", 'sequence_length = "64"', '[export].sequence_length = "64": must be an integer'),
-        ("budgets", "max_model_bytes = -5", "[budgets].max_model_bytes = -5: must be an integer >= 1"),
-        ("budgets", "max_accuracy_drop = 1.5", "[budgets].max_accuracy_drop = 1.5: must be a number from 0.0 to 1.0"),
+        (
+            "budgets",
+            "max_model_bytes = -5",
+            "[budgets].max_model_bytes = -5: must be an integer >= 1",
+        ),
+        (
+            "budgets",
+            "max_accuracy_drop = 1.5",
+            "[budgets].max_accuracy_drop = 1.5: must be a number from 0.0 to 1.0",
+        ),
         ("bench", "threads = true", "[bench].threads = true: must be an integer"),
-        ("quantize", 'scheme = "int4"', '[quantize].scheme = "int4": must be one of float32, float16, dynamic-int8'),
+        (
+            "quantize",
+            'scheme = "int4"',
+            '[quantize].scheme = "int4": must be one of float32, float16, dynamic-int8',
+        ),
         ("quantize", 'scheme = "dynamic_int8"', 'did you mean "dynamic-int8"'),
         ("export", 'formats = ["onnx", "tflit"]', 'unknown "tflit" (did you mean "tflite"?)'),
         ("export", "formats = []", "[export].formats = []: must name at least one of"),
-        ("bench", 'runner = "sssh"', '[bench].runner = "sssh": must be one of adb, local, none, ssh (did you mean "ssh"?)'),
+        (
+            "bench",
+            'runner = "sssh"',
+            '[bench].runner = "sssh": must be one of adb, local, none, ssh (did you mean "ssh"?)',
+        ),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(
@@ -118,15 +148,19 @@ def test_a_format_the_runtimes_cannot_load(tmp_path: Path) -> None:
 
 
 def test_a_microcontroller_asking_for_dynamic_quantization(tmp_path: Path) -> None:
-    message = _error(tmp_path, 'extends = "cortex-m7"\n[quantize]\nscheme = "dynamic-int8"\n'
-                     "activations = \"int8\"\n")
+    message = _error(
+        tmp_path,
+        'extends = "cortex-m7"\n[quantize]\nscheme = "dynamic-int8"\nactivations = "int8"\n',
+    )
     assert '[quantize].scheme = "dynamic-int8": format tflite-micro cannot carry it' in message
     assert "no dynamic-range kernels" in message
 
 
 def test_a_microcontroller_cannot_run_onnx_runtime(tmp_path: Path) -> None:
-    message = _error(tmp_path, 'extends = "cortex-m7"\n[export]\nruntimes = ["onnxruntime"]\n'
-                     'formats = ["onnx"]\n')
+    message = _error(
+        tmp_path,
+        'extends = "cortex-m7"\n[export]\nruntimes = ["onnxruntime"]\nformats = ["onnx"]\n',
+    )
     assert '"onnxruntime" does not run on a microcontroller' in message
 
 
@@ -150,7 +184,9 @@ def test_a_budget_the_device_cannot_hold(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    message = _error(tmp_path, PI4 + "[export]\nsequence_length = 0\n[budgets]\nmax_model_bytes = -1\n")
+    message = _error(
+        tmp_path, PI4 + "[export]\nsequence_length = 0\n[budgets]\nmax_model_bytes = -1\n"
+    )
     assert "2 problems" in message
     assert "sequence_length = 0" in message and "max_model_bytes = -1" in message
 
@@ -193,9 +229,10 @@ def test_missing_file_and_invalid_toml(tmp_path: Path) -> None:
     assert "not valid TOML" in _error(tmp_path, "[device\nkind = 1\n")
 
 
-
 def test_a_new_scheme_does_not_inherit_the_parents_quantize_keys(tmp_path: Path) -> None:
-    path = write_profile(tmp_path / "dyn.toml", 'extends = "raspberry-pi-5"\n[quantize]\nscheme = "dynamic-int8"\n')
+    path = write_profile(
+        tmp_path / "dyn.toml", 'extends = "raspberry-pi-5"\n[quantize]\nscheme = "dynamic-int8"\n'
+    )
     p = profiles.load_profile(str(path))
     assert p.quantize.scheme == "dynamic-int8" and p.quantize.activations is None
     assert profiles.load_profile("raspberry-pi-5").quantize.activations == "uint8"

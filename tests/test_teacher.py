@@ -29,7 +29,9 @@ def test_an_intact_copy_verifies(default_copy: Path) -> None:
     teacher.verify_files(default_copy, teacher.DEFAULT_FILES)
 
 
-def test_a_tampered_weight_file_is_refused(default_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tampered_weight_file_is_refused(
+    default_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     weights = default_copy / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0x01  # one bit of one weight
@@ -89,8 +91,9 @@ def test_weights_from_safetensors_round_trip(tiny_bert: Path) -> None:
     reference = transformers.BertModel.from_pretrained(str(tiny_bert)).eval()
     ids = torch.tensor([[2, 7, 8, 9, 3]])
     with torch.no_grad():
-        assert torch.equal(model(input_ids=ids).last_hidden_state,
-                           reference(input_ids=ids).last_hidden_state)
+        assert torch.equal(
+            model(input_ids=ids).last_hidden_state, reference(input_ids=ids).last_hidden_state
+        )
 
 
 def test_a_plain_tensor_pickle_loads(tiny_bert: Path, tmp_path: Path) -> None:
@@ -115,8 +118,10 @@ def test_a_pickle_that_runs_code_is_refused(tiny_bert: Path, tmp_path: Path) -> 
     import torch
 
     target = _copy_config(tiny_bert, tmp_path / "evil")
-    torch.save({"embeddings.word_embeddings.weight": torch.zeros(2), "x": _Payload()},
-               target / "pytorch_model.bin")
+    torch.save(
+        {"embeddings.word_embeddings.weight": torch.zeros(2), "x": _Payload()},
+        target / "pytorch_model.bin",
+    )
     with pytest.raises(TeacherError, match="Refused .*pytorch_model.bin: it is a pickle"):
         teacher.load_state_dict(target)
 
