@@ -207,6 +207,10 @@ def price(tensors: list[Tensor], scheme: str, per_channel: bool) -> Component:
     return Component(parameters=parameters, bytes=total)
 
 
+def _layers(n: int) -> str:
+    return f"{n} layer" if n == 1 else f"{n} layers"
+
+
 def _numel(dims: tuple[int, ...]) -> int:
     n = 1
     for d in dims:
@@ -318,31 +322,28 @@ def _max_vocab(shape: Shape, profile: Profile, layers: int, positions: int, limi
 def _suggest(
     shape: Shape, profile: Profile, layers: int, vocab: int, positions: int, limit: int
 ) -> tuple[Suggestion, ...]:
+    """Fewer layers with the same vocabulary, and a pruned vocabulary at the most layers that
+    fit, plus one layer fewer with the larger vocabulary that buys: depth against coverage is
+    the user's call, so both are shown."""
     found: list[Suggestion] = []
     for fewer in range(layers - 1, 0, -1):
         size = _bytes_at(shape, profile, fewer, vocab, positions)
         if size <= limit:
-            found.append(
-                Suggestion(
-                    layers=fewer,
-                    vocab_size=vocab,
-                    bytes=size,
-                    text=f"{fewer} layer(s) with the same vocabulary",
-                )
-            )
+            text = f"{_layers(fewer)} with the same vocabulary"
+            found.append(Suggestion(layers=fewer, vocab_size=vocab, bytes=size, text=text))
             break
+    pruned = 0
     for n in range(layers, 0, -1):
         v = min(_max_vocab(shape, profile, n, positions, limit), vocab - 1)
-        if v >= MIN_USEFUL_VOCAB:
-            size = _bytes_at(shape, profile, n, v, positions)
-            found.append(
-                Suggestion(
-                    layers=n,
-                    vocab_size=v,
-                    bytes=size,
-                    text=f"{n} layer(s) with the vocabulary pruned to {v:,} tokens",
-                )
-            )
+        if v < MIN_USEFUL_VOCAB:
+            if pruned:
+                break
+            continue
+        size = _bytes_at(shape, profile, n, v, positions)
+        text = f"{_layers(n)} with the vocabulary pruned to {v:,} tokens"
+        found.append(Suggestion(layers=n, vocab_size=v, bytes=size, text=text))
+        pruned += 1
+        if pruned == 2 or v == vocab - 1:
             break
     if found:
         return tuple(found)
