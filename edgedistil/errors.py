@@ -3,7 +3,10 @@
     EdgedistilError            an input or artifact that edgedistil refuses; one line for the user
      ├── ProfileError          a target profile that is unknown or does not validate
      ├── TeacherError          a teacher that is missing, tampered with, or unsafe to load
-     └── PlanError             a student the teacher cannot give (layers, vocabulary, length)
+     ├── PlanError             a student the teacher cannot give (layers, vocabulary, length)
+     ├── BenchError            a benchmark that cannot reach its board, run there, or report
+     ├── DataError             a text/TSV/CSV/JSONL file that cannot serve as examples
+     └── DistillError          a run that cannot start or resume (task, layer map, checkpoint)
 
 The message of each is complete on its own: what failed, where, the value received and
 what is allowed. Only ``edgedistil.cli`` turns them into ``Error: ...`` and an exit code.
@@ -26,3 +29,15 @@ class TeacherError(EdgedistilError):
 
 class PlanError(EdgedistilError):
     """A student cannot be planned from this teacher for this target."""
+
+
+class BenchError(EdgedistilError):
+    """A benchmark cannot reach its board, run there, or bring back a result."""
+
+
+class DataError(EdgedistilError):
+    """An examples file is unreadable, empty, mislabelled, or lacks the columns asked for."""
+
+
+class DistillError(EdgedistilError):
+    """A distillation or fine-tuning run cannot start or resume as asked."""

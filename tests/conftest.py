@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +101,192 @@ def write_profile(path: Path, text: str) -> Path:
 
 def read_json(text: str) -> Any:
     return json.loads(text)
+
+
+# ---- bench: tiny artifacts and a real OpenSSH server on 127.0.0.1 ----
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT as an fp32 ONNX file (dynamic batch and length), its vocab.txt beside it."""
+    import shutil
+
+    import torch
+    import transformers
+
+    model = transformers.BertModel.from_pretrained(str(tiny_bert), attn_implementation="eager")
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    wrapper = Encoder().eval()  # eval() on the wrapper too: export keeps its training flag
+    directory = tmp_path_factory.mktemp("tiny-onnx")
+    ids = torch.randint(5, TINY["vocab_size"], (1, 16))
+    dynamic = {0: "batch", 1: "sequence"}
+    torch.onnx.export(
+        wrapper,
+        (ids, torch.ones_like(ids)),
+        str(directory / "model.onnx"),
+        dynamo=False,
+        opset_version=17,
+        input_names=["input_ids", "attention_mask"],
+        output_names=["last_hidden_state"],
+        dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic},
+    )
+    shutil.copyfile(tiny_bert / "vocab.txt", directory / "vocab.txt")
+    return directory / "model.onnx"
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LiteRT model: embedding lookup, masked mean, dense; int32 ids of fixed length 16."""
+    import shutil
+
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    table = tf.constant(rng.standard_normal((TINY["vocab_size"], 16)).astype("float32"))
+    dense = tf.constant(rng.standard_normal((16, 8)).astype("float32"))
+    spec = [
+        tf.TensorSpec([1, 16], tf.int32, name="input_ids"),
+        tf.TensorSpec([1, 16], tf.int32, name="attention_mask"),
+    ]
+
+    @tf.function(input_signature=spec)
+    def embed(input_ids: Any, attention_mask: Any) -> Any:
+        mask = tf.cast(attention_mask, tf.float32)[..., None]
+        pooled = tf.reduce_sum(tf.gather(table, input_ids) * mask, 1) / tf.reduce_sum(mask, 1)
+        return {"embedding": tf.matmul(pooled, dense)}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [embed.get_concrete_function()], embed
+    )
+    directory = tmp_path_factory.mktemp("tiny-tflite")
+    (directory / "model.tflite").write_bytes(converter.convert())
+    shutil.copyfile(tiny_bert / "vocab.txt", directory / "vocab.txt")
+    return directory / "model.tflite"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SshServer:
+    """An sshd on 127.0.0.1 for this test session, and an ssh_config (``ssh -F``) to reach it."""
+
+    port: int
+    user: str
+    root: Path
+    config: Path
+    board_tmp: Path  # the board's $TMPDIR (sent with SetEnv): every run's mktemp -d lands here
+
+    @property
+    def address(self) -> str:
+        return f"{self.user}@127.0.0.1:{self.port}"
+
+    def client_config(self, name: str, *, key: Path, known_hosts: Path) -> Path:
+        path = self.root / name
+        path.write_text(
+            "Host *\n"
+            f"  IdentityFile {key}\n"
+            "  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {known_hosts}\n"
+            "  GlobalKnownHostsFile /dev/null\n"
+            f"  SetEnv TMPDIR={self.board_tmp}\n",
+            encoding="utf-8",
+        )
+        return path
+
+
+def _sshd_binary() -> str | None:
+    import shutil
+
+    return shutil.which("sshd") or next(
+        (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if Path(p).is_file()), None
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """A real OpenSSH server on a free port, with a host key and a user key made for this run.
+
+    Skipped, with the reason shown, only when there is no sshd binary (.ci/run installs
+    Debian's openssh-server). Anything else that stops it from starting fails the tests.
+    """
+    yield from _serve_ssh(tmp_path_factory.mktemp("sshd"), "Subsystem sftp internal-sftp\n")
+
+
+@pytest.fixture(scope="session")
+def sshd_without_sftp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """Like ``sshd``, without the SFTP subsystem (as on Dropbear or a minimal sshd)."""
+    yield from _serve_ssh(tmp_path_factory.mktemp("sshd-no-sftp"), "")
+
+
+def _serve_ssh(root: Path, extra: str) -> Iterator[SshServer]:
+    import getpass
+    import os
+    import socket
+    import subprocess
+    import time
+
+    binary = _sshd_binary()
+    if binary is None:
+        pytest.skip("no sshd binary: install openssh-server (apt-get install openssh-server)")
+    for key in ("host_key", "user_key", "stranger_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / key)], check=True
+        )
+    (root / "authorized_keys").write_text((root / "user_key.pub").read_text())
+    port = _free_port()
+    (root / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\n"
+        f"AuthorizedKeysFile {root / 'authorized_keys'}\nPidFile {root / 'sshd.pid'}\n"
+        "StrictModes no\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n"
+        "AcceptEnv TMPDIR\n" + extra,
+        encoding="utf-8",
+    )
+    if os.geteuid() == 0:  # root's sshd wants its privilege separation directory
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    log = (root / "sshd.log").open("w")
+    process = subprocess.Popen(
+        [binary, "-D", "-e", "-f", str(root / "sshd_config")], stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"sshd exited {process.returncode}: {(root / 'sshd.log').read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"sshd did not listen: {(root / 'sshd.log').read_text()}")
+            time.sleep(0.05)
+    host_key = (root / "host_key.pub").read_text().split()
+    (root / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    board_tmp = root / "board-tmp"
+    board_tmp.mkdir()
+    server = SshServer(
+        port=port, user=getpass.getuser(), root=root, config=root / "unused", board_tmp=board_tmp
+    )
+    config = server.client_config(
+        "ssh_config", key=root / "user_key", known_hosts=root / "known_hosts"
+    )
+    yield dataclasses.replace(server, config=config)
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()

@@ -1,0 +1,123 @@
+"""Real token inputs for a benchmark: text tokenised on the host, shipped as ``.npy`` files.
+
+Boards get no tokenizer: the host turns the text into ``input_ids``, ``attention_mask`` and
+``token_type_ids`` (int64, one row per sentence, padded to the sequence length) and the board
+script casts them to what the model declares.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import edgedistil
+from edgedistil.errors import BenchError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+DEFAULT_ROWS = 32  # enough distinct sentences that no one input's length shapes the timing
+DEFAULT_SEQUENCE_LENGTH = 128  # without a target: sentence-level text fits in 128 tokens
+
+
+def default_text() -> Path | None:
+    """``calibration/sentences.txt`` beside the package (a source checkout), or None."""
+    path = Path(edgedistil.__file__).parent.parent / "calibration" / "sentences.txt"
+    return path if path.is_file() else None
+
+
+def locate_text(text: Path | None) -> Path:
+    if text is not None:
+        return text
+    found = default_text()
+    if found is None:
+        raise BenchError(
+            "No text to tokenise: calibration/sentences.txt is not beside this installation "
+            "of edgedistil; give --text FILE (one sentence a line)"
+        )
+    return found
+
+
+def locate_tokenizer(artifact: Path, explicit: Path | None) -> Path:
+    """--tokenizer, else a tokenizer beside the artifact, else the default teacher's."""
+    if explicit is not None:
+        if not any((explicit / name).is_file() for name in TOKENIZER_FILES):
+            raise BenchError(
+                f"--tokenizer {explicit}: no {' or '.join(TOKENIZER_FILES)} there; give the "
+                "directory of the student's (or teacher's) tokenizer"
+            )
+        return explicit
+    if any((artifact.parent / name).is_file() for name in TOKENIZER_FILES):
+        return artifact.parent
+    from edgedistil.teacher import default_teacher_dir
+
+    return default_teacher_dir()
+
+
+def read_sentences(path: Path, rows: int) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"--text {path}: cannot be read as UTF-8 text ({exc})") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise BenchError(f"--text {path}: has no sentences; give a file with one a line")
+    return lines[:rows]
+
+
+def tokenize(
+    tokenizer_dir: Path, sentences: list[str], sequence_length: int
+) -> dict[str, np.ndarray]:
+    """int64 ``input_ids``, ``attention_mask``, ``token_type_ids`` of shape (rows, length)."""
+    import numpy as np
+
+    tokenizer = _load_tokenizer(tokenizer_dir)
+    pad_id = next((i for t in ("[PAD]", "<pad>") if (i := tokenizer.token_to_id(t)) is not None), 0)
+    tokenizer.enable_truncation(max_length=sequence_length)
+    tokenizer.enable_padding(length=sequence_length, pad_id=pad_id)
+    encoded = tokenizer.encode_batch(sentences)
+    return {
+        "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+    }
+
+
+def _load_tokenizer(directory: Path) -> Any:
+    from tokenizers import BertWordPieceTokenizer, Tokenizer
+
+    try:
+        if (directory / "tokenizer.json").is_file():
+            return Tokenizer.from_file(str(directory / "tokenizer.json"))
+        if (directory / "vocab.txt").is_file():
+            return BertWordPieceTokenizer(
+                str(directory / "vocab.txt"), lowercase=_lowercase(directory)
+            )
+    except Exception as exc:  # tokenizers raises its own Exception subclass on a bad file
+        raise BenchError(f"Tokenizer in {directory} cannot be loaded: {exc}") from None
+    raise BenchError(
+        f"No tokenizer in {directory}: expected {' or '.join(TOKENIZER_FILES)}; "
+        "give --tokenizer DIR"
+    )
+
+
+def _lowercase(directory: Path) -> bool:
+    """tokenizer_config.json's do_lower_case; True (uncased BERT) when it does not say."""
+    try:
+        config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return bool(config.get("do_lower_case", True)) if isinstance(config, dict) else True
+
+
+def write_inputs(arrays: dict[str, np.ndarray], directory: Path) -> Path:
+    import numpy as np
+
+    for name, array in arrays.items():
+        np.save(directory / f"{name}.npy", array, allow_pickle=False)
+    return directory

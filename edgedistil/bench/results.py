@@ -1,0 +1,172 @@
+"""Where results live, and how a run compares with the last one.
+
+Each result is a JSON file beside the artifact, ``<artifact>.bench/<board>-<UTC time>.json``,
+carrying the artifact's sha256, and one line in ``<artifact>.bench/history.jsonl``. ``compare``
+finds the previous run of the same board on the same bytes (same sha256) and flags p95 latency
+or peak RSS that got worse by more than a threshold. Files are written whole, under a temporary
+name then renamed, so a crash never leaves half a result; a lock file keeps two concurrent runs
+from losing each other's history lines.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edgedistil.bench import stats
+from edgedistil.errors import BenchError
+
+log = logging.getLogger(__name__)
+
+HISTORY = "history.jsonl"
+DEFAULT_THRESHOLD = 0.10  # 10%: run-to-run noise on a quiet board stays well under it
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metric:
+    name: str
+    unit: str  # "ms" or "bytes"
+    previous: float | None
+    current: float | None
+
+    @property
+    def change(self) -> float | None:
+        if self.previous is None or self.current is None:
+            return None
+        return stats.change(self.current, self.previous)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """This run against the previous run of the same board on the same artifact sha256."""
+
+    board: str
+    previous_timestamp: str | None
+    threshold: float
+    metrics: tuple[Metric, ...]
+
+    @property
+    def regressions(self) -> tuple[Metric, ...]:
+        return tuple(m for m in self.metrics if m.change is not None and m.change > self.threshold)
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+
+def results_dir(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".bench")
+
+
+def record(
+    *, artifact: Path, sha256: str, board: str, runner: str, target: str | None, result: Any
+) -> dict[str, Any]:
+    """One history entry: the board's result and what it was a result of."""
+    return {
+        "schema": 1,
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "artifact": artifact.name,
+        "artifact_sha256": sha256,
+        "artifact_bytes": artifact.stat().st_size,
+        "board": board,
+        "runner": runner,
+        "target": target,
+        "result": result,
+    }
+
+
+def store(artifact: Path, entry: dict[str, Any]) -> Path:
+    """Write ``entry`` as its own file and append it to the history; the file's path."""
+    directory = results_dir(artifact)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = entry["timestamp"].replace(":", "").replace("-", "").replace(".", "-")
+    path = directory / f"{_UNSAFE.sub('_', entry['board'])}-{stamp}.json"
+    write_atomic(path, json.dumps(entry, indent=2, sort_keys=True) + "\n")
+    with _locked(directory):
+        history = directory / HISTORY
+        old = history.read_text(encoding="utf-8") if history.is_file() else ""
+        line = json.dumps(entry, sort_keys=True)
+        write_atomic(history, old + ("" if not old or old.endswith("\n") else "\n") + line + "\n")
+    return path
+
+
+def previous(artifact: Path, board: str, sha256: str) -> dict[str, Any] | None:
+    """The last stored run of ``board`` on these exact bytes, or None."""
+    history = results_dir(artifact) / HISTORY
+    if not history.is_file():
+        return None
+    last = None
+    for number, line in enumerate(history.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            log.warning("%s:%d is not JSON; skipped", history, number)
+            continue
+        if entry.get("board") == board and entry.get("artifact_sha256") == sha256:
+            last = entry
+    return last
+
+
+def compare(
+    board: str, current: dict[str, Any], before: dict[str, Any] | None, threshold: float
+) -> Comparison:
+    def pick(entry: dict[str, Any] | None, section: str, key: str) -> float | None:
+        value = ((entry or {}).get("result") or {}).get(section, {}).get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    metrics = (
+        Metric(
+            name="p95 latency",
+            unit="ms",
+            previous=pick(before, "latency_ms", "p95"),
+            current=pick(current, "latency_ms", "p95"),
+        ),
+        Metric(
+            name="peak RSS",
+            unit="bytes",
+            previous=pick(before, "memory", "peak_rss_bytes"),
+            current=pick(current, "memory", "peak_rss_bytes"),
+        ),
+    )
+    return Comparison(
+        board=board,
+        previous_timestamp=before["timestamp"] if before else None,
+        threshold=threshold,
+        metrics=metrics,
+    )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """``text`` at ``path``, all or nothing: a temporary file beside it, then os.replace."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    try:
+        fh = (directory / ".history.lock").open("a")
+    except OSError as exc:
+        raise BenchError(f"Cannot write results in {directory}: {exc.strerror}") from None
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield

@@ -1,0 +1,168 @@
+"""``edgedistil bench``: an artifact, timed where it will live, stored beside it.
+
+The stages in order: check the artifact and the boards (every mistake before any board is
+touched), tokenise the text on the host, run every board at once, then store each result with
+the artifact's sha256 and compare it with that board's previous run on the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgedistil.bench import fleet, inputs, results
+from edgedistil.bench.base import MODEL_SUFFIXES, Board, Job, Options, make_runner
+from edgedistil.errors import BenchError
+
+log = logging.getLogger(__name__)
+
+_CPUS = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    artifact: Path
+    target: str | None = None
+    runner: str | None = None
+    boards: tuple[str, ...] = ()
+    fleet: Path | None = None
+    runs: int = 100
+    warmup: int = 10
+    threads: int | None = None
+    cpus: str = ""
+    tokenizer: Path | None = None
+    text: Path | None = None
+    rows: int = inputs.DEFAULT_ROWS
+    timeout_s: float = 900.0
+    options: Options = field(default_factory=Options)
+    compare: bool = False
+    threshold: float = results.DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardReport:
+    board: Board
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    saved: Path | None = None
+    comparison: results.Comparison | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    artifact: Path
+    sha256: str | None
+    target: str | None
+    threads: int
+    boards: tuple[BoardReport, ...]
+
+    @property
+    def failed(self) -> tuple[BoardReport, ...]:
+        return tuple(b for b in self.boards if b.error is not None)
+
+    @property
+    def regressed(self) -> tuple[BoardReport, ...]:
+        return tuple(b for b in self.boards if b.comparison and b.comparison.regressed)
+
+
+def bench(request: Request) -> Report:
+    artifact = _check_artifact(request.artifact)
+    profile = None
+    if request.target is not None:
+        from edgedistil.profiles import load_profile
+
+        profile = load_profile(request.target)
+    runner = request.runner or (profile.bench.runner if profile else "local")
+    where = "" if request.runner or not profile else f" ([bench].runner of {profile.name})"
+    make_runner(runner, request.options, where)  # an unknown name fails before anything else
+    boards = fleet.resolve_boards(
+        runner=runner,
+        addresses=request.boards,
+        fleet=request.fleet,
+        host_env=profile.bench.host_env if profile else None,
+    )
+    runners = {b.runner: make_runner(b.runner, request.options) for b in boards}
+    if request.cpus and not _CPUS.match(request.cpus):
+        raise BenchError(f"--cpus {request.cpus!r}: expected CPU numbers like 0-3 or 0,2")
+    threads = request.threads or (profile.bench.threads if profile else os.cpu_count() or 1)
+    length = profile.export.sequence_length if profile else inputs.DEFAULT_SEQUENCE_LENGTH
+    sentences = inputs.read_sentences(inputs.locate_text(request.text), request.rows)
+    tokens = inputs.tokenize(
+        inputs.locate_tokenizer(artifact, request.tokenizer), sentences, length
+    )
+    with tempfile.TemporaryDirectory(prefix="edgedistil-inputs-") as directory:
+        job = Job(
+            model=artifact,
+            inputs=inputs.write_inputs(tokens, Path(directory)),
+            runs=request.runs,
+            warmup=request.warmup,
+            threads=threads,
+            cpus=request.cpus,
+            timeout_s=request.timeout_s,
+        )
+        outcomes = fleet.run_all(boards, lambda b: runners[b.runner].run(job, b))
+    return _store(request, artifact, profile.name if profile else None, threads, outcomes)
+
+
+def _check_artifact(path: Path) -> Path:
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise BenchError(f"Artifact {path} {what}; give an .onnx or .tflite file")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise BenchError(
+            f"Artifact {path}: {path.suffix or 'no suffix'} is not a format a board runs; "
+            f"give one of {', '.join(MODEL_SUFFIXES)}"
+        )
+    return path.resolve()
+
+
+def _store(
+    request: Request,
+    artifact: Path,
+    target: str | None,
+    threads: int,
+    outcomes: list[fleet.Outcome],
+) -> Report:
+    # Hash only when something is stored: the bytes are read once, after the boards are done.
+    sha = _sha256(artifact) if any(o.result for o in outcomes) else None
+    reports = []
+    for outcome in outcomes:
+        if outcome.result is None or sha is None:
+            reports.append(BoardReport(board=outcome.board, error=outcome.error))
+            continue
+        entry = results.record(
+            artifact=artifact,
+            sha256=sha,
+            board=outcome.board.label,
+            runner=outcome.board.runner,
+            target=target,
+            result=outcome.result,
+        )
+        before = results.previous(artifact, outcome.board.label, sha)
+        try:
+            saved = results.store(artifact, entry)
+        except OSError as exc:
+            raise BenchError(
+                f"Cannot store results in {results.results_dir(artifact)}: {exc.strerror}; "
+                "make the artifact's directory writable"
+            ) from None
+        comparison = None
+        if request.compare:
+            comparison = results.compare(outcome.board.label, entry, before, request.threshold)
+        reports.append(
+            BoardReport(board=outcome.board, result=entry, saved=saved, comparison=comparison)
+        )
+    return Report(
+        artifact=artifact, sha256=sha, target=target, threads=threads, boards=tuple(reports)
+    )
+
+
+def _sha256(path: Path) -> str:
+    from edgedistil.teacher import sha256_of
+
+    return sha256_of(path)

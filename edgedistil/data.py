@@ -1,0 +1,212 @@
+"""Text and labelled examples from plain text, TSV/CSV or JSONL files.
+
+The format follows the extension: ``.txt`` (one text per line, no labels), ``.tsv`` and ``.csv``
+(a header row; columns chosen by name), ``.jsonl`` (one object per line). Labels may be strings
+or integers; they are numbered in sorted order and the mapping travels with the examples, so a
+trained model's config says which id means which label.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgedistil._schema import did_you_mean
+from edgedistil.errors import DataError
+
+FORMATS = {".txt": "text", ".text": "text", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl"}
+TEXT_COLUMNS = ("text", "sentence", "content")  # tried in order when --text-column is not given
+LABEL_COLUMNS = ("label", "labels", "class")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Examples:
+    """Texts, optional integer labels, and the label names those integers stand for."""
+
+    texts: list[str]
+    labels: list[int] | None
+    label_names: list[str] | None
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: list[int]) -> Examples:
+        labels = None if self.labels is None else [self.labels[i] for i in indices]
+        return Examples(
+            texts=[self.texts[i] for i in indices],
+            labels=labels,
+            label_names=self.label_names,
+            source=self.source,
+        )
+
+
+def read_examples(
+    path: Path,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    need_labels: bool = False,
+) -> Examples:
+    """Examples from ``path``; ``need_labels`` refuses a file without a usable label column."""
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unknown format {path.suffix!r}; use one of {', '.join(FORMATS)}")
+    text = _read_text(path)
+    if kind == "text":
+        if need_labels:
+            raise DataError(
+                f"{path}: a plain text file has no labels; use TSV, CSV or JSONL "
+                "with a label column"
+            )
+        rows: list[dict[str, Any]] = [{"text": line} for line in text.splitlines() if line.strip()]
+        columns = ["text"]
+    elif kind == "jsonl":
+        rows = _jsonl_rows(path, text)
+        columns = sorted({k for row in rows for k in row})
+    else:
+        rows, columns = _table_rows(path, text, "\t" if kind == "tsv" else ",")
+    if not rows:
+        raise DataError(f"{path}: no examples (the file is empty or holds only a header)")
+    text_key = _pick(path, columns, text_column, TEXT_COLUMNS, "--text-column")
+    label_key = _label_key(path, columns, label_column, need_labels)
+    return _examples(path, rows, text_key, label_key)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line}; "
+            "convert it to UTF-8"
+        ) from None
+
+
+def _jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {number} is not JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise DataError(
+                f"{path}: line {number} must be a JSON object, not {type(row).__name__}"
+            )
+        rows.append(row)
+    return rows
+
+
+def _table_rows(path: Path, text: str, delimiter: str) -> tuple[list[dict[str, Any]], list[str]]:
+    # QUOTE_NONE for TSV: tab-separated corpora (GLUE among them) carry bare quotes in the text.
+    if delimiter == "\t":
+        reader = csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    columns = list(reader.fieldnames or [])
+    rows = []
+    for row in reader:
+        if None in row:
+            raise DataError(
+                f"{path}: line {reader.line_num} has more fields than the header "
+                f"({len(columns)}: {', '.join(columns)})"
+            )
+        rows.append(row)
+    return rows, columns
+
+
+def _pick(
+    path: Path, columns: list[str], wanted: str | None, defaults: tuple[str, ...], option: str
+) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(
+                f"{path}: no column {wanted!r} ({option}){did_you_mean(wanted, columns)};"
+                f" columns: {', '.join(columns)}"
+            )
+        return wanted
+    for name in defaults:
+        if name in columns:
+            return name
+    raise DataError(f"{path}: no text column among {', '.join(columns)}; name it with {option}")
+
+
+def _label_key(path: Path, columns: list[str], wanted: str | None, need: bool) -> str | None:
+    if wanted is None and not any(name in columns for name in LABEL_COLUMNS):
+        if need:
+            raise DataError(
+                f"{path}: no label column among {', '.join(columns)}; name it with --label-column"
+            )
+        return None
+    return _pick(path, columns, wanted, LABEL_COLUMNS, "--label-column")
+
+
+def _examples(
+    path: Path, rows: list[dict[str, Any]], text_key: str, label_key: str | None
+) -> Examples:
+    texts, raw = [], []
+    for number, row in enumerate(rows, 1):
+        value = row.get(text_key)
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(f"{path}: example {number} has no text in {text_key!r}")
+        texts.append(value.strip())
+        if label_key is not None:
+            label = row.get(label_key)
+            if label is None or (isinstance(label, str) and not label.strip()):
+                raise DataError(f"{path}: example {number} has no label in {label_key!r}")
+            raw.append(label)
+    if label_key is None:
+        return Examples(texts=texts, labels=None, label_names=None, source=str(path))
+    names = _label_names(raw)
+    if len(names) < 2:
+        raise DataError(
+            f"{path}: the label column {label_key!r} holds one class ({names[0]!r}); "
+            "classification needs at least two"
+        )
+    index = {name: i for i, name in enumerate(names)}
+    return Examples(
+        texts=texts,
+        labels=[index[str(v).strip()] for v in raw],
+        label_names=names,
+        source=str(path),
+    )
+
+
+def _label_names(raw: list[Any]) -> list[str]:
+    names = {str(v).strip() for v in raw}
+    if all(_is_int(n) for n in names):
+        return sorted(names, key=int)  # 0, 1, 2 ... keep their own order
+    return sorted(names)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def split_holdout(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+    """A seeded random split into (train, eval); eval gets at least one example."""
+    if not 0 < fraction < 1:
+        raise DataError(f"--eval-fraction {fraction}: must be between 0 and 1")
+    if len(examples) < 2:
+        raise DataError(f"{examples.source}: {len(examples)} example(s) cannot be split for eval")
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    cut = max(1, round(len(order) * fraction))
+    return examples.subset(sorted(order[cut:])), examples.subset(sorted(order[:cut]))

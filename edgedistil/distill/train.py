@@ -1,0 +1,441 @@
+"""The training loop shared by ``distill`` and ``finetune``.
+
+One loop serves CPU, one GPU and many: under ``torchrun`` (WORLD_SIZE > 1) it joins the process
+group (gloo on CPU, nccl on GPU), wraps the student in DistributedDataParallel and gives each
+rank its share of every epoch's shuffled order; only rank 0 writes. Each epoch ends in an
+atomic checkpoint (a temporary directory renamed into place), so a killed run resumes from its
+last finished epoch, with the same data order and random state as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from edgedistil.distill import losses
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+CACHE_LIMIT_BYTES = 1 << 30  # teacher outputs are cached when they fit in 1 GiB of RAM
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every hyper-parameter of a run; saved with checkpoints and the final model."""
+
+    task: str  # "classification", "embedding" or "finetune"
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 5e-5  # distill/finetune pick it per task when the user gives none (LR_BY_TASK)
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # fraction of optimizer steps spent warming up
+    grad_accum: int = 1
+    seq_len: int = 128
+    seed: int = 42
+    patience: int | None = 2  # epochs without improvement before stopping; None: never
+    pooling: str = "mean"
+    layer_map: list[int] = field(default_factory=list)  # teacher layers the student started from
+    target_layers: list[int] = field(
+        default_factory=list
+    )  # teacher layer each student layer matches
+    weights: losses.Weights = field(default_factory=losses.Weights)
+    cache_teacher: str = "auto"  # "auto", "on" or "off"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Encoded:
+    """Token ids per example (unpadded) and labels, ready for batching."""
+
+    ids: list[list[int]]
+    labels: list[int] | None
+    truncated: int
+    pad_id: int
+
+
+class Progress(Protocol):
+    def start(self, epoch: int, epochs: int, steps: int) -> None: ...
+    def advance(self, loss: float, examples: int) -> None: ...
+    def end(self, epoch: int, metrics: dict[str, float]) -> None: ...
+
+
+class _Silent:
+    def start(self, epoch: int, epochs: int, steps: int) -> None:
+        log.info("epoch %d/%d: %d steps", epoch, epochs, steps)
+
+    def advance(self, loss: float, examples: int) -> None:
+        pass
+
+    def end(self, epoch: int, metrics: dict[str, float]) -> None:
+        log.info("epoch %d: %s", epoch, metrics)
+
+
+@dataclass(kw_only=True)
+class State:
+    """What a checkpoint restores besides the weights."""
+
+    epoch: int = 0
+    best: float = -math.inf
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def encode(tokenizer: Any, texts: list[str], labels: list[int] | None, seq_len: int) -> Encoded:
+    """Tokenise, truncating to ``seq_len`` (counted, not an error)."""
+    full = tokenizer(texts, add_special_tokens=True)["input_ids"]
+    long = [i for i, ids in enumerate(full) if len(ids) > seq_len]
+    if long:
+        cut = tokenizer([texts[i] for i in long], truncation=True, max_length=seq_len)["input_ids"]
+        for i, ids in zip(long, cut, strict=True):
+            full[i] = ids
+    return Encoded(ids=full, labels=labels, truncated=len(long), pad_id=tokenizer.pad_token_id or 0)
+
+
+def collate(enc: Encoded, indices: list[int]) -> dict[str, torch.Tensor]:
+    import torch
+
+    width = max(len(enc.ids[i]) for i in indices)
+    ids = torch.full((len(indices), width), enc.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(indices), width), dtype=torch.long)
+    for row, i in enumerate(indices):
+        ids[row, : len(enc.ids[i])] = torch.tensor(enc.ids[i])
+        mask[row, : len(enc.ids[i])] = 1
+    batch = {"input_ids": ids, "attention_mask": mask, "index": torch.tensor(indices)}
+    if enc.labels is not None:
+        batch["labels"] = torch.tensor([enc.labels[i] for i in indices])
+    return batch
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[int]:
+    """This rank's share of a seeded shuffle; every rank gets the same count (DDP needs it)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(n, generator=g).tolist()
+    per_rank = math.ceil(n / world)
+    order += order[: per_rank * world - n]  # pad by wrapping, as DistributedSampler does
+    return order[rank::world]
+
+
+def set_seed(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@dataclass(kw_only=True)
+class Run:
+    """A student (and teacher, unless fine-tuning) with data, settings and an output folder."""
+
+    # transformers models: typed Any because their outputs and config are dynamic attributes
+    student: Any
+    teacher: Any
+    train: Encoded
+    eval: Encoded | None
+    settings: Settings
+    out: Path
+    progress: Progress = field(default_factory=_Silent)
+    cache: dict[int, dict[str, Any]] = field(default_factory=dict)  # filled before epoch 1
+    # old id -> student id when the student's vocabulary was pruned; the teacher keeps old ids
+    id_map: list[int] | None = None
+
+    def student_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.id_map is None:
+            return ids
+        import torch
+
+        table = torch.tensor(self.id_map, device=ids.device)
+        return table[ids]
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size), joining the process group when launched by torchrun."""
+    import torch
+    import torch.distributed as dist
+
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), size
+
+
+def device_for(rank: int) -> torch.device:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device(
+            "cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
+        )
+    return torch.device("cpu")
+
+
+def settings_dict(settings: Settings) -> dict[str, Any]:
+    plain: dict[str, Any] = json.loads(json.dumps(asdict(settings)))
+    return plain
+
+
+def unwrap(model: Any) -> Any:
+    inner = getattr(model, "module", None)
+    return inner if inner is not None else model
+
+
+def _teacher_outputs(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Teacher logits or pooled embedding, and its target layers' hidden states."""
+
+    if run.cache:
+        return _from_cache(run, batch["index"].tolist(), batch["attention_mask"].shape[1])
+    return _run_teacher(run, batch)
+
+
+def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+    import torch
+
+    with torch.no_grad():
+        out = run.teacher(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            output_hidden_states=True,
+        )
+    s = run.settings
+    result: dict[str, Any] = {"hidden": [out.hidden_states[m + 1] for m in s.target_layers]}
+    if s.task == "classification":
+        result["head"] = out.logits
+    else:
+        result["head"] = losses.pool(out.last_hidden_state, batch["attention_mask"], s.pooling)
+    return result
+
+
+def _fill_cache(run: Run) -> None:
+    """Teacher outputs for every example, in index order and fixed batches: the same values
+    whatever the epoch's shuffle, so a resumed run trains on exactly what an unbroken one did."""
+    device = next(run.teacher.parameters()).device
+    size = run.settings.batch_size * 2
+    for start in range(0, len(run.train.ids), size):
+        indices = list(range(start, min(start + size, len(run.train.ids))))
+        batch = {k: v.to(device) for k, v in collate(run.train, indices).items()}
+        result = _run_teacher(run, batch)
+        lengths = batch["attention_mask"].sum(1).tolist()
+        for row, (i, n) in enumerate(zip(indices, lengths, strict=True)):
+            run.cache[i] = {
+                "head": result["head"][row].cpu(),
+                "hidden": [h[row, :n].cpu() for h in result["hidden"]],
+            }
+
+
+def _from_cache(run: Run, indices: list[int], width: int) -> dict[str, Any]:
+    import torch
+
+    device = next(run.student.parameters()).device
+    head = torch.stack([run.cache[i]["head"] for i in indices]).to(device)
+    hidden = []
+    for layer in range(len(run.settings.target_layers)):
+        states = [run.cache[i]["hidden"][layer] for i in indices]
+        padded = torch.zeros(len(states), width, states[0].shape[-1])
+        for row, st in enumerate(states):
+            padded[row, : st.shape[0]] = st
+        hidden.append(padded.to(device))
+    return {"head": head, "hidden": hidden}
+
+
+def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    s, w = run.settings, run.settings.weights
+    mask = batch["attention_mask"]
+    out = model(
+        input_ids=run.student_ids(batch["input_ids"]),
+        attention_mask=mask,
+        output_hidden_states=s.task != "finetune",
+    )
+    if s.task == "finetune":
+        return F.cross_entropy(out.logits, batch["labels"])
+    teacher = _teacher_outputs(run, batch)
+    if s.task == "classification":
+        loss = w.kd * losses.kd_loss(out.logits, teacher["head"], w.temperature)
+        loss = loss + w.ce * F.cross_entropy(out.logits, batch["labels"])
+    else:
+        pooled = losses.pool(out.last_hidden_state, mask, s.pooling)
+        loss = losses.embedding_loss(pooled, teacher["head"], w)
+    if w.cos:
+        student_states = [out.hidden_states[j + 1] for j in range(len(s.target_layers))]
+        loss = loss + w.cos * losses.hidden_loss(student_states, teacher["hidden"], mask)
+    return loss
+
+
+def evaluate(run: Run) -> dict[str, float]:
+    """Accuracy (classification, finetune) or mean cosine to the teacher (embedding)."""
+    import torch
+
+    if run.eval is None:
+        return {}
+    model, enc, s = unwrap(run.student), run.eval, run.settings
+    device = next(model.parameters()).device
+    model.eval()
+    hits, total = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(enc.ids), s.batch_size * 2):
+            idx = list(range(start, min(start + s.batch_size * 2, len(enc.ids))))
+            batch = {k: v.to(device) for k, v in collate(enc, idx).items()}
+            ids = run.student_ids(batch["input_ids"])
+            out = model(input_ids=ids, attention_mask=batch["attention_mask"])
+            if s.task == "embedding":
+                assert run.teacher is not None
+                ref = run.teacher(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                )
+                mask = batch["attention_mask"]
+                a = losses.pool(out.last_hidden_state, mask, s.pooling)
+                b = losses.pool(ref.last_hidden_state, mask, s.pooling)
+                hits += float(torch.nn.functional.cosine_similarity(a, b, dim=-1).sum())
+            else:
+                hits += float((out.logits.argmax(-1) == batch["labels"]).sum())
+            total += len(idx)
+    model.train()
+    return {"cosine" if s.task == "embedding" else "accuracy": hits / total}
+
+
+def _decide_cache(run: Run, epochs_left: int) -> bool:
+    """Cache teacher outputs when more than one epoch remains and they fit the RAM allowance."""
+    mode = run.settings.cache_teacher
+    if mode != "auto":
+        return mode == "on"
+    hidden = unwrap(run.student).config.hidden_size
+    tokens = sum(len(ids) for ids in run.train.ids)
+    estimate = 4 * hidden * (tokens * len(run.settings.target_layers) + len(run.train.ids))
+    return epochs_left > 1 and estimate <= CACHE_LIMIT_BYTES
+
+
+def _optimizer(model: Any, s: Settings, steps: int) -> tuple[Any, Any]:
+    """AdamW without decay on biases and LayerNorm, linear warm-up then linear decay."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    decay: list[torch.nn.Parameter] = []
+    plain: list[torch.nn.Parameter] = []
+    for name, p in model.named_parameters():
+        (plain if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": s.weight_decay},
+        {"params": plain, "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=s.lr)
+    scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
+        optimizer, int(s.warmup * steps), steps
+    )
+    return optimizer, scheduler
+
+
+def _train_epoch(
+    run: Run, model: torch.nn.Module, opt: Any, sched: Any, epoch: int, rank: int, size: int
+) -> float:
+    import torch
+
+    s = run.settings
+    order = epoch_order(len(run.train.ids), s.seed, epoch, rank, size)
+    batches = [order[i : i + s.batch_size] for i in range(0, len(order), s.batch_size)]
+    device = next(model.parameters()).device
+    run.progress.start(epoch, s.epochs, len(batches))
+    model.train()
+    total = 0.0
+    for step, indices in enumerate(batches):
+        batch = {k: v.to(device) for k, v in collate(run.train, indices).items()}
+        with _autocast(device):
+            loss = compute_loss(run, model, batch)
+        (loss / s.grad_accum).backward()  # type: ignore[no-untyped-call]
+        if (step + 1) % s.grad_accum == 0 or step == len(batches) - 1:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+        value = loss.item()
+        total += value
+        run.progress.advance(value, len(indices) * size)
+    return total / max(1, len(batches))
+
+
+def _autocast(device: torch.device) -> Any:
+    """bf16 autocast on GPUs that have it (no loss scaling needed), none on the CPU."""
+    import contextlib
+
+    import torch
+
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def fit(run: Run, *, resume: bool = False) -> State:
+    """Train for ``settings.epochs`` (or until early stopping); the student ends on its best."""
+    import torch
+
+    from edgedistil.distill.checkpoint import restore, save_checkpoint
+
+    s = run.settings
+    rank, size = world()
+    set_seed(s.seed)
+    device = device_for(rank)
+    run.student.to(device)
+    if run.teacher is not None:
+        run.teacher.to(device).eval()
+    model = run.student
+    if size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            run.student, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    per_epoch = math.ceil(
+        math.ceil(math.ceil(len(run.train.ids) / size) / s.batch_size) / s.grad_accum
+    )
+    opt, sched = _optimizer(run.student, s, per_epoch * s.epochs)
+    state, best = State(), _copy_weights(run.student)
+    if resume:
+        state, best = restore(run, opt, sched)
+    if run.teacher is not None and _decide_cache(run, s.epochs - state.epoch):
+        _fill_cache(run)
+    for epoch in range(state.epoch + 1, s.epochs + 1):
+        started = time.perf_counter()
+        train_loss = _train_epoch(run, model, opt, sched, epoch, rank, size)
+        metrics = {
+            "epoch": float(epoch),
+            "train_loss": train_loss,
+            **evaluate(run),
+            "seconds": time.perf_counter() - started,
+        }
+        _record(state, metrics, run)
+        if state.bad_epochs == 0:
+            best = _copy_weights(run.student)
+        state.epoch = epoch
+        if rank == 0:
+            save_checkpoint(run, state, opt, sched, best)
+        run.progress.end(epoch, metrics)
+        if s.patience is not None and state.bad_epochs >= s.patience:
+            log.info("early stop after epoch %d: no gain for %d epochs", epoch, s.patience)
+            break
+    run.student.load_state_dict(best)
+    return state
+
+
+def _record(state: State, metrics: dict[str, float], run: Run) -> None:
+    """Append the epoch; best is the eval metric (or minus the training loss without eval)."""
+    state.history.append(metrics)
+    key = "cosine" if run.settings.task == "embedding" else "accuracy"
+    score = metrics.get(key, -metrics["train_loss"])
+    if score > state.best:
+        state.best, state.bad_epochs = score, 0
+    else:
+        state.bad_epochs += 1
+
+
+def _copy_weights(model: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in unwrap(model).state_dict().items()}

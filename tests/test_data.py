@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgedistil.data import read_examples, split_holdout
+from edgedistil.errors import DataError
+
+
+def _write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_plain_text_one_per_line_skips_blank_lines(tmp_path: Path) -> None:
+    ex = read_examples(_write(tmp_path / "a.txt", "hello there\n\n  set a timer  \n"))
+    assert ex.texts == ["hello there", "set a timer"] and ex.labels is None
+
+
+def test_tsv_with_string_labels_numbered_in_sorted_order(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.tsv", 'sentence\tlabel\nit "rocks"\tpos\nmeh\tneg\nfine\tpos\n')
+    ex = read_examples(path)
+    assert ex.texts == ['it "rocks"', "meh", "fine"]  # bare quotes survive in TSV
+    assert ex.label_names == ["neg", "pos"] and ex.labels == [1, 0, 1]
+
+
+def test_csv_with_named_columns_and_int_labels(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.csv", 'id,body,y\n1,"a, b",10\n2,c,2\n3,d,10\n')
+    ex = read_examples(path, text_column="body", label_column="y")
+    assert ex.texts == ["a, b", "c", "d"]
+    assert ex.label_names == ["2", "10"] and ex.labels == [1, 0, 1]  # numeric order, not text
+
+
+def test_jsonl(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "a.jsonl", '{"text": "one", "label": 0}\n\n{"text": "two", "label": 1}\n'
+    )
+    ex = read_examples(path, need_labels=True)
+    assert ex.texts == ["one", "two"] and ex.labels == [0, 1] and ex.label_names == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kwargs", "message"),
+    [
+        ("e.txt", "", {}, "no examples"),
+        ("h.tsv", "sentence\tlabel\n", {}, "no examples"),
+        (
+            "m.tsv",
+            "sentence\tlabel\na\t1\n",
+            {"text_column": "sentense"},
+            "no column 'sentense' (--text-column) (did you mean \"sentence\"?)",
+        ),
+        ("l.tsv", "sentence\tlabel\na\t1\n", {"label_column": "lable"}, 'did you mean "label"'),
+        ("o.tsv", "sentence\tlabel\na\t1\nb\t1\n", {}, "holds one class ('1')"),
+        ("u.bin", "x", {}, "unknown format '.bin'"),
+        ("j.jsonl", '{"text": "a"}\n[1]\n', {}, "line 2 must be a JSON object"),
+        ("k.jsonl", '{"text": "a"}\n{oops\n', {}, "line 2 is not JSON"),
+        ("n.txt", "a\n", {"need_labels": True}, "a plain text file has no labels"),
+        ("x.tsv", "text\n a \n", {"need_labels": True}, "no label column among text"),
+        ("y.tsv", "text\tlabel\na\tx\tz\n", {}, "line 2 has more fields than the header"),
+        ("z.tsv", "text\tlabel\na\t\nb\t1\n", {}, "example 1 has no label in 'label'"),
+    ],
+)
+def test_bad_files_give_one_clear_error(
+    tmp_path: Path, name: str, content: str, kwargs: dict[str, object], message: str
+) -> None:
+    path = _write(tmp_path / name, content)
+    with pytest.raises(DataError) as info:
+        read_examples(path, **kwargs)  # type: ignore[arg-type]
+    assert message in str(info.value) and name in str(info.value)
+
+
+def test_non_utf8_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "latin1.txt", "fine\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8 text: byte 0xe9 on line 2"):
+        read_examples(path)
+
+
+def test_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
+    ex = read_examples(_write(tmp_path / "a.txt", "\n".join(f"t{i}" for i in range(50))))
+    train, held = split_holdout(ex, 0.2, seed=1)
+    again, _ = split_holdout(ex, 0.2, seed=1)
+    assert len(held) == 10 and len(train) == 40 and train.texts == again.texts
+    assert not set(train.texts) & set(held.texts)
+    with pytest.raises(DataError, match="--eval-fraction 1.5"):
+        split_holdout(ex, 1.5, seed=1)

@@ -1,0 +1,99 @@
+"""`edgedistil distill` and `finetune` through the CLI: output, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgedistil.cli import cli
+from tests.conftest import error_line
+
+
+def _args(teacher: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "distill",
+        "--teacher",
+        str(teacher),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--seq-len",
+        "16",
+        *extra,
+    ]
+
+
+def test_distill_prints_the_outcome(runner: CliRunner, tiny_bert: Path, tmp_path: Path) -> None:
+    data = tmp_path / "t.txt"
+    data.write_text("the phone\nset a timer for ten minutes\nthe battery was good\n" * 5)
+    result = runner.invoke(cli, _args(tiny_bert, data, tmp_path / "o", "--layers", "1"))
+    assert result.exit_code == 0, result.output
+    assert "embedding student, layers [0]" in result.output
+    assert "best eval cosine" in result.output and (tmp_path / "o" / "edgedistil.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "expected"),
+    [
+        ("", [], "no examples"),
+        (
+            "sentence\tlabel\na\t0\n",
+            ["--task", "embedding", "--text-column", "sentense"],
+            'did you mean "sentence"',
+        ),
+        ("x\ny\nz\n", ["--layer-map", "0,5"], "--layer-map 0,5: layer 5 is out of range"),
+        ("x\ny\nz\n", ["--layer-map", "1,0"], "must be strictly increasing"),
+        ("x\ny\nz\n", ["--layer-map", "0,1,1"], "3 layers, but the teacher has only 2"),
+        ("x\ny\nz\n", ["--layers", "3"], "--layers 3: the teacher has 2 layers"),
+    ],
+)
+def test_bad_input_is_one_line(
+    runner: CliRunner,
+    tiny_bert: Path,
+    tmp_path: Path,
+    content: str,
+    extra: list[str],
+    expected: str,
+) -> None:
+    data = tmp_path / ("d.tsv" if "\t" in content else "d.txt")
+    data.write_text(content)
+    result = runner.invoke(cli, _args(tiny_bert, data, tmp_path / "o", *extra))
+    assert result.exit_code == 1, result.output
+    assert expected in error_line(result)
+    assert not (tmp_path / "o" / "edgedistil.json").exists()
+
+
+def test_one_class_and_non_utf8(runner: CliRunner, tiny_bert: Path, tmp_path: Path) -> None:
+    one = tmp_path / "one.tsv"
+    one.write_text("sentence\tlabel\na\tpos\nb\tpos\n")
+    result = runner.invoke(
+        cli,
+        ["finetune", "--teacher", str(tiny_bert), "--data", str(one), "--out", str(tmp_path / "o")],
+    )
+    assert "holds one class ('pos')" in error_line(result)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"ok\n\xff\xfe\n")
+    assert "not UTF-8 text" in error_line(
+        runner.invoke(cli, _args(tiny_bert, latin, tmp_path / "p"))
+    )
+
+
+def test_finetune_needs_data(runner: CliRunner, tiny_bert: Path, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["finetune", "--teacher", str(tiny_bert), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--data is required" in result.output
+
+
+def test_classification_without_a_head_points_at_finetune(
+    runner: CliRunner, tiny_bert: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "d.tsv"
+    data.write_text("sentence\tlabel\na b\t0\nb a\t1\n" * 4)
+    result = runner.invoke(cli, _args(tiny_bert, data, tmp_path / "o", "--task", "classification"))
+    assert "edgedistil finetune" in error_line(result)
