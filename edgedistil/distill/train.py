@@ -199,6 +199,13 @@ def _teacher_outputs(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]
     return _run_teacher(run, batch)
 
 
+def uses_teacher(s: Settings) -> bool:
+    """Whether the loss reads the teacher at all (hard labels alone do not)."""
+    return s.task == "embedding" or (
+        s.task == "classification" and (s.weights.kd > 0 or s.weights.cos > 0)
+    )
+
+
 def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
     import torch
 
@@ -261,11 +268,15 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
     )
     if s.task == "finetune":
         return F.cross_entropy(out.logits, batch["labels"])
-    teacher = _teacher_outputs(run, batch)
     if s.task == "classification":
-        loss = w.kd * losses.kd_loss(out.logits, teacher["head"], w.temperature)
-        loss = loss + w.ce * F.cross_entropy(out.logits, batch["labels"])
+        loss = w.ce * F.cross_entropy(out.logits, batch["labels"])
+        if not uses_teacher(s):
+            return loss
+        teacher = _teacher_outputs(run, batch)
+        if w.kd:
+            loss = loss + w.kd * losses.kd_loss(out.logits, teacher["head"], w.temperature)
     else:
+        teacher = _teacher_outputs(run, batch)
         pooled = losses.pool(out.last_hidden_state, mask, s.pooling)
         loss = losses.embedding_loss(pooled, teacher["head"], w)
     if w.cos:
@@ -401,7 +412,7 @@ def fit(run: Run, *, resume: bool = False) -> State:
     state, best = State(), _copy_weights(run.student)
     if resume:
         state, best = restore(run, opt, sched)
-    if run.teacher is not None and _decide_cache(run, s.epochs - state.epoch):
+    if run.teacher is not None and uses_teacher(s) and _decide_cache(run, s.epochs - state.epoch):
         _fill_cache(run)
     for epoch in range(state.epoch + 1, s.epochs + 1):
         started = time.perf_counter()
