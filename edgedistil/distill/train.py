@@ -357,17 +357,22 @@ def _train_epoch(
     order = epoch_order(len(run.train.ids), s.seed, epoch, rank, size)
     batches = [order[i : i + s.batch_size] for i in range(0, len(order), s.batch_size)]
     device = next(model.parameters()).device
+    dtype = _autocast_dtype(device)
+    # fp16 needs loss scaling against underflow; bf16 and fp32 do not (the scaler is then a no-op)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     run.progress.start(epoch, s.epochs, len(batches))
     model.train()
     total = 0.0
     for step, indices in enumerate(batches):
         batch = {k: v.to(device) for k, v in collate(run.train, indices).items()}
-        with _autocast(device):
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = compute_loss(run, model, batch)
-        (loss / s.grad_accum).backward()  # type: ignore[no-untyped-call]
+        scaler.scale(loss / s.grad_accum).backward()  # type: ignore[no-untyped-call]
         if (step + 1) % s.grad_accum == 0 or step == len(batches) - 1:
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             opt.zero_grad(set_to_none=True)
         value = loss.item()
@@ -376,15 +381,13 @@ def _train_epoch(
     return total / max(1, len(batches))
 
 
-def _autocast(device: torch.device) -> Any:
-    """bf16 autocast on GPUs that have it (no loss scaling needed), none on the CPU."""
-    import contextlib
-
+def _autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 on GPUs that have it, fp16 (with loss scaling) on older ones, none on the CPU."""
     import torch
 
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def fit(run: Run, *, resume: bool = False) -> State:
