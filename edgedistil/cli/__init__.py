@@ -1,0 +1,12 @@
+"""The ``edgedistil`` command. Each module registers its commands on the one group."""
+
+from __future__ import annotations
+
+from edgedistil.cli import bench, targets, train
+from edgedistil.cli._app import cli
+
+__all__ = ["cli", "main", "bench", "targets", "train"]
+
+
+def main() -> None:
+    cli(prog_name="edgedistil")

@@ -1,0 +1,47 @@
+"""The ``edgedistil`` group and what every command shares: the error line, the console, sizes.
+
+The CLI (this package) is the only place that prints or chooses an exit code. Exit codes:
+0 success, 1 an error (``Error: ...`` on stderr, one line), 2 bad usage (click's own),
+3 a failed gate (a regression in ``bench --compare``, a failed ``check``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from edgedistil import __version__
+from edgedistil.errors import EdgedistilError
+
+
+class _Group(click.Group):
+    """Turns every ``EdgedistilError`` into ``Error: <one line>`` on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgedistilError as exc:
+            message = " ".join(str(exc).split("\n"))
+            raise click.ClickException(message) from None
+
+
+def make_console() -> Console:
+    # Created per command so click's test runner sees the output; wide enough that tables
+    # are not wrapped when piped to a file or CI log.
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, highlight=False)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="edgedistil")
+def cli() -> None:
+    """Distil a BERT-class teacher into an int8 student that fits a named small device."""
+
+
+def format_size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.2f}".rstrip("0").rstrip(".") + f" {unit}"
+    return f"{n} B"

@@ -1,0 +1,303 @@
+"""``edgedistil distill`` and ``edgedistil finetune``: students and teachers."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from edgedistil.cli._app import cli, make_console
+
+
+def _training_options(f: Any) -> Any:
+    """Options shared by distill and finetune (the training loop is the same)."""
+    options = [
+        click.option(
+            "--data",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Training text: .txt (one per line), .tsv/.csv with a header, .jsonl.",
+        ),
+        click.option("--text-column", default=None, help="Column holding the text."),
+        click.option("--label-column", default=None, help="Column holding the label."),
+        click.option(
+            "--eval",
+            "eval_path",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Evaluation file (same format). Default: a held-out fraction.",
+        ),
+        click.option(
+            "--eval-fraction",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=0.1,
+            show_default=True,
+        ),
+        click.option(
+            "--out",
+            type=click.Path(path_type=Path, file_okay=False),
+            required=True,
+            help="Output model directory (checkpoints go in OUT/checkpoints).",
+        ),
+        click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True),
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option(
+            "--lr",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Peak learning rate. Default: 5e-5 for classification, 5e-4 for "
+            "embedding distillation.",
+        ),
+        click.option(
+            "--warmup",
+            type=click.FloatRange(0, 1),
+            default=0.1,
+            show_default=True,
+            help="Fraction of steps spent warming up the learning rate.",
+        ),
+        click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True),
+        click.option(
+            "--seq-len",
+            type=click.IntRange(min=2),
+            default=128,
+            show_default=True,
+            help="Longer texts are truncated (and counted).",
+        ),
+        click.option("--seed", type=int, default=42, show_default=True),
+        click.option(
+            "--patience",
+            type=click.IntRange(min=0),
+            default=2,
+            show_default=True,
+            help="Stop after this many epochs without improvement (0: never).",
+        ),
+        click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _settings(kw: dict[str, Any], **extra: Any) -> Any:
+    from edgedistil.distill.train import Settings
+
+    return Settings(
+        task="",
+        epochs=kw["epochs"],
+        batch_size=kw["batch_size"],
+        warmup=kw["warmup"],
+        grad_accum=kw["grad_accum"],
+        seq_len=kw["seq_len"],
+        seed=kw["seed"],
+        patience=kw["patience"] or None,
+        **extra,
+    )
+
+
+def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
+    from edgedistil.distill.job import Job
+
+    return Job(
+        teacher=teacher,
+        data=kw["data"],
+        out=kw["out"],
+        settings=settings,
+        text_column=kw["text_column"],
+        label_column=kw["label_column"],
+        eval_path=kw["eval_path"],
+        eval_fraction=kw["eval_fraction"],
+        resume=kw["resume"],
+        lr=kw["lr"],
+        **extra,
+    )
+
+
+@cli.command()
+@click.option(
+    "--teacher",
+    default="default",
+    show_default=True,
+    help='"default" (all-MiniLM-L6-v2) or a local model directory.',
+)
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "embedding"]),
+    default=None,
+    help="Default: classification for a teacher with a classifier, else embedding.",
+)
+@click.option(
+    "--layers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Student layers. Default: half the teacher's.",
+)
+@click.option("--layer-map", default=None, help="Teacher layers to start from, e.g. 0,2,4.")
+@click.option(
+    "--vocab-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Prune the vocabulary to the most frequent tokens of the text.",
+)
+@click.option("--prune-vocab", is_flag=True, help="Keep only the tokens the text uses.")
+@click.option(
+    "--temperature", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True
+)
+@click.option(
+    "--alpha-kd",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Weight of the soft-target KL term.",
+)
+@click.option(
+    "--alpha-ce",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Weight of the hard-label cross-entropy.",
+)
+@click.option(
+    "--alpha-cos",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Weight of the hidden-state (and pooled) cosine terms.",
+)
+@click.option(
+    "--alpha-mse",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Weight of the pooled-embedding MSE (embedding task).",
+)
+@_training_options
+def distill(
+    teacher: str,
+    task: str | None,
+    layers: int | None,
+    layer_map: str | None,
+    vocab_size: int | None,
+    prune_vocab: bool,
+    temperature: float,
+    alpha_kd: float,
+    alpha_ce: float,
+    alpha_cos: float,
+    alpha_mse: float,
+    **kw: Any,
+) -> None:
+    """Distil a student from TEACHER: fewer layers, initialised from the teacher's own."""
+    from edgedistil.distill import job as jobs
+    from edgedistil.distill.losses import Weights
+
+    weights = Weights(
+        kd=alpha_kd, ce=alpha_ce, cos=alpha_cos, mse=alpha_mse, temperature=temperature
+    )
+    settings = _settings(kw, weights=weights)
+    job = _job(
+        kw,
+        teacher,
+        settings,
+        task=task,
+        layers=layers,
+        layer_map=layer_map,
+        vocab_size=vocab_size,
+        prune_vocab=prune_vocab,
+    )
+    with _TrainingProgress(make_console()) as progress:
+        outcome = jobs.distill(job, progress)
+    _print_outcome(outcome)
+
+
+@cli.command()
+@click.option(
+    "--teacher",
+    required=True,
+    help='The encoder to fine-tune: "default" or a local model directory.',
+)
+@_training_options
+def finetune(teacher: str, **kw: Any) -> None:
+    """Fine-tune an encoder into a classification teacher on labelled data."""
+    from edgedistil.distill import job as jobs
+
+    if kw["data"] is None:
+        raise click.UsageError("--data is required: fine-tuning needs labelled examples")
+    job = _job(kw, teacher, _settings(kw))
+    with _TrainingProgress(make_console()) as progress:
+        outcome = jobs.finetune(job, progress)
+    _print_outcome(outcome)
+
+
+class _TrainingProgress:
+    """A rich progress bar per epoch with the loss and examples/s (train.Progress)."""
+
+    def __init__(self, console: Console) -> None:
+        # Under torchrun every rank runs this command; only rank 0 shows progress.
+        self.quiet = int(os.environ.get("RANK", "0")) != 0
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = console
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("{task.fields[rate]:.0f} ex/s"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            disable=self.quiet,
+        )
+        self.task: Any = None
+        self.started = 0.0
+        self.seen = 0
+
+    def __enter__(self) -> _TrainingProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def start(self, epoch: int, epochs: int, steps: int) -> None:
+
+        self.task = self.bar.add_task(f"epoch {epoch}/{epochs}", total=steps, loss=0.0, rate=0.0)
+        self.started, self.seen = time.perf_counter(), 0
+
+    def advance(self, loss: float, examples: int) -> None:
+
+        self.seen += examples
+        rate = self.seen / max(1e-9, time.perf_counter() - self.started)
+        self.bar.update(self.task, advance=1, loss=loss, rate=rate)
+
+    def end(self, epoch: int, metrics: dict[str, float]) -> None:
+        if self.quiet:
+            return
+        shown = ", ".join(
+            f"{k} {v:.1f}" if k == "seconds" else f"{k} {v:.4f}"
+            for k, v in metrics.items()
+            if k != "epoch"
+        )
+        self.bar.console.print(f"epoch {epoch}: {shown}")
+
+
+def _print_outcome(outcome: Any) -> None:
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    console = make_console()
+    best = outcome.state.best
+    metric = "cosine" if outcome.task == "embedding" else "accuracy"
+    console.print(
+        f"Wrote {outcome.out}: {outcome.task} student, layers {outcome.layer_map or '-'}, "
+        f"{outcome.parameters / 1e6:.2f}M parameters, vocabulary {outcome.vocab_size:,}; "
+        f"best eval {metric} {best:.4f} after {outcome.state.epoch} epoch(s); "
+        f"{outcome.train_examples} train / {outcome.eval_examples} eval examples, "
+        f"{outcome.truncated} truncated to the sequence length"
+    )
