@@ -111,6 +111,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     run = _run(job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map)
     state = train.fit(run, resume=job.resume)
     _save(job, run, student_tokenizer, teacher, state)
+    train.leave_group()
     return _outcome(job, run, state, train_set, eval_set)
 
 
@@ -141,6 +142,7 @@ def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
     run = _run(job, settings, model, None, tokenizer, train_set, eval_set, progress, None)
     state = train.fit(run, resume=job.resume)
     _save(job, run, tokenizer, teacher, state)
+    train.leave_group()
     return _outcome(job, run, state, train_set, eval_set)
 
 

@@ -171,6 +171,15 @@ def world() -> tuple[int, int]:
     return dist.get_rank(), size
 
 
+def leave_group() -> None:
+    """Close the process group joined by ``world`` (torch warns when a run exits without)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # rank 0 has finished writing the model before anyone exits
+        dist.destroy_process_group()
+
+
 def device_for(rank: int) -> torch.device:
     import torch
 
