@@ -28,7 +28,7 @@ from edgedistil.errors import DistillError
 from edgedistil.teacher import Teacher, load_teacher_model, resolve_teacher
 
 if TYPE_CHECKING:
-    pass
+    import torch
 
 SAMPLE_TEXT = Path(__file__).resolve().parents[2] / "calibration" / "sentences.txt"
 # Classification follows BERT fine-tuning's 5e-5. Embedding distillation measured better at 5e-4
@@ -224,8 +224,11 @@ def _pooling(teacher: Teacher) -> str:
     return next((mode for key, mode in POOLING_KEYS.items() if config.get(key)), "mean")
 
 
-def _id_map(old_to_new: dict[int, int], size: int, unk: int) -> list[int]:
-    return [old_to_new.get(i, old_to_new[unk]) for i in range(size)]
+def _id_map(old_to_new: dict[int, int], size: int, unk: int) -> torch.Tensor:
+    """Teacher id -> student id; tokens the pruned vocabulary dropped become its [UNK]."""
+    import torch
+
+    return torch.tensor([old_to_new.get(i, old_to_new[unk]) for i in range(size)])
 
 
 def _run(
@@ -237,7 +240,7 @@ def _run(
     train_set: Examples,
     eval_set: Examples,
     progress: train.Progress | None,
-    id_map: list[int] | None,
+    id_map: torch.Tensor | None,
 ) -> train.Run:
     _check_out(job)
     enc_train = train.encode(tokenizer, train_set.texts, train_set.labels, settings.seq_len)

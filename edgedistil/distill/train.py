@@ -147,15 +147,14 @@ class Run:
     progress: Progress = field(default_factory=_Silent)
     cache: dict[int, dict[str, Any]] = field(default_factory=dict)  # filled before epoch 1
     # old id -> student id when the student's vocabulary was pruned; the teacher keeps old ids
-    id_map: list[int] | None = None
+    id_map: torch.Tensor | None = None
 
     def student_ids(self, ids: torch.Tensor) -> torch.Tensor:
         if self.id_map is None:
             return ids
-        import torch
-
-        table = torch.tensor(self.id_map, device=ids.device)
-        return table[ids]
+        if self.id_map.device != ids.device:  # moved once, on the first batch
+            self.id_map = self.id_map.to(ids.device)
+        return self.id_map[ids]
 
 
 def world() -> tuple[int, int]:
