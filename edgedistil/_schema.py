@@ -87,6 +87,8 @@ SECTIONS: dict[str, dict[str, Field]] = {
         # max_position_embeddings is checked when a teacher is known.
         "sequence_length": _f("int", required=True, low=1, high=8192),
         "input_dtype": _f("str", choices=("int32", "int64")),
+        # "fused": ORT's transformer contrib operators (full ORT builds); "plain": standard ops.
+        "onnx_graph": _f("str", choices=("fused", "plain")),
     },
     "quantize": {
         "scheme": _f("str", required=True, choices=SCHEMES),
@@ -256,6 +258,8 @@ def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
                 f'[export].formats = {show(e["formats"])}: "{fmt}" cannot be loaded by the '
                 f"runtimes {show(e['runtimes'])}; formats they load: {', '.join(sorted(loadable))}"
             )
+    if "onnx" not in e["formats"]:
+        problems += _only_for(e, "export", ("onnx_graph",), 'when [export].formats lists "onnx"')
     mcu = d["kind"] == "microcontroller"
     for runtime in e["runtimes"]:
         if mcu != (runtime == "tflite-micro"):

@@ -6,7 +6,9 @@
      ├── PlanError             a student the teacher cannot give (layers, vocabulary, length)
      ├── BenchError            a benchmark that cannot reach its board, run there, or report
      ├── DataError             a text/TSV/CSV/JSONL file that cannot serve as examples
-     └── DistillError          a run that cannot start or resume (task, layer map, checkpoint)
+     ├── DistillError          a run that cannot start or resume (task, layer map, checkpoint)
+     ├── ExportError           a student that cannot become a verified ONNX file (family, length)
+     └── QuantizeError         an artifact or calibration text that int8 quantization cannot use
 
 The message of each is complete on its own: what failed, where, the value received and
 what is allowed. Only ``edgedistil.cli`` turns them into ``Error: ...`` and an exit code.
@@ -41,3 +43,11 @@ class DataError(EdgedistilError):
 
 class DistillError(EdgedistilError):
     """A distillation or fine-tuning run cannot start or resume as asked."""
+
+
+class ExportError(EdgedistilError):
+    """A student cannot be exported to, or verified as, an ONNX artifact."""
+
+
+class QuantizeError(EdgedistilError):
+    """An artifact cannot be quantized as asked, or its calibration text cannot be used."""

@@ -45,6 +45,7 @@ class Export:
     formats: tuple[str, ...]
     sequence_length: int
     input_dtype: str = "int64"
+    onnx_graph: str = "plain"  # fused contrib operators only where the runtime is a full ORT build
 
 
 @dataclass(frozen=True, kw_only=True)

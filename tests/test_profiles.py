@@ -236,3 +236,25 @@ def test_a_new_scheme_does_not_inherit_the_parents_quantize_keys(tmp_path: Path)
     p = profiles.load_profile(str(path))
     assert p.quantize.scheme == "dynamic-int8" and p.quantize.activations is None
     assert profiles.load_profile("raspberry-pi-5").quantize.activations == "uint8"
+
+
+@pytest.mark.parametrize("path", TARGET_FILES, ids=lambda p: p.stem)
+def test_every_onnx_target_says_which_graph_it_runs(path: Path) -> None:
+    profile = profiles.load_profile(str(path))
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    if "onnx" in profile.export.formats:
+        assert raw["export"]["onnx_graph"] in ("fused", "plain")
+    else:
+        assert "onnx_graph" not in raw["export"]
+
+
+def test_onnx_graph_only_with_the_onnx_format(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'extends = "wear-os-watch"\n[export]\nonnx_graph = "fused"\n')
+    assert '[export].onnx_graph = "fused": only allowed when [export].formats lists "onnx"' in (
+        message
+    )
+
+
+def test_onnx_graph_takes_fused_or_plain(tmp_path: Path) -> None:
+    message = _error(tmp_path, PI4 + '[export]\nonnx_graph = "fast"\n')
+    assert '[export].onnx_graph = "fast": must be one of fused, plain' in message

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from edgedistil.cli import bench, targets, train
+from edgedistil.cli import bench, export, targets, train
 from edgedistil.cli._app import cli
 
-__all__ = ["cli", "main", "bench", "targets", "train"]
+__all__ = ["cli", "main", "bench", "export", "targets", "train"]
 
 
 def main() -> None:

@@ -1,0 +1,200 @@
+"""``edgedistil export`` and ``edgedistil quantize``: verified float and int8 ONNX artifacts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edgedistil.cli._app import cli, format_size, make_console
+from edgedistil.errors import ExportError, QuantizeError
+
+_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
+
+
+class _ConsoleHandler(logging.Handler):
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.console.print(f"Warning: {record.getMessage()}", markup=False)
+
+
+@contextmanager
+def _warnings_to(console: Console) -> Iterator[None]:
+    """edgedistil's warnings (e.g. too many [UNK]) shown to the user, once, as they happen."""
+    logger = logging.getLogger("edgedistil")
+    handler, propagate = _ConsoleHandler(console), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _onnx_profile(target: str) -> Any:
+    from edgedistil.profiles import load_profile
+
+    profile = load_profile(target)
+    if "onnx" not in profile.export.formats:
+        raise ExportError(
+            f'target "{profile.name}" does not list the onnx format ([export].formats = '
+            f"{list(profile.export.formats)}); choose a target whose runtime is onnxruntime"
+        )
+    return profile
+
+
+@cli.command("export")
+@click.argument("student", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--target", default="raspberry-pi-4", show_default=True, help="Profile name or path.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--sequence-length", type=click.IntRange(min=1), help="Default: the profile's.")
+@click.option(
+    "--graph", type=click.Choice(["fused", "plain"]), help="Default: [export].onnx_graph."
+)
+@click.option("--dynamic", is_flag=True, help="Dynamic batch and length (whole position table).")
+@click.option("--parity-text", type=_FILE, help="Text for the parity check. Default: the sample.")
+def export_command(
+    student: Path,
+    target: str,
+    out: Path,
+    sequence_length: int | None,
+    graph: str | None,
+    dynamic: bool,
+    parity_text: Path | None,
+) -> None:
+    """Export STUDENT (a Hugging Face directory) to OUT/model.onnx, verified against PyTorch."""
+    from edgedistil.export.onnx import ExportSpec, export_onnx
+    from edgedistil.export.parity import SAMPLE_TEXT
+
+    console = make_console()
+    profile = _onnx_profile(target)
+    spec = ExportSpec(
+        student=student,
+        out=out,
+        sequence_length=sequence_length or profile.export.sequence_length,
+        input_dtype=profile.export.input_dtype,
+        graph=graph or profile.export.onnx_graph,
+        dynamic=dynamic,
+        parity_text=parity_text or SAMPLE_TEXT,
+        target=str(target),
+    )
+    with _warnings_to(console):
+        result = export_onnx(spec)
+    shape = "dynamic" if dynamic else f"static {spec.sequence_length}"
+    console.print(
+        f"{result.path}: {result.task}, {result.graph} graph, {shape}, {spec.input_dtype} "
+        f"inputs {', '.join(result.inputs)} -> {result.output}, {format_size(result.bytes)}"
+    )
+    if result.fused:
+        console.print("fused: " + ", ".join(f"{k} x{v}" for k, v in result.fused.items()))
+    console.print(f"parity: {result.parity.describe()}")
+
+
+@cli.command("quantize")
+@click.argument("export_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--target", help="Profile name or path. Default: the one export used.")
+@click.option("--scheme", type=click.Choice(["dynamic-int8", "static-int8"]))
+@click.option("--format", "fmt", type=click.Choice(["qdq", "qoperator"]), default="qdq")
+@click.option("--calibration", type=_FILE, help="Text/TSV/CSV/JSONL. Default: the sample text.")
+@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]))
+@click.option("--eval", "eval_path", type=_FILE, help="Eval text (labels optional).")
+@click.option("--max-drop", type=click.FloatRange(0, 1), help="Default: the profile's budget.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--ort", "ort", is_flag=True, help="Also write model.int8.ort for ORT Mobile.")
+@click.option("--no-fallback", is_flag=True, help="Keep every node int8 whatever the drop.")
+def quantize_command(
+    export_dir: Path,
+    target: str | None,
+    scheme: str | None,
+    fmt: str,
+    calibration: Path | None,
+    method: str | None,
+    eval_path: Path | None,
+    max_drop: float | None,
+    batch_size: int,
+    ort: bool,
+    no_fallback: bool,
+) -> None:
+    """Quantize EXPORT_DIR/model.onnx to int8; measure it and write fidelity.json."""
+    from edgedistil.export.onnx import read_record
+    from edgedistil.export.parity import SAMPLE_TEXT
+    from edgedistil.quantize import onnx as q
+    from edgedistil.quantize.job import Job, quantize
+
+    console = make_console()
+    profile = _onnx_profile(target or read_record(export_dir).get("target") or "raspberry-pi-4")
+    chosen = scheme or profile.quantize.scheme
+    if chosen not in q.SCHEMES:
+        raise QuantizeError(
+            f'target "{profile.name}" asks for [quantize].scheme = "{chosen}"; quantize makes '
+            f"{', '.join(q.SCHEMES)} (give --scheme)"
+        )
+    settings = q.Settings(
+        scheme=chosen,
+        fmt=fmt,
+        activations=profile.quantize.activations or "uint8",
+        per_channel=profile.quantize.per_channel,
+        method=method or profile.quantize.calibration or "minmax",
+        reduce_range=q.needs_reduce_range(profile.device.architecture),
+    )
+    job = Job(
+        export_dir=export_dir,
+        settings=settings,
+        calibration=calibration or SAMPLE_TEXT,
+        eval_path=eval_path or SAMPLE_TEXT,
+        max_accuracy_drop=profile.budgets.max_accuracy_drop if max_drop is None else max_drop,
+        batch_size=batch_size,
+        ort=ort,
+        fallback=not no_fallback,
+    )
+    with _warnings_to(console):
+        result = quantize(job)
+    _print_report(console, result, job)
+
+
+def _print_report(console: Console, result: Any, job: Any) -> None:
+    f = result.fidelity
+    table = Table(title=f"{result.settings.describe()} on {f.sentences} eval sentences")
+    for column in ("model", "bytes", f.metric, "median ms (1 row)"):
+        table.add_column(column, justify="right" if column != "model" else "left")
+    table.add_row(
+        "float32",
+        format_size(result.float_bytes),
+        f"{f.float_score:.4f}",
+        f"{result.latency_ms['float']:.2f}",
+    )
+    table.add_row(
+        "int8",
+        format_size(result.int8_bytes),
+        f"{f.int8_score:.4f}",
+        f"{result.latency_ms['int8']:.2f}",
+    )
+    console.print(table)
+    verdict = "fits" if f.drop <= job.max_accuracy_drop + 1e-6 else "EXCEEDS"
+    console.print(
+        f"drop {f.drop:.4f} against a budget of {job.max_accuracy_drop:.4f}: {verdict}; "
+        f"max abs difference {f.max_abs_diff:.3g}"
+    )
+    if result.fallback is not None:
+        kept = result.fallback.chosen.excluded
+        console.print(
+            f"fallback: drop {result.first_drop:.4f} before; {len(kept)} node(s) kept in float, "
+            f"+{format_size(max(0, result.int8_bytes - result.fallback.steps[0].bytes))}, "
+            f"{result.latency_ms['int8'] - result.latency_ms['int8_first']:+.2f} ms: "
+            + (", ".join(kept) or "none")
+        )
+    if result.ort_path is not None:
+        console.print(
+            f"ORT format: {result.ort_path} ({format_size(result.ort_path.stat().st_size)})"
+        )
+    console.print(f"report: {result.report}")

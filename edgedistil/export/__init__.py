@@ -1,0 +1,1 @@
+"""Export stages: a student directory to artifacts a device runtime loads."""

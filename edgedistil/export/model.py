@@ -1,0 +1,162 @@
+"""The student as the graph a device runs: a torch module with the device's inputs and outputs.
+
+A classifier ends in its logits. An embedding student ends in the sentence embedding, pooled as
+its ``1_Pooling/config.json`` says and L2-normalised when ``modules.json`` lists a Normalize
+module, so the device does no post-processing. Token ids arrive as the profile's integer type and
+are widened to int64 inside the graph, where torch's embedding lookup wants them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgedistil.errors import ExportError
+from edgedistil.teacher import Teacher
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+BERT_FAMILY = ("bert", "distilbert", "roberta", "xlm-roberta")
+POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_max_tokens": "max",
+}
+NORMALIZE_MODULE = "sentence_transformers.models.Normalize"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Head:
+    """What the graph ends in: logits, or an embedding pooled (and normalised) in the graph."""
+
+    task: str  # "classification" or "embedding"
+    pooling: str | None  # "mean", "cls", "max" for an embedding
+    normalize: bool
+
+    @property
+    def output(self) -> str:
+        return "logits" if self.task == "classification" else "embedding"
+
+
+def check_family(teacher: Teacher) -> str:
+    model_type = str(teacher.config.get("model_type", ""))
+    if model_type not in BERT_FAMILY:
+        raise ExportError(
+            f'{teacher.path / "config.json"}: model_type "{model_type}" is not BERT-family; '
+            f"export handles {', '.join(BERT_FAMILY)}"
+        )
+    return model_type
+
+
+def position_offset(config: dict[str, Any]) -> int:
+    """Rows before the first position: RoBERTa numbers positions from padding_idx + 1."""
+    if config.get("model_type") in ("roberta", "xlm-roberta"):
+        return int(config.get("pad_token_id", 1)) + 1
+    return 0
+
+
+def check_length(teacher: Teacher, length: int) -> None:
+    rows = int(teacher.config.get("max_position_embeddings", 512))
+    usable = rows - position_offset(teacher.config)
+    if length > usable:
+        raise ExportError(
+            f"sequence length {length} is longer than the model at {teacher.path} can take: "
+            f"max_position_embeddings allows {usable}; choose a length from 1 to {usable}"
+        )
+
+
+def read_head(model: Any, path: Path) -> Head:
+    if hasattr(model, "classifier"):
+        return Head(task="classification", pooling=None, normalize=False)
+    pooling = "mean"  # sentence-transformers' default, and what `distill` trains against
+    config = path / "1_Pooling" / "config.json"
+    if config.is_file():
+        settings = json.loads(config.read_text(encoding="utf-8"))
+        chosen = [mode for key, mode in POOLING_KEYS.items() if settings.get(key)]
+        if len(chosen) != 1:
+            raise ExportError(
+                f"{config}: exactly one of {', '.join(POOLING_KEYS)} must be true; found "
+                f"{len(chosen)}"
+            )
+        pooling = chosen[0]
+    else:
+        log.warning("%s has no 1_Pooling/config.json; the embedding is mean-pooled", path)
+    modules = path / "modules.json"
+    normalize = modules.is_file() and any(
+        m.get("type") == NORMALIZE_MODULE for m in json.loads(modules.read_text(encoding="utf-8"))
+    )
+    return Head(task="embedding", pooling=pooling, normalize=normalize)
+
+
+def uses_token_types(config: dict[str, Any], tokenizer: Any) -> bool:
+    """A segment input only where the model has segments and its tokenizer produces them."""
+    return int(config.get("type_vocab_size", 0)) > 1 and "token_type_ids" in getattr(
+        tokenizer, "model_input_names", ()
+    )
+
+
+def slice_positions(model: Any, rows: int) -> None:
+    """Keep the first ``rows`` position rows, as the plan prices the artifact."""
+    import torch
+
+    embeddings = model.base_model.embeddings
+    table = embeddings.position_embeddings
+    sliced = torch.nn.Embedding(rows, table.embedding_dim, padding_idx=table.padding_idx)
+    sliced.weight.data = table.weight.data[:rows].clone()
+    embeddings.position_embeddings = sliced
+    for name in ("position_ids", "token_type_ids"):
+        buffer = getattr(embeddings, name, None)
+        if isinstance(buffer, torch.Tensor) and buffer.dim() == 2:
+            embeddings.register_buffer(name, buffer[:, :rows].clone(), persistent=False)
+    model.config.max_position_embeddings = rows
+
+
+def wrap(model: Any, head: Head, token_types: bool) -> torch.nn.Module:
+    """A module whose forward takes the device's inputs by position and calls HF by keyword."""
+    import torch
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(
+            self,
+            input_ids: torch.Tensor,
+            attention_mask: torch.Tensor,
+            token_type_ids: torch.Tensor | None = None,
+        ) -> torch.Tensor:
+            kwargs = {"input_ids": input_ids.long(), "attention_mask": attention_mask.long()}
+            if token_types and token_type_ids is not None:
+                kwargs["token_type_ids"] = token_type_ids.long()
+            out = self.model(**kwargs)
+            if head.task == "classification":
+                logits: torch.Tensor = out.logits
+                return logits
+            return pool(out.last_hidden_state, attention_mask, head)
+
+    # eval() on the wrapper itself: export restores the wrapper's training flag afterwards,
+    # and a wrapper left in training mode would switch dropout back on.
+    return Graph().eval()
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, head: Head) -> torch.Tensor:
+    import torch
+
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    if head.pooling == "cls":
+        pooled = hidden[:, 0]
+    elif head.pooling == "max":
+        pooled = hidden.masked_fill(weights == 0, -1e9).max(dim=1).values
+    else:
+        # clamp: an all-padding row would divide by zero; sentence-transformers clamps at 1e-9 too
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    if head.normalize:
+        pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+    return pooled

@@ -1,0 +1,1 @@
+"""Quantization stages: float artifacts to verified int8 ones."""

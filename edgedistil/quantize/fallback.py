@@ -1,0 +1,147 @@
+"""Accuracy-aware fallback: keep the int8 nodes that hurt most in float, step by step.
+
+Each quantized node is scored by the error it adds: the relative squared error of its output
+against the float model, minus that of its activation input (the error it inherited). Nodes are
+then excluded from quantization 1, 2, 4, ... at a time, most sensitive first, requantizing with
+the same calibration ranges each time, until the drop fits the budget or every node is float.
+QOperator graphs rename tensors, so they are ranked on a QDQ graph of the same ranges.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedistil.quantize.fidelity import Batch, Fidelity
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 1e-6  # float rounding: a drop this small against a budget of 0.0 still fits
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    excluded: tuple[str, ...]
+    drop: float
+    bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    ranking: tuple[tuple[str, float], ...]
+    steps: tuple[Step, ...]
+    chosen: Step
+    fits: bool
+
+
+def candidates(model: Any, op_types: tuple[str, ...]) -> list[Any]:
+    """Nodes the quantizer turns int8; a Gather counts only when it looks up a float table."""
+    tables = {i.name for i in model.graph.initializer if i.data_type == 1}  # 1: FLOAT
+    return [
+        n
+        for n in model.graph.node
+        if n.op_type in op_types and (n.op_type != "Gather" or n.input[0] in tables)
+    ]
+
+
+def rank_nodes(
+    float_path: Path, int8_path: Path, op_types: tuple[str, ...], data: Iterator[Batch]
+) -> list[tuple[str, float]]:
+    """(node name, error it adds), most harmful first."""
+    import onnx
+
+    model = onnx.load(str(float_path))
+    weights = {i.name for i in model.graph.initializer}
+    nodes = [n for n in candidates(model, op_types) if n.name]
+    produced = {o for n in onnx.load(str(int8_path)).graph.node for o in n.output}
+    watch: set[str] = set()
+    for node in nodes:
+        inputs = [i for i in node.input if i and i not in weights]
+        watch.update(t for t in (*inputs[:1], node.output[0]) if t in produced or t in inputs)
+    errors = _tensor_errors(float_path, int8_path, sorted(watch), data)
+    scores = []
+    for node in nodes:
+        inputs = [i for i in node.input if i and i not in weights]
+        inherited = errors.get(inputs[0], 0.0) if inputs else 0.0
+        # a node whose output the int8 graph renamed is unknown: ranked after the measured ones
+        scores.append((node.name, errors.get(node.output[0], -1.0) - inherited))
+    return sorted(scores, key=lambda s: -s[1])
+
+
+def _exposed(path: Path, names: list[str], work: Path) -> Any:
+    import onnx
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    model = onnx.load(str(path))
+    present = {o.name for o in model.graph.output}
+    produced = {o for n in model.graph.node for o in n.output} | {i.name for i in model.graph.input}
+    for name in names:
+        if name in produced and name not in present:
+            model.graph.output.append(onnx.ValueInfoProto(name=name))
+    exposed = work / f"exposed-{path.stem}.onnx"
+    onnx.save(model, str(exposed))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(exposed), options, providers=["CPUExecutionProvider"])
+
+
+def _tensor_errors(
+    float_path: Path, int8_path: Path, names: list[str], data: Iterator[Batch]
+) -> dict[str, float]:
+    """Relative squared error of each named tensor, summed over the batches as they stream."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgedistil-rank-") as tmp:
+        f_sess, q_sess = (_exposed(p, names, Path(tmp)) for p in (float_path, int8_path))
+        f_names = [o.name for o in f_sess.get_outputs()]
+        q_names = [o.name for o in q_sess.get_outputs()]
+        noise: dict[str, float] = {}
+        signal: dict[str, float] = {}
+        for batch in data:
+            f_out = dict(zip(f_names, f_sess.run(None, batch), strict=True))
+            q_out = dict(zip(q_names, q_sess.run(None, batch), strict=True))
+            for name in set(names) & f_out.keys() & q_out.keys():
+                f, q = f_out[name].astype(np.float64), q_out[name].astype(np.float64)
+                if f.shape != q.shape or not np.issubdtype(f_out[name].dtype, np.floating):
+                    continue
+                noise[name] = noise.get(name, 0.0) + float(np.sum((f - q) ** 2))
+                signal[name] = signal.get(name, 0.0) + float(np.sum(f**2))
+    return {n: noise[n] / max(signal[n], 1e-12) for n in noise}
+
+
+def search(
+    ranking: list[tuple[str, float]],
+    budget: float,
+    first: Fidelity,
+    first_bytes: int,
+    attempt: Callable[[tuple[str, ...]], tuple[Fidelity, int]],
+) -> Outcome:
+    """Exclude the top 1, 2, 4, ... nodes until the drop fits the budget or none are left."""
+    steps = [Step(excluded=(), drop=first.drop, bytes=first_bytes)]
+    order = [name for name, _ in ranking]
+    for count in _counts(len(order)):
+        excluded = tuple(order[:count])
+        fidelity, size = attempt(excluded)
+        steps.append(Step(excluded=excluded, drop=fidelity.drop, bytes=size))
+        log.info("fallback: %d node(s) in float, drop %.4f", count, fidelity.drop)
+        if fidelity.drop <= budget + TOLERANCE:
+            return Outcome(ranking=tuple(ranking), steps=tuple(steps), chosen=steps[-1], fits=True)
+    best = min(steps, key=lambda s: (s.drop, len(s.excluded)))
+    return Outcome(ranking=tuple(ranking), steps=tuple(steps), chosen=best, fits=False)
+
+
+def _counts(total: int) -> Iterator[int]:
+    """1, 2, 4, ... and finally every node: few requantizations for a long ranking."""
+    for power in itertools.count():
+        count = 1 << power
+        if count >= total:
+            if total:
+                yield total
+            return
+        yield count

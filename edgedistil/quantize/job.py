@@ -1,0 +1,197 @@
+"""``quantize`` end to end: an export directory -> ``model.int8.onnx``, ``fidelity.json``, ``.ort``.
+
+Order: check the float file, read the calibration and eval text (warning on [UNK]), collect
+ranges in bounded memory (static), quantize, measure fidelity, fall back node by node when the
+drop exceeds the budget, write the ORT format when asked, and write ``fidelity.json`` last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgedistil.export.onnx import MODEL_FILE, read_record
+from edgedistil.quantize import calibration, fallback, fidelity
+from edgedistil.quantize import onnx as q
+
+log = logging.getLogger(__name__)
+
+INT8_FILE = "model.int8.onnx"
+ORT_FILE = "model.int8.ort"
+REPORT_FILE = "fidelity.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    export_dir: Path
+    settings: q.Settings
+    calibration: Path
+    eval_path: Path
+    max_accuracy_drop: float
+    batch_size: int = 16
+    ort: bool = False
+    fallback: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    path: Path
+    ort_path: Path | None
+    settings: q.Settings
+    float_bytes: int
+    int8_bytes: int
+    fidelity: fidelity.Fidelity
+    first_drop: float
+    fallback: fallback.Outcome | None
+    latency_ms: dict[str, float]
+    unk_ratio: float
+    calibration_sentences: int
+    report: Path
+
+
+class _Context:
+    """What every requantization in the fallback shares: paths, tokenizer, eval text."""
+
+    def __init__(self, job: Job, work: Path) -> None:
+        from transformers import AutoTokenizer
+
+        self.job, self.work = job, work
+        self.record = read_record(job.export_dir)
+        self.source = job.export_dir / MODEL_FILE
+        q.check_model(self.source)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(job.export_dir), local_files_only=True)
+        self.eval = calibration.read_text(job.eval_path, self.tokenizer, warn=False).examples
+        self.cache: Path | None = None
+
+    def data(self, texts: list[str]) -> Iterator[fidelity.Batch]:
+        return calibration.batches(
+            self.tokenizer,
+            texts,
+            length=self.record["sequence_length"],
+            names=self.record["inputs"],
+            dtype=self.record["input_dtype"],
+            batch_size=self.job.batch_size,
+        )
+
+    def attempt(self, excluded: tuple[str, ...]) -> tuple[fidelity.Fidelity, int]:
+        target = self.work / f"try-{len(excluded)}.onnx"
+        q.quantize_file(
+            self.source, target, q.with_excluded(self.job.settings, excluded), self.cache
+        )
+        return self.measure(target), target.stat().st_size
+
+    def measure(self, path: Path) -> fidelity.Fidelity:
+        labels = self.eval.labels if self.record["task"] == "classification" else None
+        return fidelity.measure(
+            self.source, path, lambda: self.data(self.eval.texts), labels, self.record["task"]
+        )
+
+
+def quantize(job: Job) -> Result:
+    with q.scratch() as tmp:
+        ctx = _Context(job, Path(tmp))
+        unk, sentences = 0.0, 0
+        if job.settings.scheme == "static-int8":
+            text = calibration.read_text(job.calibration, ctx.tokenizer)
+            unk, sentences = text.unk_ratio, len(text.examples)
+            ranges, _ = calibration.collect_ranges(
+                ctx.source,
+                ctx.data(text.examples.texts),
+                method=job.settings.method,
+                op_types=q.OP_TYPES,
+            )
+            ctx.cache = calibration.write_cache(ranges, Path(tmp) / "ranges.json")
+        first, first_bytes = ctx.attempt(())
+        chosen_excluded: tuple[str, ...] = ()
+        outcome: fallback.Outcome | None = None
+        if first.drop > job.max_accuracy_drop + fallback.TOLERANCE and job.fallback:
+            outcome = _fall_back(ctx, first, first_bytes)
+            chosen_excluded = outcome.chosen.excluded
+        settings = q.with_excluded(job.settings, chosen_excluded)
+        final = job.export_dir / INT8_FILE
+        q.quantize_file(ctx.source, final, settings, ctx.cache)
+        result_fidelity = ctx.measure(final)
+        sample = next(ctx.data(ctx.eval.texts[:1]))
+        latency = {
+            "float": fidelity.latency_ms(ctx.source, sample),
+            "int8_first": fidelity.latency_ms(Path(tmp) / "try-0.onnx", sample),
+            "int8": fidelity.latency_ms(final, sample),
+        }
+    ort_path = _ort(job, final, sample) if job.ort else None
+    result = Result(
+        path=final,
+        ort_path=ort_path,
+        settings=settings,
+        float_bytes=ctx.source.stat().st_size,
+        int8_bytes=final.stat().st_size,
+        fidelity=result_fidelity,
+        first_drop=first.drop,
+        fallback=outcome,
+        latency_ms=latency,
+        unk_ratio=unk,
+        calibration_sentences=sentences,
+        report=job.export_dir / REPORT_FILE,
+    )
+    _write_report(job, result)
+    return result
+
+
+def _fall_back(ctx: _Context, first: fidelity.Fidelity, first_bytes: int) -> fallback.Outcome:
+    ranked_on = ctx.work / "try-0.onnx"
+    if ctx.job.settings.scheme == "static-int8" and ctx.job.settings.fmt == "qoperator":
+        ranked_on = ctx.work / "rank-qdq.onnx"
+        qdq = q.Settings(**{**asdict(ctx.job.settings), "fmt": "qdq"})
+        q.quantize_file(ctx.source, ranked_on, qdq, ctx.cache)
+    ranking = fallback.rank_nodes(ctx.source, ranked_on, q.OP_TYPES, ctx.data(ctx.eval.texts[:64]))
+    budget = ctx.job.max_accuracy_drop
+    return fallback.search(ranking, budget, first, first_bytes, ctx.attempt)
+
+
+def _ort(job: Job, final: Path, sample: fidelity.Batch) -> Path:
+    import numpy as np
+
+    from edgedistil.errors import QuantizeError
+
+    path = q.to_ort(final, job.export_dir / ORT_FILE)
+    # Against the .onnx at the same optimisation level: fusing QDQ pairs changes the rounding.
+    want = fidelity.session(final, basic=True).run(None, sample)[0]
+    got = fidelity.session(path, basic=True).run(None, sample)[0]
+    if not np.allclose(want, got, atol=1e-4):
+        path.unlink()
+        raise QuantizeError(f"{path}: the ORT-format file does not compute what {final} does")
+    return path
+
+
+def report_dict(result: Result) -> dict[str, Any]:
+    outcome = result.fallback
+    return {
+        "scheme": result.settings.describe(),
+        "settings": asdict(result.settings),
+        "model": str(result.path),
+        "ort_model": str(result.ort_path) if result.ort_path else None,
+        "float_bytes": result.float_bytes,
+        "int8_bytes": result.int8_bytes,
+        "fidelity": {**asdict(result.fidelity), "drop": result.fidelity.drop},
+        "drop_before_fallback": result.first_drop,
+        "fallback": None
+        if outcome is None
+        else {
+            "fits": outcome.fits,
+            "kept_float": list(outcome.chosen.excluded),
+            "steps": [asdict(s) for s in outcome.steps],
+            "ranking": [list(r) for r in outcome.ranking],
+        },
+        "latency_ms": result.latency_ms,
+        "calibration": {"sentences": result.calibration_sentences, "unk_ratio": result.unk_ratio},
+    }
+
+
+def _write_report(job: Job, result: Result) -> None:
+    tmp = job.export_dir / (REPORT_FILE + ".tmp")
+    tmp.write_text(json.dumps(report_dict(result), indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, job.export_dir / REPORT_FILE)

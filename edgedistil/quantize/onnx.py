@@ -1,0 +1,175 @@
+"""``edgedistil quantize``: a verified float export -> a verified int8 ONNX file (and ``.ort``).
+
+Dynamic int8 quantizes weights and computes activation scales at run time. Static int8 takes
+activation ranges from calibration text (``calibration.py``, bounded memory) and writes QDQ or
+QOperator graphs. The int8 file is then measured against the float one on eval text
+(``fidelity.py``); when its drop exceeds the profile's budget, ``fallback.py`` keeps the most
+sensitive nodes in float. Files are written under temporary names and renamed once verified.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from edgedistil.errors import QuantizeError
+
+log = logging.getLogger(__name__)
+
+SCHEMES = ("dynamic-int8", "static-int8")
+FORMATS = ("qdq", "qoperator")
+# What gets int8: the matrix products (where the time goes) and the embedding lookups (where
+# the bytes are). Add, Softmax and LayerNorm stay float: int8 there costs accuracy, saves little.
+OP_TYPES = ("MatMul", "Gemm", "Attention", "Gather", "EmbedLayerNormalization")
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    scheme: str
+    fmt: str = "qdq"
+    activations: str = "uint8"
+    per_channel: bool = True
+    method: str = "minmax"
+    reduce_range: bool = False
+    nodes_to_exclude: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.scheme == "dynamic-int8":
+            return f"dynamic-int8 (U8S8{', per-channel' if self.per_channel else ''})"
+        pair = "U8S8" if self.activations == "uint8" else "S8S8"
+        return (
+            f"static-int8 {self.fmt.upper()} {pair} {self.method}"
+            f"{', per-channel' if self.per_channel else ''}"
+            f"{', reduce-range' if self.reduce_range else ''}"
+        )
+
+
+def needs_reduce_range(architecture: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """7-bit weights only where u8*s8 products can saturate: x86 with AVX2/AVX-512 but no VNNI.
+
+    ARM's sdot/udot and i8mm accumulate in 32 bits, so ARM targets never need it. An x86_64
+    target is taken to be this host (the local runner), whose CPU flags are read.
+    """
+    if architecture != "x86_64":
+        return False
+    try:
+        flags = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True  # unknown CPU: the safe choice costs a little accuracy, never wrong results
+    return not any(flag in flags.split() for flag in VNNI_FLAGS)
+
+
+def check_model(path: Path) -> None:
+    """Refuse a missing, truncated or corrupt .onnx with one line."""
+    import onnx
+
+    if not path.is_file():
+        raise QuantizeError(f"{path}: no such ONNX file; export one with `edgedistil export`")
+    try:
+        onnx.checker.check_model(onnx.load(str(path)))
+    except Exception as exc:  # protobuf raises DecodeError, onnx its own; both mean unusable
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise QuantizeError(
+            f"{path}: not a readable ONNX model (corrupt or truncated?): {first}"
+        ) from None
+
+
+def quantize_file(
+    source: Path, target: Path, settings: Settings, ranges_cache: Path | None
+) -> Path:
+    """``source`` quantized as ``settings`` say, written to ``target`` atomically."""
+    from onnx import TensorProto
+    from onnxruntime.quantization import (  # type: ignore[import-untyped]
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    tmp = target.with_name(f".{target.name}.tmp")
+    common: dict[str, Any] = {
+        "per_channel": settings.per_channel,
+        "reduce_range": settings.reduce_range,
+        "weight_type": QuantType.QInt8,
+        "op_types_to_quantize": list(op_types(settings)),
+        "nodes_to_exclude": list(settings.nodes_to_exclude),
+        # Fused graphs hold contrib operators whose outputs ONNX shape inference cannot type.
+        "extra_options": {"DefaultTensorType": TensorProto.FLOAT},
+    }
+    if settings.scheme == "dynamic-int8":
+        quantize_dynamic(str(source), str(tmp), **common)
+    else:
+        if ranges_cache is None:
+            raise QuantizeError("static-int8 needs calibration ranges; none were collected")
+        methods = {
+            "minmax": CalibrationMethod.MinMax,
+            "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile,
+        }
+        quantize_static(
+            str(source),
+            str(tmp),
+            None,  # no reader: the ranges come from the cache our own collector wrote
+            quant_format=QuantFormat.QDQ if settings.fmt == "qdq" else QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8
+            if settings.activations == "uint8"
+            else QuantType.QInt8,
+            calibrate_method=methods[settings.method],
+            calibration_cache_path=str(ranges_cache),
+            **common,
+        )
+    _check_loads(tmp, settings)
+    os.replace(tmp, target)
+    return target
+
+
+def op_types(settings: Settings) -> tuple[str, ...]:
+    # ORT's QEmbedLayerNormalization takes uint8 activations only; with int8 it writes a graph
+    # that does not load, so that node stays float there.
+    qoperator = settings.scheme == "static-int8" and settings.fmt == "qoperator"
+    if qoperator and settings.activations == "int8":
+        return tuple(t for t in OP_TYPES if t != "EmbedLayerNormalization")
+    return OP_TYPES
+
+
+def _check_loads(path: Path, settings: Settings) -> None:
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own pybind types
+        path.unlink(missing_ok=True)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise QuantizeError(
+            f"{settings.describe()}: ONNX Runtime cannot load the quantized graph: {first[:300]}"
+        ) from None
+
+
+def to_ort(source: Path, target: Path) -> Path:
+    """The ORT format for ONNX Runtime Mobile; basic optimisations only, so any build runs it."""
+    import onnxruntime as ort
+
+    tmp = target.with_name(f".{target.name}.tmp")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp)
+    options.add_session_config_entry("session.save_model_format", "ORT")
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    if not tmp.is_file() or tmp.stat().st_size == 0:
+        raise QuantizeError(f"{source}: ONNX Runtime wrote no ORT-format file")
+    os.replace(tmp, target)
+    return target
+
+
+def with_excluded(settings: Settings, nodes: tuple[str, ...]) -> Settings:
+    return replace(settings, nodes_to_exclude=nodes)
+
+
+def scratch() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="edgedistil-quant-")

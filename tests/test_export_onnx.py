@@ -1,0 +1,148 @@
+"""ONNX export of tiny random students: parity, inputs, outputs, positions, bad input, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgedistil.cli import cli
+from edgedistil.errors import ExportError
+from edgedistil.export.onnx import ExportSpec, export_onnx
+from edgedistil.export.parity import SAMPLE_TEXT
+from tests.conftest import error_line, save_tiny
+
+
+def _spec(student: Path, out: Path, **kw: object) -> ExportSpec:
+    return ExportSpec(
+        student=student,
+        out=out,
+        sequence_length=int(kw.pop("sequence_length", 16)),  # type: ignore[call-overload]
+        parity_text=SAMPLE_TEXT,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("graph", ["plain", "fused"])
+def test_classifier_passes_parity_and_ends_in_logits(
+    tiny_classifier: Path, tmp_path: Path, graph: str
+) -> None:
+    import onnx
+
+    result = export_onnx(_spec(tiny_classifier, tmp_path, graph=graph, input_dtype="int32"))
+    assert result.parity.passed and result.parity.agreement == 1.0
+    model = onnx.load(str(result.path))
+    assert model.opset_import[0].version >= 17
+    inputs = {i.name: i.type.tensor_type for i in model.graph.input}
+    assert list(inputs) == ["input_ids", "attention_mask", "token_type_ids"]
+    assert all(t.elem_type == onnx.TensorProto.INT32 for t in inputs.values())
+    assert inputs["input_ids"].shape.dim[1].dim_value == 16  # static length
+    assert [o.name for o in model.graph.output] == ["logits"]
+    ops = {n.op_type for n in model.graph.node}
+    assert ("Attention" in ops) == (graph == "fused")
+    record = json.loads((tmp_path / "export.json").read_text())
+    assert record["task"] == "classification" and record["graph"] == graph
+    assert (tmp_path / "vocab.txt").is_file()
+
+
+def test_positions_are_sliced_to_the_sequence_length(tiny_bert: Path, tmp_path: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    result = export_onnx(_spec(tiny_bert, tmp_path, sequence_length=12))
+    tables = [
+        numpy_helper.to_array(i)
+        for i in onnx.load(str(result.path)).graph.initializer
+        if "position_embeddings" in i.name
+    ]
+    assert [t.shape[0] for t in tables] == [12]
+
+
+def test_embedding_is_pooled_and_normalised_in_the_graph(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    student = save_tiny(tmp_path / "enc")
+    (student / "1_Pooling").mkdir()
+    (student / "1_Pooling" / "config.json").write_text(
+        json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    )
+    (student / "modules.json").write_text(
+        json.dumps([{"type": "sentence_transformers.models.Normalize"}])
+    )
+    result = export_onnx(_spec(student, tmp_path / "out"))
+    assert result.output == "embedding" and result.parity.min_cosine is not None
+    session = ort.InferenceSession(str(result.path))
+    ids = np.full((2, 16), 7, dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    feeds["token_type_ids"] = np.zeros_like(ids)
+    out = session.run(None, feeds)[0]
+    assert out.shape == (2, 32)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_dynamic_axes_take_any_length(tiny_bert: Path, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    result = export_onnx(_spec(tiny_bert, tmp_path, dynamic=True))
+    session = ort.InferenceSession(str(result.path))
+    for length in (5, 40):
+        ids = np.full((1, length), 7, dtype=np.int64)
+        feeds = {
+            i.name: (ids if i.name == "input_ids" else np.ones_like(ids))
+            for i in session.get_inputs()
+        }
+        assert session.run(None, feeds)[0].shape == (1, 32)
+
+
+def test_a_model_that_is_not_bert_family(tmp_path: Path) -> None:
+    (tmp_path / "gpt").mkdir()
+    (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ExportError, match='model_type "gpt2" is not BERT-family'):
+        export_onnx(_spec(tmp_path / "gpt", tmp_path / "out"))
+
+
+def test_a_length_beyond_the_positions(tiny_bert: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="sequence length 600 is longer .* allows 512"):
+        export_onnx(_spec(tiny_bert, tmp_path, sequence_length=600))
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_a_graph_that_fails_parity_is_not_written(
+    tiny_classifier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgedistil.export import parity
+
+    monkeypatch.setattr(parity, "MAX_ABS_DIFF", -1.0)  # nothing can pass: the refusal path
+    with pytest.raises(ExportError, match="fails parity"):
+        export_onnx(_spec(tiny_classifier, tmp_path))
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "export.json").exists()
+
+
+def test_cli_export_and_its_errors(tiny_bert: Path, tmp_path: Path, runner: CliRunner) -> None:
+    ok = runner.invoke(
+        cli, ["export", str(tiny_bert), "--target", "android-phone", "--out", str(tmp_path / "a")]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "parity: max abs difference" in ok.output
+    assert json.loads((tmp_path / "a" / "export.json").read_text())["graph"] == "plain"
+    bad = runner.invoke(
+        cli, ["export", str(tiny_bert), "--out", str(tmp_path / "b"), "--sequence-length", "9999"]
+    )
+    assert bad.exit_code == 1
+    assert "longer than the model" in error_line(bad)
+    watch = runner.invoke(
+        cli, ["export", str(tiny_bert), "--target", "wear-os-watch", "--out", str(tmp_path / "c")]
+    )
+    assert watch.exit_code == 1
+    assert "does not list the onnx format" in error_line(watch)
+
+
+def test_the_student_directory_is_left_untouched(tiny_bert: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(tiny_bert, tmp_path / "student")
+    before = sorted(p.name for p in copy.iterdir())
+    export_onnx(_spec(copy, tmp_path / "out"))
+    assert sorted(p.name for p in copy.iterdir()) == before

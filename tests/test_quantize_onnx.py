@@ -1,0 +1,277 @@
+"""int8 quantization of tiny exported students: each scheme, ranges, fallback, .ort, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgedistil.cli import cli
+from edgedistil.errors import QuantizeError
+from edgedistil.export.onnx import ExportSpec, export_onnx
+from edgedistil.export.parity import SAMPLE_TEXT
+from edgedistil.quantize import calibration, fallback
+from edgedistil.quantize import onnx as q
+from edgedistil.quantize.fidelity import Fidelity
+from edgedistil.quantize.job import Job, quantize
+from tests.conftest import error_line
+
+CALIB = 48  # sentences: enough for every code path, fast on two cores
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("text") / "calib.txt"
+    words = "the movie was good bad phone battery fast slow timer set for minutes light off on"
+    rng = np.random.default_rng(0)
+    vocab = words.split()
+    lines = [" ".join(rng.choice(vocab, size=rng.integers(2, 12))) for _ in range(CALIB)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported_cls(tiny_classifier: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("exp-cls")
+    export_onnx(
+        ExportSpec(student=tiny_classifier, out=out, sequence_length=16, parity_text=SAMPLE_TEXT)
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported_enc(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("exp-enc")
+    export_onnx(ExportSpec(student=tiny_bert, out=out, sequence_length=16, parity_text=SAMPLE_TEXT))
+    return out
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(src, tmp_path / "export"))
+
+
+def _job(directory: Path, text: Path, settings: q.Settings, **kw: object) -> Job:
+    return Job(
+        export_dir=directory,
+        settings=settings,
+        calibration=text,
+        eval_path=text,
+        max_accuracy_drop=float(kw.pop("budget", 1.0)),  # type: ignore[arg-type]
+        batch_size=8,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "marker"),
+    [
+        (q.Settings(scheme="dynamic-int8"), "MatMulInteger"),
+        (q.Settings(scheme="static-int8", fmt="qdq", method="minmax"), "QuantizeLinear"),
+        (
+            q.Settings(scheme="static-int8", fmt="qdq", activations="int8", method="entropy"),
+            "QuantizeLinear",
+        ),
+        (q.Settings(scheme="static-int8", fmt="qoperator", method="percentile"), "QLinearMatMul"),
+    ],
+    ids=["dynamic", "qdq-u8s8-minmax", "qdq-s8s8-entropy", "qoperator-percentile"],
+)
+def test_each_scheme_writes_a_loadable_int8_model_and_a_report(
+    exported_cls: Path, text: Path, tmp_path: Path, settings: q.Settings, marker: str
+) -> None:
+    import onnx
+
+    directory = _copy(exported_cls, tmp_path)
+    result = quantize(_job(directory, text, settings))
+    ops = {n.op_type for n in onnx.load(str(result.path)).graph.node}
+    assert marker in ops
+    if settings.fmt == "qdq" and settings.scheme == "static-int8":
+        assert "QLinearMatMul" not in ops  # QDQ keeps float ops between Q/DQ pairs
+    report = json.loads((directory / "fidelity.json").read_text())
+    assert report["scheme"] == settings.describe()
+    assert report["fidelity"]["metric"] == "agreement" and report["fidelity"]["sentences"] == CALIB
+    assert report["int8_bytes"] == result.path.stat().st_size
+    assert not list(directory.glob(".*.tmp"))
+
+
+def test_streamed_ranges_equal_a_min_max_over_every_activation(
+    exported_enc: Path, text: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(exported_enc))
+    texts = calibration.read_text(text, tok).examples.texts
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+
+    def data(batch: int):  # type: ignore[no-untyped-def]
+        return calibration.batches(
+            tok, texts, length=16, names=names, dtype="int64", batch_size=batch
+        )
+
+    model = exported_enc / "model.onnx"
+    ranges, rows = calibration.collect_ranges(model, data(3), method="minmax", op_types=q.OP_TYPES)
+    assert rows == CALIB
+    session, tensors = calibration.augmented_session(model, q.OP_TYPES, tmp_path)
+    everything = next(data(CALIB))  # one batch holding every sentence: the straightforward way
+    outputs = dict(
+        zip([o.name for o in session.get_outputs()], session.run(None, everything), strict=True)
+    )
+    assert set(ranges.keys()) == set(tensors) and tensors
+    for name in tensors:
+        low, high = ranges[name].range_value
+        assert low == np.float32(outputs[name].min()) and high == np.float32(outputs[name].max())
+
+
+def test_histogram_methods_stream_too(exported_enc: Path, text: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(exported_enc))
+    texts = calibration.read_text(text, tok).examples.texts
+    for method in ("entropy", "percentile"):
+        batches = calibration.batches(
+            tok,
+            texts,
+            length=16,
+            names=["input_ids", "attention_mask", "token_type_ids"],
+            dtype="int64",
+            batch_size=4,
+        )
+        ranges, _ = calibration.collect_ranges(
+            exported_enc / "model.onnx", batches, method=method, op_types=q.OP_TYPES
+        )
+        low, high = next(iter(ranges.values())).range_value
+        assert low <= high
+
+
+def test_fallback_keeps_sensitive_nodes_float_until_the_budget_fits(
+    exported_enc: Path, text: Path, tmp_path: Path
+) -> None:
+    directory = _copy(exported_enc, tmp_path)
+    # An embedding's drop is 1 - mean cosine, never 0 in int8: a budget of 0 forces fallback.
+    result = quantize(_job(directory, text, q.Settings(scheme="static-int8"), budget=0.0))
+    outcome = result.fallback
+    assert outcome is not None and result.first_drop > 0
+    assert outcome.chosen.excluded and outcome.fits
+    assert result.fidelity.drop <= result.first_drop
+    assert result.settings.nodes_to_exclude == outcome.chosen.excluded
+    report = json.loads((directory / "fidelity.json").read_text())
+    assert report["fallback"]["kept_float"] == list(outcome.chosen.excluded)
+
+
+def test_fallback_search_stops_at_the_first_step_that_fits() -> None:
+    def fid(drop: float) -> Fidelity:
+        return Fidelity(
+            task="classification",
+            sentences=10,
+            metric="accuracy",
+            float_score=0.9,
+            int8_score=0.9 - drop,
+            max_abs_diff=0.1,
+            agreement=None,
+            mean_cosine=None,
+        )
+
+    ranking = [(f"n{i}", 1.0 / (i + 1)) for i in range(10)]
+    drops = {0: 0.05, 1: 0.03, 2: 0.015, 4: 0.005}
+    tried: list[int] = []
+
+    def attempt(excluded: tuple[str, ...]) -> tuple[Fidelity, int]:
+        tried.append(len(excluded))
+        return fid(drops.get(len(excluded), 0.0)), 100 + len(excluded)
+
+    outcome = fallback.search(ranking, 0.01, fid(0.05), 100, attempt)
+    assert tried == [1, 2, 4] and outcome.fits
+    assert outcome.chosen.excluded == ("n0", "n1", "n2", "n3")
+    nothing = fallback.search(ranking, 0.0, fid(0.05), 100, lambda e: (fid(0.05), 100))
+    assert not nothing.fits and nothing.chosen.excluded == ()  # nothing helped: stay all int8
+
+
+def test_ort_format_loads_in_onnxruntime(exported_cls: Path, text: Path, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    directory = _copy(exported_cls, tmp_path)
+    result = quantize(_job(directory, text, q.Settings(scheme="static-int8"), ort=True))
+    assert result.ort_path is not None and result.ort_path.suffix == ".ort"
+    session = ort.InferenceSession(str(result.ort_path))
+    ids = np.full((1, 16), 7, dtype=np.int64)
+    out = session.run(
+        None,
+        {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.zeros_like(ids),
+        },
+    )
+    assert out[0].shape == (1, 3)
+
+
+def test_reduce_range_only_on_x86_without_vnni(tmp_path: Path) -> None:
+    with_vnni, without = tmp_path / "a", tmp_path / "b"
+    with_vnni.write_text("flags\t: fpu sse avx2 avx512f avx512_vnni\n")
+    without.write_text("flags\t: fpu sse avx2 avx512f\n")
+    assert not q.needs_reduce_range("arm64", without)
+    assert not q.needs_reduce_range("x86_64", with_vnni)
+    assert q.needs_reduce_range("x86_64", without)
+
+
+def test_a_truncated_onnx_file(exported_cls: Path, text: Path, tmp_path: Path) -> None:
+    directory = _copy(exported_cls, tmp_path)
+    model = directory / "model.onnx"
+    model.write_bytes(model.read_bytes()[:1000])
+    with pytest.raises(QuantizeError, match="not a readable ONNX model"):
+        quantize(_job(directory, text, q.Settings(scheme="dynamic-int8")))
+    assert not (directory / "model.int8.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.txt", "", "no examples"),
+        ("calib.xml", "<a/>", "unknown format '.xml'"),
+    ],
+)
+def test_unusable_calibration_files(
+    exported_cls: Path, tmp_path: Path, runner: CliRunner, name: str, content: str, message: str
+) -> None:
+    bad = tmp_path / name
+    bad.write_text(content)
+    result = runner.invoke(
+        cli, ["quantize", str(exported_cls), "--scheme", "static-int8", "--calibration", str(bad)]
+    )
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert message in line and "calibration text" in line
+
+
+def test_cli_quantize_prints_the_table_and_warns_on_unk(
+    exported_cls: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    directory = _copy(exported_cls, tmp_path)
+    foreign = tmp_path / "foreign.tsv"
+    foreign.write_text("text\tlabel\nzzz qqq xyzzy\t0\nwww vvv plugh\t1\nthe movie\t0\n")
+    result = runner.invoke(
+        cli,
+        [
+            "quantize",
+            str(directory),
+            "--target",
+            "raspberry-pi-5",
+            "--calibration",
+            str(foreign),
+            "--eval",
+            str(foreign),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "[UNK]" in result.output and "Warning:" in result.output
+    assert "static-int8 QDQ U8S8 minmax" in result.output and "accuracy" in result.output
+    assert "report:" in result.output
+
+
+def test_cli_refuses_a_missing_export(tmp_path: Path, runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["quantize", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "export.json is missing" in error_line(result)
