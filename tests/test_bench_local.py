@@ -252,3 +252,16 @@ def test_pinning_to_one_cpu(onnx_copy: Path) -> None:
     assert board.result is not None, board.error
     result = board.result["result"]
     assert result["cpus"] == [0] and result["board"]["cpus_allowed"] == 1
+
+
+def test_more_threads_than_host_cores_are_capped_with_a_warning(
+    runner: CliRunner, onnx_copy: Path
+) -> None:
+    import os
+
+    asked = (os.cpu_count() or 1) + 2
+    result = runner.invoke(cli, ["bench", str(onnx_copy), *FAST, "--threads", str(asked), "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"{asked} threads asked for (--threads) but this host has" in result.stderr
+    [board] = json.loads(result.stdout)["boards"]
+    assert board["result"]["result"]["threads"] == os.cpu_count()

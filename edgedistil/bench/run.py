@@ -90,6 +90,19 @@ def bench(request: Request) -> Report:
     if request.cpus and not _CPUS.match(request.cpus):
         raise BenchError(f"--cpus {request.cpus!r}: expected CPU numbers like 0-3 or 0,2")
     threads = request.threads or (profile.bench.threads if profile else os.cpu_count() or 1)
+    host_cores = os.cpu_count() or 1
+    if runner == "local" and threads > host_cores:
+        # More threads than cores only measures the scheduler; the board's count can't be had here.
+        log.warning(
+            "%d threads asked for (%s) but this host has %d cores; timing with %d",
+            threads,
+            "--threads"
+            if request.threads
+            else f"[bench].threads of {profile.name if profile else '?'}",
+            host_cores,
+            host_cores,
+        )
+        threads = host_cores
     length = profile.export.sequence_length if profile else inputs.DEFAULT_SEQUENCE_LENGTH
     sentences = inputs.read_sentences(inputs.locate_text(request.text), request.rows)
     tokens = inputs.tokenize(

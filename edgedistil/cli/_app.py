@@ -7,7 +7,10 @@ The CLI (this package) is the only place that prints or chooses an exit code. Ex
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -17,12 +20,39 @@ from edgedistil import __version__
 from edgedistil.errors import EdgedistilError
 
 
+class _WarningHandler(logging.Handler):
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.console.print(f"Warning: {record.getMessage()}", markup=False, highlight=False)
+
+
+@contextmanager
+def _warnings_shown() -> Iterator[None]:
+    """edgedistil's warnings (too many [UNK], threads beyond the host's cores, ...) on stderr,
+    once, as they happen; nothing else of the library's logging."""
+    logger = logging.getLogger("edgedistil")
+    handler = _WarningHandler(Console(stderr=True, soft_wrap=True))
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 class _Group(click.Group):
-    """Turns every ``EdgedistilError`` into ``Error: <one line>`` on stderr and exit code 1."""
+    """Turns every ``EdgedistilError`` into ``Error: <one line>`` on stderr and exit code 1,
+    and shows the library's warnings while a command runs."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _warnings_shown():
+                return super().invoke(ctx)
         except EdgedistilError as exc:
             message = " ".join(str(exc).split("\n"))
             raise click.ClickException(message) from None

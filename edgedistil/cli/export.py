@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +13,6 @@ from edgedistil.cli._app import cli, format_size, make_console
 from edgedistil.errors import ExportError, QuantizeError
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
-
-
-class _ConsoleHandler(logging.Handler):
-    def __init__(self, console: Console) -> None:
-        super().__init__(logging.WARNING)
-        self.console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.console.print(f"Warning: {record.getMessage()}", markup=False)
-
-
-@contextmanager
-def _warnings_to(console: Console) -> Iterator[None]:
-    """edgedistil's warnings (e.g. too many [UNK]) shown to the user, once, as they happen."""
-    logger = logging.getLogger("edgedistil")
-    handler, propagate = _ConsoleHandler(console), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
 
 
 def _onnx_profile(target: str) -> Any:
@@ -88,8 +62,7 @@ def export_command(
         parity_text=parity_text or SAMPLE_TEXT,
         target=str(target),
     )
-    with _warnings_to(console):
-        result = export_onnx(spec)
+    result = export_onnx(spec)
     shape = "dynamic" if dynamic else f"static {spec.sequence_length}"
     console.print(
         f"{result.path}: {result.task}, {result.graph} graph, {shape}, {spec.input_dtype} "
@@ -157,8 +130,7 @@ def quantize_command(
         ort=ort,
         fallback=not no_fallback,
     )
-    with _warnings_to(console):
-        result = quantize(job)
+    result = quantize(job)
     _print_report(console, result, job)
 
 
