@@ -73,8 +73,8 @@ def main() -> None:
     if args.child:
         child(Path(args.child[0]), args.text, int(args.child[1]), args.child[2] == "ort")
         return
+    from edgedistil.data import SAMPLE_TEXT
     from edgedistil.export.onnx import ExportSpec, export_onnx
-    from edgedistil.export.parity import SAMPLE_TEXT
     from edgedistil.teacher import default_teacher_dir
 
     student = args.student or default_teacher_dir()

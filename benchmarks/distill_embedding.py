@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgedistil.distill.job import SAMPLE_TEXT, Job, distill
+from edgedistil.data import SAMPLE_TEXT
+from edgedistil.distill.job import Job, distill
 from edgedistil.distill.train import Settings
 
 

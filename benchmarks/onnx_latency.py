@@ -48,9 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.data import read_examples
+from edgedistil.data import SAMPLE_TEXT, read_examples
 from edgedistil.export.onnx import MODEL_FILE, ExportSpec, export_onnx
-from edgedistil.export.parity import SAMPLE_TEXT
 from edgedistil.profiles import load_profile
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.job import INT8_FILE, REPORT_FILE, Job, quantize

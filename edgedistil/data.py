@@ -19,6 +19,9 @@ from typing import Any
 from edgedistil._schema import did_you_mean
 from edgedistil.errors import DataError
 
+# The sample text shipped in the repository (not inside the package): the default for
+# distillation, parity checks, calibration and benchmarks in a source checkout.
+SAMPLE_TEXT = Path(__file__).resolve().parent.parent / "calibration" / "sentences.txt"
 FORMATS = {".txt": "text", ".text": "text", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl"}
 TEXT_COLUMNS = ("text", "sentence", "content")  # tried in order when --text-column is not given
 LABEL_COLUMNS = ("label", "labels", "class")

@@ -204,7 +204,7 @@ def test_empty_text_is_an_error(runner: CliRunner, onnx_copy: Path) -> None:
     result = runner.invoke(
         cli, ["bench", str(onnx_copy), "--text", str(onnx_copy.parent / "empty.txt")]
     )
-    assert result.exit_code == 1 and "has no sentences" in error_line(result)
+    assert result.exit_code == 1 and "no examples (the file is empty" in error_line(result)
 
 
 def test_the_registry_lists_and_builds_runners() -> None:

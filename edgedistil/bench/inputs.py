@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import edgedistil
+from edgedistil.data import SAMPLE_TEXT, read_examples
 from edgedistil.errors import BenchError
 
 if TYPE_CHECKING:
@@ -27,8 +27,7 @@ DEFAULT_SEQUENCE_LENGTH = 128  # without a target: sentence-level text fits in 1
 
 def default_text() -> Path | None:
     """``calibration/sentences.txt`` beside the package (a source checkout), or None."""
-    path = Path(edgedistil.__file__).parent.parent / "calibration" / "sentences.txt"
-    return path if path.is_file() else None
+    return SAMPLE_TEXT if SAMPLE_TEXT.is_file() else None
 
 
 def locate_text(text: Path | None) -> Path:
@@ -60,14 +59,8 @@ def locate_tokenizer(artifact: Path, explicit: Path | None) -> Path:
 
 
 def read_sentences(path: Path, rows: int) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(f"--text {path}: cannot be read as UTF-8 text ({exc})") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise BenchError(f"--text {path}: has no sentences; give a file with one a line")
-    return lines[:rows]
+    """The first ``rows`` texts of a .txt, .tsv/.csv or .jsonl file (edgedistil.data's rules)."""
+    return read_examples(path).texts[:rows]
 
 
 def tokenize(

@@ -47,8 +47,8 @@ def export_command(
     parity_text: Path | None,
 ) -> None:
     """Export STUDENT (a Hugging Face directory) to OUT/model.onnx, verified against PyTorch."""
+    from edgedistil.data import SAMPLE_TEXT
     from edgedistil.export.onnx import ExportSpec, export_onnx
-    from edgedistil.export.parity import SAMPLE_TEXT
 
     console = make_console()
     profile = _onnx_profile(target)
@@ -99,8 +99,8 @@ def quantize_command(
     no_fallback: bool,
 ) -> None:
     """Quantize EXPORT_DIR/model.onnx to int8; measure it and write fidelity.json."""
+    from edgedistil.data import SAMPLE_TEXT
     from edgedistil.export.onnx import read_record
-    from edgedistil.export.parity import SAMPLE_TEXT
     from edgedistil.quantize import onnx as q
     from edgedistil.quantize.job import Job, quantize
 

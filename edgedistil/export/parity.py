@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 MAX_ABS_DIFF = 1e-3
 MIN_COSINE = 0.9999  # an embedding may not turn by more than ~0.8 degrees
 MIN_AGREEMENT = 1.0  # every parity sentence must keep its class
-SAMPLE_TEXT = Path(__file__).resolve().parents[2] / "calibration" / "sentences.txt"
 PARITY_SENTENCES = 32  # enough to cover short and long lines of the sample text; cheap to run
 
 
