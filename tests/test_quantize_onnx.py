@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from edgedistil.cli import cli
+from edgedistil.data import SAMPLE_TEXT
 from edgedistil.errors import QuantizeError
 from edgedistil.export.onnx import ExportSpec, export_onnx
-from edgedistil.export.parity import SAMPLE_TEXT
 from edgedistil.quantize import calibration, fallback
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.fidelity import Fidelity
