@@ -229,12 +229,16 @@ def finetune(teacher: str, **kw: Any) -> None:
     _print_outcome(outcome)
 
 
+def _is_rank0() -> bool:
+    """Under torchrun every rank runs the command; only rank 0 talks to the user."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class _TrainingProgress:
     """A rich progress bar per epoch with the loss and examples/s (train.Progress)."""
 
     def __init__(self, console: Console) -> None:
-        # Under torchrun every rank runs this command; only rank 0 shows progress.
-        self.quiet = int(os.environ.get("RANK", "0")) != 0
+        self.quiet = not _is_rank0()
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -289,7 +293,7 @@ class _TrainingProgress:
 
 
 def _print_outcome(outcome: Any) -> None:
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not _is_rank0():
         return
     console = make_console()
     best = outcome.state.best

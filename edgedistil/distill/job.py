@@ -25,6 +25,7 @@ from edgedistil.distill import checkpoint, train
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
+from edgedistil.plan import default_layers
 from edgedistil.teacher import Teacher, load_teacher_model, resolve_teacher
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     layer_map = (
         student_mod.parse_layer_map(job.layer_map, layers)
         if job.layer_map
-        else student_mod.default_layer_map(layers, job.layers or _half(layers))
+        else student_mod.default_layer_map(layers, job.layers or default_layers(layers))
     )
     tokenizer = _tokenizer(teacher)
     train_set, eval_set = _data(job, need_labels=task == "classification")
@@ -208,12 +209,6 @@ def _align_labels(examples: Examples, model: Any) -> Examples:
 
 def _teacher_layers(model: Any) -> int:
     return len(student_mod.layer_list(model)[1])
-
-
-def _half(layers: int) -> int:
-    from edgedistil.plan import default_layers
-
-    return default_layers(layers)
 
 
 def _pooling(teacher: Teacher) -> str:
