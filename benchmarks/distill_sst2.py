@@ -9,7 +9,8 @@ Best epochs are chosen on a held-out 10% of the training rows; the dev file is o
 final accuracy of each finished model, so nothing is tuned on it.
 
     .venv/bin/python benchmarks/distill_sst2.py ../shared/data/sst2/train.tsv \\
-        ../shared/data/sst2/dev.tsv [--subset 6000] [--epochs 2] [--seq-len 64]
+        ../shared/data/sst2/dev.tsv [--subset 6000] [--epochs 2] [--seq-len 64] \\
+        [--layer-maps 0,5 0,2]
 
 On a CPU the defaults train on a seeded subset of the training file to finish within an hour on
 2 cores; on a GPU pass --subset 0 --epochs 3 for the full recipe. Everything goes through the
@@ -50,7 +51,8 @@ def dev_accuracy(model_dir: Path, dev: Path, seq_len: int) -> float:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     examples = read_examples(dev, need_labels=True)
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval().to(device)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     ids = {str(name): int(i) for name, i in model.config.label2id.items()}
     truth = [ids[examples.label_names[y]] for y in examples.labels or []]  # type: ignore[index]
@@ -64,17 +66,39 @@ def dev_accuracy(model_dir: Path, dev: Path, seq_len: int) -> float:
                 max_length=seq_len,
                 return_tensors="pt",
             )
-            predicted = model(**batch).logits.argmax(-1).tolist()
+            predicted = model(**batch.to(device)).logits.argmax(-1).tolist()
             hits += sum(p == t for p, t in zip(predicted, truth[start : start + 64], strict=True))
     return hits / len(truth)
 
 
-def timed(label: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    outcome = fn(*args, **kwargs)
-    seconds = time.perf_counter() - started
-    print(f"  {label}: {seconds / 60:.1f} min", flush=True)
-    return outcome, seconds
+def trained(name: str, fn, job: Job, work: Path) -> tuple[list[int], int, float | None]:  # type: ignore[no-untyped-def]
+    """Train ``name`` unless ``work`` already holds it finished (a restarted run with the same
+    --work reuses it): (layer map, parameters, wall seconds or None when not recorded)."""
+    import json
+
+    from safetensors import safe_open
+
+    folder = work / name
+    seconds_file = folder / "bench-seconds.txt"
+    if (folder / "edgedistil.json").exists():
+        print(f"  {name}: reused from {folder}", flush=True)
+    else:
+        started = time.perf_counter()
+        fn(job)
+        seconds_file.write_text(f"{time.perf_counter() - started:.1f}\n")
+        print(f"  {name}: {float(seconds_file.read_text()) / 60:.1f} min", flush=True)
+    record = json.loads((folder / "edgedistil.json").read_text())
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        parameters = sum(_numel(weights.get_slice(key).get_shape()) for key in weights.keys())  # noqa: SIM118  # safe_open is not iterable
+    seconds = float(seconds_file.read_text()) if seconds_file.exists() else None
+    return list(record["settings"].get("layer_map", [])), parameters, seconds
+
+
+def _numel(shape: list[int]) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
 
 
 def main() -> None:
@@ -88,6 +112,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--work", type=Path, default=None, help="keep models here")
+    parser.add_argument(
+        "--layer-maps",
+        nargs="*",
+        default=[],
+        help="extra KD students from these teacher layers, e.g. 0,5 0,2: the layer-map question",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="train only these students (folder names, e.g. student-2l-kd), so that several "
+        "processes can share one GPU; a last run without --only reuses them all for the table",
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="distill-sst2-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -107,28 +144,32 @@ def main() -> None:
 
     print(f"work folder {work}", flush=True)
     rows = []
-    teacher_out, seconds = timed("teacher", finetune, job("teacher", args.teacher))
+    _, parameters, seconds = trained("teacher", finetune, job("teacher", args.teacher), work)
     teacher_acc = dev_accuracy(work / "teacher", args.dev, args.seq_len)
-    rows.append(("teacher (fine-tuned)", "-", teacher_out.parameters, teacher_acc, seconds))
+    rows.append(("teacher (fine-tuned)", "-", parameters, teacher_acc, seconds))
     teacher_dir = str(work / "teacher")
     no_kd = Weights(kd=0.0, ce=1.0, cos=0.0)
+    students: list[tuple[str, Job]] = []
     for layers in (3, 2):
         for kd in (True, False):
-            name = f"student-{layers}l-{'kd' if kd else 'hard'}"
-            chosen = job(name, teacher_dir, layers=layers)
+            chosen = job(f"student-{layers}l-{'kd' if kd else 'hard'}", teacher_dir, layers=layers)
             if not kd:
                 chosen = replace(chosen, settings=replace(settings, weights=no_kd))
-            out, seconds = timed(name, distill, chosen)
-            label = f"{layers} layers, {'KD' if kd else 'hard labels only'}"
-            rows.append(
-                (
-                    label,
-                    ",".join(map(str, out.layer_map)),
-                    out.parameters,
-                    dev_accuracy(work / name, args.dev, args.seq_len),
-                    seconds,
-                )
+            students.append((f"{layers} layers, {'KD' if kd else 'hard labels only'}", chosen))
+    for layer_map in args.layer_maps:
+        name = f"student-map-{layer_map.replace(',', '-')}-kd"
+        students.append(
+            (
+                f"{len(layer_map.split(','))} layers, KD",
+                job(name, teacher_dir, layer_map=layer_map),
             )
+        )
+    if args.only is not None:
+        students = [(label, chosen) for label, chosen in students if chosen.out.name in args.only]
+    for label, chosen in students:
+        layer_map_used, parameters, seconds = trained(chosen.out.name, distill, chosen, work)
+        accuracy = dev_accuracy(chosen.out, args.dev, args.seq_len)
+        rows.append((label, ",".join(map(str, layer_map_used)), parameters, accuracy, seconds))
     print()
     print(
         f"Training rows: {args.subset or 'all'} of {args.train.name}, {args.epochs} epochs, "
@@ -140,7 +181,8 @@ def main() -> None:
     for label, layer_map, params, acc, seconds in rows:
         print(
             f"| {label} | {layer_map} | {params / 1e6:.1f}M | {100 * acc:.2f} | "
-            f"{100 * acc / teacher_acc:.1f}% | {seconds / 60:.1f} min |"
+            f"{100 * acc / teacher_acc:.1f}% | "
+            f"{'-' if seconds is None else f'{seconds / 60:.1f} min'} |"
         )
 
 
