@@ -8,7 +8,9 @@
      ├── DataError             a text/TSV/CSV/JSONL file that cannot serve as examples
      ├── DistillError          a run that cannot start or resume (task, layer map, checkpoint)
      ├── ExportError           a student that cannot become a verified ONNX file (family, length)
-     └── QuantizeError         an artifact or calibration text that int8 quantization cannot use
+     ├── QuantizeError         an artifact or calibration text that int8 quantization cannot use
+     └── BuildError            a build folder that is missing, half-written, or not what its
+                               manifest says (a changed file, a bench result of other bytes)
 
 The message of each is complete on its own: what failed, where, the value received and
 what is allowed. Only ``edgedistil.cli`` turns them into ``Error: ...`` and an exit code.
@@ -51,3 +53,7 @@ class ExportError(EdgedistilError):
 
 class QuantizeError(EdgedistilError):
     """An artifact cannot be quantized as asked, or its calibration text cannot be used."""
+
+
+class BuildError(EdgedistilError):
+    """A build cannot go on, or a build folder cannot be gated as it stands."""

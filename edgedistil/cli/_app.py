@@ -18,6 +18,9 @@ from rich.console import Console
 
 from edgedistil import __version__
 from edgedistil.errors import EdgedistilError
+from edgedistil.units import format_size
+
+__all__ = ["cli", "format_size", "make_console"]
 
 
 class _WarningHandler(logging.Handler):
@@ -68,10 +71,3 @@ def make_console() -> Console:
 @click.version_option(__version__, prog_name="edgedistil")
 def cli() -> None:
     """Distil a BERT-class teacher into an int8 student that fits a named small device."""
-
-
-def format_size(n: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.2f}".rstrip("0").rstrip(".") + f" {unit}"
-    return f"{n} B"

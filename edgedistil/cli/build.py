@@ -1,0 +1,148 @@
+"""``edgedistil build`` (teacher to gated release, one folder) and ``edgedistil check`` (the
+release gate alone, for CI: exit 0 when every budget passes, 3 when any fails or is unmeasured)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edgedistil.cli._app import cli, make_console
+from edgedistil.cli.train import _TrainingProgress
+
+_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
+_DIR = click.Path(path_type=Path, file_okay=False)
+_STATUS_STYLE = {"pass": "green", "fail": "red", "unmeasured": "red", "skipped": "yellow"}
+
+
+class _Events:
+    """One line per stage (started, skipped, done, failed) and the training bar while distilling."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: _TrainingProgress | None = None
+
+    def stage(self, name: str, state: str, detail: str = "") -> None:
+        if state == "start" and name == "distill":
+            self.progress = _TrainingProgress(self.console).__enter__()
+        if state in ("done", "failed") and self.progress is not None:
+            self.progress.__exit__(None, None, None)
+            self.progress = None
+        mark = {"start": "…", "skipped": "=", "done": "✓", "failed": "✗"}[state]
+        self.console.print(f"{mark} {name}{': ' + detail if detail else ''}", markup=False)
+
+    def training(self) -> Any:
+        return self.progress
+
+
+@cli.command("build")
+@click.option("--target", required=True, help="Profile name or path.")
+@click.option("--teacher", default="default", show_default=True, help='"default" or a directory.')
+@click.option("--data", type=_FILE, help="Training text (.txt/.tsv/.csv/.jsonl). Default: sample.")
+@click.option("--student", type=_DIR, help="Reuse this student directory instead of distilling.")
+@click.option("--eval", "eval_path", type=_FILE, help="Fidelity text. Default: the sample text.")
+@click.option("--calibration", type=_FILE, help="int8 calibration text. Default: the sample.")
+@click.option("--out", type=_DIR, required=True, help="The build folder (reused stage by stage).")
+@click.option("--layers", type=click.IntRange(min=1), help="Default: the plan's.")
+@click.option("--vocab-size", type=click.IntRange(min=1), help="Default: the plan's.")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--runner", help="Bench runner. Default: the profile's [bench].runner.")
+@click.option("--board", "boards", multiple=True, help="Board address (ssh) or serial (adb).")
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--skip-bench", is_flag=True, help="Leave latency and RSS unmeasured.")
+@click.option("--allow-unmeasured", is_flag=True, help="Skip budgets with no measurement.")
+def build_command(**kw: Any) -> None:
+    """Distil, export, quantize, verify, bench and gate a student for TARGET in one folder."""
+    from edgedistil.pipeline import Request, build
+
+    console = make_console()
+    allow = kw.pop("allow_unmeasured")
+    request = Request(
+        target=kw["target"],
+        out=kw["out"],
+        teacher=kw["teacher"],
+        data=kw["data"],
+        student=kw["student"],
+        eval_path=kw["eval_path"],
+        calibration=kw["calibration"],
+        layers=kw["layers"],
+        vocab_size=kw["vocab_size"],
+        epochs=kw["epochs"],
+        batch_size=kw["batch_size"],
+        seed=kw["seed"],
+        runner=kw["runner"],
+        boards=tuple(kw["boards"]),
+        bench_runs=kw["runs"],
+        skip_bench=kw["skip_bench"],
+    )
+    build(request, _Events(console))
+    _gate(console, kw["out"], kw["target"], allow, ())
+
+
+@cli.command("check")
+@click.argument("folder", type=_DIR)
+@click.option("--target", required=True, help="Profile name or path (the build's).")
+@click.option("--bench", "bench_files", type=_FILE, multiple=True, help="A bench result JSON.")
+@click.option("--allow-unmeasured", is_flag=True, help="Skip budgets with no measurement.")
+@click.option("--report-dir", type=_DIR, help="Where gate.json/.md/.xml go. Default: FOLDER.")
+def check_command(
+    folder: Path,
+    target: str,
+    bench_files: tuple[Path, ...],
+    allow_unmeasured: bool,
+    report_dir: Path | None,
+) -> None:
+    """The release gate: every budget of TARGET against what FOLDER's build measured."""
+    _gate(make_console(), folder, target, allow_unmeasured, bench_files, report_dir)
+
+
+def _gate(
+    console: Console,
+    folder: Path,
+    target: str,
+    allow_unmeasured: bool,
+    bench_files: tuple[Path, ...],
+    report_dir: Path | None = None,
+) -> None:
+    from edgedistil import gate as gate_mod
+    from edgedistil.evidence import gate_folder
+    from edgedistil.profiles import load_profile
+    from edgedistil.release import write_reports
+
+    gate = gate_folder(
+        folder, load_profile(target), allow_unmeasured=allow_unmeasured, bench_files=bench_files
+    )
+    written = write_reports(gate, folder, report_dir or folder)
+    _print_gate(console, gate)
+    console.print("reports: " + ", ".join(str(p) for p in written), markup=False)
+    code = gate_mod.exit_code(gate)
+    if code:
+        raise SystemExit(code)
+
+
+def _print_gate(console: Console, gate: Any) -> None:
+    from edgedistil.units import format_value
+
+    table = Table(title=f"gate: {gate.target}")
+    for column in ("artifact", "budget", "limit", "measured", "result", "source"):
+        table.add_column(column, justify="right" if column in ("limit", "measured") else "left")
+    for artifact in gate.artifacts:
+        for c in artifact.checks:
+            unit = c.budget.unit
+            measured = "-" if c.measured is None else format_value(c.measured.value, unit)
+            style = _STATUS_STYLE[c.status]
+            table.add_row(
+                artifact.artifact,
+                c.budget.label,
+                format_value(c.limit, unit),
+                measured,
+                f"[{style}]{c.status}[/{style}]",
+                "" if c.measured is None else c.measured.source,
+            )
+    console.print(table)
+    console.print("PASSED" if gate.passed else "FAILED", style="green" if gate.passed else "red")

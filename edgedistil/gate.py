@@ -1,0 +1,110 @@
+"""The release gate: every budget of a profile against what was measured. Pure: no files, no
+printing; a broken budget is data (a ``Check`` with status ``fail``), not an exception.
+
+Fail closed: a budget with no measurement fails, unless the caller allows unmeasured budgets,
+when it is ``skipped`` and said so in every report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from edgedistil.profiles import Budgets
+
+PASS, FAIL, UNMEASURED, SKIPPED = "pass", "fail", "unmeasured", "skipped"
+
+
+@dataclass(frozen=True)
+class Budget:
+    key: str  # the [budgets] key
+    quantity: str  # the measurement it is checked against
+    label: str
+    unit: str  # "bytes", "ms" or "fraction"
+
+
+BUDGETS = (
+    Budget("max_model_bytes", "model_bytes", "model size", "bytes"),
+    Budget("max_flash_bytes", "flash_bytes", "flash (model + runtime)", "bytes"),
+    Budget("max_arena_bytes", "arena_bytes", "tensor arena", "bytes"),
+    Budget("max_peak_rss_bytes", "peak_rss_bytes", "peak RSS", "bytes"),
+    Budget("max_p95_latency_ms", "p95_latency_ms", "p95 latency", "ms"),
+    Budget("max_accuracy_drop", "accuracy_drop", "accuracy drop", "fraction"),
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    value: float
+    source: str  # where the number comes from, so a reader can judge it
+
+
+@dataclass(frozen=True)
+class Check:
+    budget: Budget
+    limit: float
+    measured: Measurement | None
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (PASS, SKIPPED)
+
+
+@dataclass(frozen=True)
+class ArtifactGate:
+    """One artifact's checks: the file, its sha256 and each budget of the profile."""
+
+    artifact: str
+    sha256: str
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+@dataclass(frozen=True)
+class Gate:
+    target: str
+    allow_unmeasured: bool
+    artifacts: tuple[ArtifactGate, ...]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.artifacts) and all(a.passed for a in self.artifacts)
+
+    def count(self, status: str) -> int:
+        return sum(c.status == status for a in self.artifacts for c in a.checks)
+
+
+def check_artifact(
+    budgets: Budgets,
+    measured: Mapping[str, Measurement],
+    *,
+    artifact: str,
+    sha256: str,
+    allow_unmeasured: bool = False,
+) -> ArtifactGate:
+    """Every budget the profile sets, in the order of ``BUDGETS``; budgets it leaves unset are
+    not checked."""
+    checks = []
+    for budget in BUDGETS:
+        limit = getattr(budgets, budget.key)
+        if limit is None:
+            continue
+        value = measured.get(budget.quantity)
+        if value is None:
+            status = SKIPPED if allow_unmeasured else UNMEASURED
+        else:
+            # A small tolerance for the accuracy drop only: it is a ratio of counts printed with
+            # four decimals, and 0.01 must pass a budget of 0.01.
+            slack = 1e-9 if budget.unit == "fraction" else 0.0
+            status = PASS if value.value <= limit + slack else FAIL
+        checks.append(Check(budget=budget, limit=float(limit), measured=value, status=status))
+    return ArtifactGate(artifact=artifact, sha256=sha256, checks=tuple(checks))
+
+
+def exit_code(gate: Gate) -> int:
+    """0 when every budget of every artifact passes, 3 otherwise (the CLI's gate code)."""
+    return 0 if gate.passed else 3

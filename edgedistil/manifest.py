@@ -1,0 +1,145 @@
+"""A build folder's ``manifest.json``: what went in, what came out, and the sha256 of each.
+
+It is rewritten (whole, under a temporary name, then renamed) after every stage, so a build killed
+at any point leaves a manifest that names exactly the stages that finished. A stage is skipped on
+the next build when its key (a hash of everything it reads) is unchanged and every file it wrote
+still has the recorded sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgedistil.bench.results import write_atomic
+from edgedistil.errors import BuildError
+from edgedistil.teacher import sha256_of
+
+MANIFEST = "manifest.json"
+SCHEMA = 1
+# The libraries whose versions decide the bytes of an artifact.
+LIBRARIES = (
+    "edgedistil",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "tensorflow-cpu",
+    "ai-edge-litert",
+    "tflite-micro",
+)
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def tree_sha256(path: Path) -> str:
+    """One hash for a file, or for a directory's files (relative names and contents, sorted), so
+    that renaming the folder does not change it."""
+    if path.is_file():
+        return sha256_of(path)
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(sha256_of(item).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def key_of(*parts: Any) -> str:
+    """A stage key: the sha256 of its inputs written as canonical JSON."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Manifest:
+    root: Path
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, root: Path) -> Manifest:
+        """The folder's manifest, or a new empty one (written at the first ``save``)."""
+        path = root / MANIFEST
+        if not path.exists():
+            return cls(root, {"schema": SCHEMA, "stages": {}, "artifacts": {}})
+        return cls(root, load(root))
+
+    def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.root / MANIFEST, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+
+    # ---- stages ----
+
+    def done(self, stage: str, key: str) -> dict[str, Any] | None:
+        """The stage's record when it finished with this key and its outputs are intact."""
+        record: dict[str, Any] | None = self.data["stages"].get(stage)
+        if not record or record.get("key") != key or record.get("status") != "done":
+            return None
+        for rel, digest in record.get("outputs", {}).items():
+            path = self.root / rel
+            if not path.exists() or tree_sha256(path) != digest:
+                return None
+        return record
+
+    def finish(self, stage: str, key: str, outputs: list[str], info: dict[str, Any]) -> None:
+        self.data["stages"][stage] = {
+            "key": key,
+            "status": "done",
+            "outputs": {rel: tree_sha256(self.root / rel) for rel in outputs},
+            **info,
+        }
+        self.save()
+
+    def forget(self, stage: str) -> None:
+        """A stage about to be redone: drop it (and what it verified) before anything changes."""
+        self.data["stages"].pop(stage, None)
+        for rel in [r for r, a in self.data["artifacts"].items() if a.get("stage") == stage]:
+            del self.data["artifacts"][rel]
+        self.save()
+
+    # ---- artifacts ----
+
+    def add_artifact(self, rel: str, **info: Any) -> None:
+        path = self.root / rel
+        self.data["artifacts"][rel] = {
+            "sha256": sha256_of(path),
+            "bytes": path.stat().st_size,
+            **info,
+        }
+
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        return dict(self.data["artifacts"])
+
+
+def load(root: Path) -> dict[str, Any]:
+    """A build folder's manifest, refused with one line when missing or unreadable."""
+    if not root.is_dir():
+        raise BuildError(f"{root}: no such build folder; make one with: edgedistil build")
+    path = root / MANIFEST
+    if not path.is_file():
+        raise BuildError(
+            f"{root} is not a build folder: it has no {MANIFEST}; make one with: edgedistil build"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{path} is not valid JSON ({exc}); rebuild the folder") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise BuildError(f"{path}: manifest schema {found!r}; this edgedistil reads {SCHEMA}")
+    return data

@@ -1,0 +1,178 @@
+"""report.html: the gate table and three plots, as static files that open from disk.
+
+- where the bytes go (embeddings, encoder, head, other) in each ONNX artifact, read from its
+  initializers; other formats show their total only;
+- the latency quantiles of each release artifact's newest bench result on its bytes;
+- the accuracy drop against size across the build's artifacts.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from edgedistil.bench.results import results_dir
+from edgedistil.gate import Gate
+from edgedistil.report import to_dict
+from edgedistil.units import format_value
+
+PLOTS = ("bytes.png", "latency.png", "accuracy.png")
+_QUANTILES = ("min", "p50", "p90", "p95", "p99", "max")
+
+
+def render(gate: Gate, folder: Path, out: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    artifacts = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["artifacts"]
+    figures = [
+        _bytes_plot(folder, artifacts, out / PLOTS[0]),
+        _latency_plot(folder, artifacts, out / PLOTS[1]),
+        _accuracy_plot(artifacts, out / PLOTS[2]),
+    ]
+    images = "\n".join(
+        f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(title)}">'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+        for p, title in figures
+        if p is not None
+    )
+    verdict = "passed" if gate.passed else "FAILED"
+    title = f"edgedistil gate: {html.escape(gate.target)}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.pass{{color:#070}}
+.fail,.unmeasured{{color:#b00;font-weight:bold}}.skipped{{color:#a60}}img{{max-width:100%}}</style>
+</head><body>
+<h1>{title} {verdict}</h1>
+{_table(gate)}
+{images}
+</body></html>
+"""
+
+
+def _table(gate: Gate) -> str:
+    rows = []
+    for artifact in to_dict(gate)["artifacts"]:
+        for c in artifact["checks"]:
+            measured = (
+                "not measured" if c["measured"] is None else format_value(c["measured"], c["unit"])
+            )
+            rows.append(
+                "<tr>"
+                + "".join(
+                    f"<td>{html.escape(str(v))}</td>"
+                    for v in (
+                        artifact["artifact"],
+                        c["label"],
+                        format_value(c["limit"], c["unit"]),
+                        measured,
+                    )
+                )
+                + f'<td class="{c["status"]}">{c["status"]}</td>'
+                + f"<td>{html.escape(c['source'] or '')}</td></tr>"
+            )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("artifact", "budget", "limit", "measured", "result", "source")
+    )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def byte_parts(path: Path) -> dict[str, int]:
+    """Bytes of an artifact by part of the model; ONNX from its initializers' names."""
+    size = path.stat().st_size
+    if path.suffix != ".onnx":
+        return {"model (not broken down)": size}
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    parts = {"embeddings": 0, "encoder": 0, "head": 0}
+    for tensor in model.graph.initializer:
+        nbytes = numpy_helper.to_array(tensor).nbytes
+        name = tensor.name.lower()
+        part = (
+            "embeddings"
+            if "embedding" in name
+            else "head"
+            if any(k in name for k in ("classifier", "pooler", "head"))
+            else "encoder"
+        )
+        parts[part] += nbytes
+    parts["graph and other"] = max(0, size - sum(parts.values()))
+    return parts
+
+
+def _bytes_plot(folder: Path, artifacts: dict[str, Any], path: Path) -> tuple[Path, str]:
+    import matplotlib.pyplot as plt
+
+    names = sorted(artifacts)
+    breakdown = [byte_parts(folder / n) for n in names]
+    labels = sorted({k for b in breakdown for k in b})
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(names) + 1.5))
+    left = [0.0] * len(names)
+    for label in labels:
+        widths = [b.get(label, 0) / 2**20 for b in breakdown]
+        ax.barh(names, widths, left=left, label=label)
+        left = [a + w for a, w in zip(left, widths, strict=True)]
+    ax.set_xlabel("MiB")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path, "Where the bytes go, per artifact"
+
+
+def _latency_plot(folder: Path, artifacts: dict[str, Any], path: Path) -> tuple[Path | None, str]:
+    import matplotlib.pyplot as plt
+
+    series = {}
+    for rel, info in sorted(artifacts.items()):
+        entries = [
+            json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(results_dir(folder / rel).glob("*.json"))
+        ]
+        mine = [e for e in entries if e.get("artifact_sha256") == info["sha256"]]
+        if mine:
+            latest = max(mine, key=lambda e: str(e.get("timestamp")))
+            series[f"{rel} ({latest.get('board')})"] = latest["result"]["latency_ms"]
+    title = "Latency quantiles from the newest bench of each artifact's bytes"
+    if not series:
+        path.unlink(missing_ok=True)
+        return None, title
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, latency in series.items():
+        ax.plot(_QUANTILES, [latency[q] for q in _QUANTILES], marker="o", label=label)
+    ax.set_ylabel("ms")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path, title
+
+
+def _accuracy_plot(artifacts: dict[str, Any], path: Path) -> tuple[Path | None, str]:
+    import matplotlib.pyplot as plt
+
+    points = [
+        (rel, info["bytes"], 0.0 if info.get("role") == "float" else info.get("accuracy_drop"))
+        for rel, info in sorted(artifacts.items())
+        if info.get("role") in ("float", "release")
+    ]
+    points = [p for p in points if p[2] is not None]
+    title = "Accuracy drop (points, against the float student) against size"
+    if not points:
+        path.unlink(missing_ok=True)
+        return None, title
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for rel, size, drop in points:
+        ax.scatter(size / 2**20, 100 * drop)
+        ax.annotate(rel, (size / 2**20, 100 * drop), fontsize="small")
+    ax.set_xlabel("MiB")
+    ax.set_ylabel("accuracy drop (points)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path, title
