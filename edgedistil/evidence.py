@@ -37,6 +37,7 @@ def gate_folder(
             "its verify stage); finish it with: edgedistil build --out " + str(root)
         )
     extra = [_read_bench(path) for path in bench_files]
+    _check_bench_files(extra, releases)
     gates = []
     for rel, info in sorted(releases.items()):
         path = root / rel
@@ -51,7 +52,6 @@ def gate_folder(
                 allow_unmeasured=allow_unmeasured,
             )
         )
-    _check_bench_files(extra, releases)
     return gate_mod.Gate(
         target=profile.name, allow_unmeasured=allow_unmeasured, artifacts=tuple(gates)
     )

@@ -77,6 +77,7 @@ def build(request: Request, events: Events) -> Manifest:
 
     profile = load_profile(request.target)
     _check_formats(profile)
+    _check_boards(request, profile)
     manifest = Manifest.open(request.out)
     _describe(manifest, request, profile)
     ctx = Context(request=request, profile=profile, manifest=manifest, events=events)
@@ -448,6 +449,22 @@ def onnx_settings(profile: Profile, **overrides: Any) -> Any:
 
 
 # ---- bench ----
+
+
+def _check_boards(request: Request, profile: Profile) -> None:
+    """A bench that cannot start (no board named, a runner that does not exist) is refused
+    before minutes of distillation, not after."""
+    from edgedistil.bench.base import Options, make_runner
+    from edgedistil.bench.fleet import resolve_boards
+
+    runner = request.runner or profile.bench.runner
+    if request.skip_bench or runner == "none":
+        return
+    where = "" if request.runner else f" ([bench].runner of {profile.name})"
+    make_runner(runner, Options(), where)
+    resolve_boards(
+        runner=runner, addresses=request.boards, fleet=None, host_env=profile.bench.host_env
+    )
 
 
 def _bench(ctx: Context) -> None:

@@ -1,0 +1,322 @@
+"""``edgedistil build`` and ``edgedistil check`` end to end on a tiny random BERT: the real
+distillation, ONNX export, int8 quantization, local bench and gate, into one folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from edgedistil.cli import cli
+from edgedistil.teacher import sha256_of
+from tests.conftest import error_line, save_tiny
+
+# The Raspberry Pi 4 profile with ONNX only: the format every test here builds.
+PROFILE = """extends = "raspberry-pi-4"
+name = "pi4-onnx"
+description = "the Raspberry Pi 4 profile, ONNX only"
+[export]
+runtimes = ["onnxruntime"]
+formats = ["onnx"]
+"""
+
+
+def _profile(directory: Path, extra: str = "", name: str = "pi4.toml") -> Path:
+    path = directory / name
+    path.write_text(PROFILE + extra, encoding="utf-8")
+    return path
+
+
+def _build(*args: str | Path) -> Result:
+    result = CliRunner().invoke(
+        cli, ["build", "--epochs", "1", "--runs", "5", *map(str, args)], catch_exceptions=False
+    )
+    return result
+
+
+def _check(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, ["check", *map(str, args)], catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(teacher, profile, build folder) of one complete build; tests copy the folder."""
+    root = tmp_path_factory.mktemp("build")
+    teacher = save_tiny(root / "teacher")
+    profile = _profile(root)
+    out = root / "out"
+    result = _build("--target", profile, "--teacher", teacher, "--out", out, "--runner", "local")
+    assert result.exit_code == 0, result.output + result.stderr
+    return teacher, profile, out
+
+
+def _copy(built: tuple[Path, Path, Path], tmp_path: Path) -> Path:
+    return Path(shutil.copytree(built[2], tmp_path / "copy"))
+
+
+def test_build_writes_a_manifest_whose_hashes_match_the_files(
+    built: tuple[Path, Path, Path],
+) -> None:
+    _, _, out = built
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["target"] == "pi4-onnx"
+    assert manifest["seed"] == 42
+    assert manifest["profile"]["budgets"]["max_p95_latency_ms"] == 40.0
+    assert {"python", "torch", "onnxruntime", "edgedistil"} <= set(manifest["versions"])
+    assert manifest["inputs"]["data"]["sha256"] == sha256_of(
+        Path(manifest["inputs"]["data"]["path"])
+    )
+    roles = {rel: a["role"] for rel, a in manifest["artifacts"].items()}
+    assert roles == {"onnx/model.onnx": "float", "onnx/model.int8.onnx": "release"}
+    for rel, artifact in manifest["artifacts"].items():
+        assert sha256_of(out / rel) == artifact["sha256"]
+        assert (out / rel).stat().st_size == artifact["bytes"]
+    assert set(manifest["stages"]) == {
+        "plan",
+        "distill",
+        "onnx-export",
+        "onnx-verify",
+        "bench onnx/model.int8.onnx",
+    }
+    for name in ("gate.json", "gate.md", "gate.junit.xml", "report.html", "bytes.png"):
+        assert (out / name).is_file(), name
+
+
+def test_a_second_build_redoes_nothing(built: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    teacher, profile, _ = built
+    out = _copy(built, tmp_path)
+    before = (out / "onnx" / "model.int8.onnx").stat().st_mtime_ns
+    result = _build("--target", profile, "--teacher", teacher, "--out", out, "--runner", "local")
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.output.splitlines() if line.startswith("= ")]
+    assert len(skipped) == 5, result.output
+    assert (out / "onnx" / "model.int8.onnx").stat().st_mtime_ns == before
+
+
+def test_a_changed_input_redoes_its_stage_and_those_after(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    teacher, profile, _ = built
+    out = _copy(built, tmp_path)
+    calibration = tmp_path / "calibration.txt"
+    calibration.write_text("set a timer for five minutes\nthe battery is low\n" * 20)
+    result = _build(
+        "--target", profile, "--teacher", teacher, "--out", out, "--runner", "local",
+        "--calibration", calibration,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "= distill: inputs unchanged" in lines and "= onnx-export: inputs unchanged" in lines
+    assert any(line.startswith("✓ onnx-verify") for line in lines)
+
+
+def test_two_builds_with_one_seed_give_identical_artifacts(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    teacher, profile, first = built
+    second = tmp_path / "second"
+    assert _build("--target", profile, "--teacher", teacher, "--out", second, "--skip-bench",
+                  "--allow-unmeasured").exit_code == 0  # fmt: skip
+    a = json.loads((first / "manifest.json").read_text())["artifacts"]
+    b = json.loads((second / "manifest.json").read_text())["artifacts"]
+    assert {k: v["sha256"] for k, v in a.items()} == {k: v["sha256"] for k, v in b.items()}
+    assert sha256_of(first / "student" / "model.safetensors") == sha256_of(
+        second / "student" / "model.safetensors"
+    )
+
+
+def test_check_passes_with_exit_0_and_writes_every_report(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    reports = tmp_path / "reports"
+    result = _check(out, "--target", profile, "--report-dir", reports)
+    assert result.exit_code == 0, result.output
+    assert "PASSED" in result.output
+    gate = json.loads((reports / "gate.json").read_text())
+    assert gate["passed"] and gate["counts"]["pass"] == 4
+    html = (reports / "report.html").read_text()
+    for image in ("bytes.png", "latency.png", "accuracy.png"):
+        assert f'src="{image}"' in html and (reports / image).stat().st_size > 0
+
+
+def test_check_fails_with_exit_3_when_a_budget_is_exceeded(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, _, out = built
+    tight = _profile(tmp_path, "[budgets]\nmax_model_bytes = 1000\n")
+    folder = tmp_path / "tight"
+    result = _build("--target", tight, "--student", out / "student", "--out", folder,
+                    "--runner", "local")  # fmt: skip
+    assert result.exit_code == 3, result.output
+    gate = json.loads((folder / "gate.json").read_text())
+    (size,) = [c for c in gate["artifacts"][0]["checks"] if c["budget"] == "max_model_bytes"]
+    assert size["status"] == "fail" and size["measured"] > 1000
+    assert _check(folder, "--target", tight).exit_code == 3
+    assert "distill" not in json.loads((folder / "manifest.json").read_text())["stages"]
+
+
+def test_unmeasured_budgets_fail_closed_unless_allowed(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, out = built
+    folder = tmp_path / "unbenched"
+    result = _build("--target", profile, "--student", out / "student", "--out", folder,
+                    "--skip-bench")  # fmt: skip
+    assert result.exit_code == 3
+    gate = json.loads((folder / "gate.json").read_text())
+    assert gate["counts"]["unmeasured"] == 2  # p95 latency and peak RSS
+    allowed = _check(folder, "--target", profile, "--allow-unmeasured")
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads((folder / "gate.json").read_text())["counts"]["skipped"] == 2
+
+
+def test_a_bench_result_file_from_ci_is_matched_by_sha256(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    (stored,) = (out / "onnx" / "model.int8.onnx.bench").glob("*.json")
+    elsewhere = tmp_path / "from-the-board.json"
+    entry = json.loads(stored.read_text())
+    entry["result"]["latency_ms"]["p95"] = 1234.5  # what a slow board would report
+    elsewhere.write_text(json.dumps(entry))
+    result = _check(out, "--target", profile, "--bench", elsewhere)
+    assert result.exit_code == 3
+    checks = json.loads((out / "gate.json").read_text())["artifacts"][0]["checks"]
+    (p95,) = [c for c in checks if c["budget"] == "max_p95_latency_ms"]
+    assert p95["measured"] == 1234.5 and p95["status"] == "fail"
+
+
+# ---- bad input: one line, exit 1 ----
+
+
+def test_check_refuses_a_folder_that_is_not_a_build(tmp_path: Path) -> None:
+    result = _check(tmp_path, "--target", "raspberry-pi-4")
+    assert result.exit_code == 1
+    assert "is not a build folder: it has no manifest.json" in error_line(result)
+    missing = _check(tmp_path / "nope", "--target", "raspberry-pi-4")
+    assert "no such build folder" in error_line(missing)
+
+
+def test_check_refuses_a_half_written_manifest(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    text = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(text[: len(text) // 2])
+    assert "is not valid JSON" in error_line(_check(out, "--target", profile))
+
+
+def test_check_refuses_an_artifact_changed_since_the_build(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    with (out / "onnx" / "model.int8.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    line = error_line(_check(out, "--target", profile))
+    assert "model.int8.onnx changed since the build" in line
+    (out / "onnx" / "model.int8.onnx").unlink()
+    assert "listed in the manifest but missing" in error_line(_check(out, "--target", profile))
+
+
+def test_check_refuses_bench_results_of_other_bytes(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    (stored,) = (out / "onnx" / "model.int8.onnx.bench").glob("*.json")
+    entry = json.loads(stored.read_text())
+    entry["artifact_sha256"] = "0" * 64
+    stored.write_text(json.dumps(entry))
+    assert "bench results are for other bytes" in error_line(_check(out, "--target", profile))
+    given = tmp_path / "other.json"
+    given.write_text(json.dumps(entry))
+    line = error_line(_check(out, "--target", profile, "--bench", given))
+    assert "--bench" in line and "none of this build's release artifacts" in line
+
+
+def test_check_refuses_a_profile_changed_since_the_build(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, _, out = built
+    changed = _profile(tmp_path, "[budgets]\nmax_p95_latency_ms = 20.0\n")
+    line = error_line(_check(out, "--target", changed))
+    assert 'profile "pi4-onnx" changed since the build' in line
+    assert "[budgets].max_p95_latency_ms 40.0 -> 20.0" in line
+
+
+def test_check_refuses_a_budget_in_the_wrong_unit(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, _, out = built
+    wrong = _profile(tmp_path, '[budgets]\nmax_p95_latency_ms = "40 ms"\n')
+    line = error_line(_check(out, "--target", wrong))
+    assert "max_p95_latency_ms" in line
+
+
+def test_a_failed_stage_keeps_the_earlier_ones_and_a_rerun_starts_there(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, out = built
+    folder = tmp_path / "resumed"
+    # The profile's runner is ssh, and nothing listens on port 1: the bench stage fails.
+    failed = _build("--target", profile, "--student", out / "student", "--out", folder,
+                    "--board", "nobody@127.0.0.1:1")  # fmt: skip
+    assert failed.exit_code == 1
+    assert failed.stderr.strip().splitlines()[-1].startswith("Error: bench of onnx/model.int8")
+    assert "✗ bench onnx/model.int8.onnx" in failed.output
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["stages"]["onnx-verify"]["status"] == "done"
+    assert not (folder / "gate.json").exists()
+    rerun = _build("--target", profile, "--student", out / "student", "--out", folder,
+                   "--runner", "local")  # fmt: skip
+    assert rerun.exit_code == 0, rerun.output
+    lines = rerun.output.splitlines()
+    assert "= onnx-export: inputs unchanged" in lines and "= onnx-verify: inputs unchanged" in lines
+    assert any(line.startswith("✓ bench onnx/model.int8.onnx") for line in lines)
+
+
+def test_no_gate_for_bytes_that_nothing_verified(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, _, out = built
+    static = _profile(tmp_path, '[quantize]\nscheme = "static-int8"\nactivations = "uint8"\n')
+    folder = tmp_path / "unverified"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    failed = _build("--target", static, "--student", out / "student", "--out", folder,
+                    "--calibration", empty, "--skip-bench")  # fmt: skip
+    assert failed.exit_code == 1
+    assert "✗ onnx-verify" in failed.output
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["stages"]["onnx-export"]["status"] == "done"
+    assert "onnx-verify" not in manifest["stages"] and not manifest["artifacts"]
+    assert "no verified release artifact" in error_line(_check(folder, "--target", static))
+
+
+def test_build_refuses_a_bench_it_cannot_start_before_any_stage(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, out = built
+    result = _build("--target", profile, "--student", out / "student", "--out", tmp_path / "o")
+    line = error_line(result)  # the profile's runner is ssh, and no board is named
+    assert "No board to run on with the ssh runner" in line and "EDGEDISTIL_PI4_HOST" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_build_refuses_a_format_it_does_not_make_yet(tmp_path: Path) -> None:
+    profile = tmp_path / "watch.toml"
+    profile.write_text('extends = "wear-os-watch"\nname = "w"\ndescription = "w"\n')
+    from edgedistil.pipeline import FORMATS
+
+    if "tflite" in FORMATS:
+        pytest.skip("build makes tflite")
+    line = error_line(_build("--target", profile, "--out", tmp_path / "o"))
+    assert "build makes onnx so far, not tflite" in line

@@ -1,0 +1,113 @@
+"""The gate and its renderers, on hand-made measurements: pure functions, no files."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from edgedistil import gate as gate_mod
+from edgedistil import report
+from edgedistil.gate import Measurement
+from edgedistil.profiles import Budgets
+
+BUDGETS = Budgets(
+    max_model_bytes=1000,
+    max_p95_latency_ms=10.0,
+    max_peak_rss_bytes=5000,
+    max_accuracy_drop=0.01,
+)
+
+
+def _gate(measured: dict[str, Measurement], allow: bool = False) -> gate_mod.Gate:
+    artifact = gate_mod.check_artifact(
+        BUDGETS, measured, artifact="onnx/model.int8.onnx", sha256="ab" * 32, allow_unmeasured=allow
+    )
+    return gate_mod.Gate(target="pi", allow_unmeasured=allow, artifacts=(artifact,))
+
+
+ALL = {
+    "model_bytes": Measurement(900, "file size"),
+    "p95_latency_ms": Measurement(9.5, "bench on pi"),
+    "peak_rss_bytes": Measurement(4000, "bench on pi"),
+    "accuracy_drop": Measurement(0.01, "accuracy on 100 rows"),
+}
+
+
+def test_every_budget_within_passes_and_exits_0() -> None:
+    gate = _gate(ALL)
+    assert gate.passed
+    assert gate_mod.exit_code(gate) == 0
+    # Only the budgets the profile sets are checked, in a fixed order.
+    assert [c.budget.key for c in gate.artifacts[0].checks] == [
+        "max_model_bytes",
+        "max_peak_rss_bytes",
+        "max_p95_latency_ms",
+        "max_accuracy_drop",
+    ]
+
+
+def test_one_budget_over_fails_and_exits_3() -> None:
+    gate = _gate({**ALL, "p95_latency_ms": Measurement(10.01, "bench on pi")})
+    assert not gate.passed
+    assert gate_mod.exit_code(gate) == 3
+    statuses = {c.budget.key: c.status for c in gate.artifacts[0].checks}
+    assert statuses["max_p95_latency_ms"] == "fail"
+    assert statuses["max_model_bytes"] == "pass"
+
+
+def test_unmeasured_fails_closed_unless_allowed() -> None:
+    partial = {k: v for k, v in ALL.items() if k != "peak_rss_bytes"}
+    closed = _gate(partial)
+    assert not closed.passed and closed.count("unmeasured") == 1
+    allowed = _gate(partial, allow=True)
+    assert allowed.passed and allowed.count("skipped") == 1
+
+
+def test_a_gate_with_no_artifact_does_not_pass() -> None:
+    assert not gate_mod.Gate(target="pi", allow_unmeasured=False, artifacts=()).passed
+
+
+def test_json_report_carries_every_check_with_its_source() -> None:
+    data = json.loads(report.to_json(_gate({**ALL, "model_bytes": Measurement(2000, "file size")})))
+    assert data["passed"] is False
+    assert data["counts"] == {"pass": 3, "fail": 1, "unmeasured": 0, "skipped": 0}
+    (artifact,) = data["artifacts"]
+    size = artifact["checks"][0]
+    assert size == {
+        "budget": "max_model_bytes",
+        "label": "model size",
+        "unit": "bytes",
+        "limit": 1000.0,
+        "measured": 2000.0,
+        "source": "file size",
+        "status": "fail",
+    }
+
+
+def test_markdown_is_a_table_per_artifact() -> None:
+    text = report.to_markdown(_gate({k: v for k, v in ALL.items() if k != "p95_latency_ms"}))
+    assert text.startswith("## edgedistil gate: `pi` FAILED")
+    assert "| p95 latency | 10.00 ms | not measured | ❌ unmeasured |  |" in text
+    assert "| accuracy drop | 1.00 pt | 1.00 pt | ✅ pass |" in text
+    assert "fail closed" in text
+
+
+def test_junit_has_one_case_per_budget_and_counts_failures() -> None:
+    gate = _gate(
+        {**ALL, "model_bytes": Measurement(2000, "file size"), "p95_latency_ms": None},  # type: ignore[dict-item]
+        allow=False,
+    )
+    root = ET.fromstring(report.to_junit(gate))
+    (suite,) = root.findall("testsuite")
+    assert suite.get("tests") == "4"
+    assert suite.get("failures") == "2"  # the size over budget and the unmeasured latency
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert set(cases) == {c.budget.key for c in gate.artifacts[0].checks}
+    assert "exceeds" in cases["max_model_bytes"].find("failure").get("message")  # type: ignore[union-attr]
+    assert cases["max_accuracy_drop"].find("failure") is None
+
+
+def test_junit_marks_allowed_unmeasured_budgets_skipped() -> None:
+    gate = _gate({k: v for k, v in ALL.items() if k != "peak_rss_bytes"}, allow=True)
+    (suite,) = ET.fromstring(report.to_junit(gate)).findall("testsuite")
+    assert suite.get("skipped") == "1" and suite.get("failures") == "0"
