@@ -33,9 +33,9 @@ def main() -> None:
     parser.add_argument("--opset", type=int, default=None)
     args = parser.parse_args()
 
-    from optimum.exporters.onnx import main_export
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+    from optimum.exporters.onnx import main_export  # type: ignore[import-not-found]
+    from optimum.onnxruntime import ORTQuantizer  # type: ignore[import-not-found]
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig  # type: ignore[import-not-found]
 
     exported = args.out / "export"
     main_export(

@@ -8,7 +8,12 @@ accuracy-aware fallback (a row only when the fallback kept some node in float). 
 from optimum-onnx's own export and ORTQuantizer preset, run in a separate virtual environment by
 benchmarks/_optimum_peer.py; its file is timed here, in this process, like every other row.
 
-Every row runs in ONNX Runtime on this host's CPU, batch 1, with the same thread count:
+Every row runs in ONNX Runtime on this host's CPU, batch 1, with the same thread count. Sizes and
+accuracies come first; then the timings, in `--rounds` interleaved rounds: each round, every row
+in turn (the order rotated round by round) times its share of the runs, so a burst of load from
+another process lands on all rows alike and the ratios between rows stay fair. `--before-fix`
+adds the static rows as they were before issue 4's fix (ORT's quantize_static given the fused
+Attention/EmbedLayerNormalization too), timed in the same rounds:
 - p50/p95 at the fixed length: the static export, `--runs` runs over a seeded sample of DEV
   sentences padded to the profile's length (the peer's dynamic file gets the same padded ids);
 - p50/p95 at real lengths: the dynamic export, each sampled sentence once at its own length;
@@ -19,7 +24,8 @@ none of the models' training files (read from their edgedistil.json) and not in 
     .venv/bin/python benchmarks/onnx_latency.py [--teacher /tmp/sst2-run/teacher] \\
         [--student /tmp/sst2-run/student-3l-kd ...] [--dev ../shared/data/sst2/dev.tsv] \\
         [--target raspberry-pi-4] [--max-drop F] [--sample 500] [--runs 300] [--warmup 30] \\
-        [--peer-python /tmp/optimum-venv/bin/python] [--work DIR]
+        [--rounds 10] [--threads N] [--before-fix] [--peer-python /tmp/optimum-venv/bin/python] \\
+        [--work DIR]
 
 Setting up the peer environment (never edgedistil's .venv):
 
@@ -49,8 +55,9 @@ from typing import Any
 import numpy as np
 
 from edgedistil.data import SAMPLE_TEXT, read_examples
-from edgedistil.export.onnx import MODEL_FILE, ExportSpec, export_onnx
+from edgedistil.export.onnx import MODEL_FILE, ExportSpec, export_onnx, read_record
 from edgedistil.profiles import load_profile
+from edgedistil.quantize import calibration
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.job import INT8_FILE, REPORT_FILE, Job, quantize
 
@@ -229,6 +236,71 @@ def student_rows(
     return rows, notes
 
 
+def before_fix_rows(
+    student: Path, static: Path, dynamic: Path, profile: Any, args: argparse.Namespace
+) -> list[Row]:
+    """Static QDQ and QOperator as edgedistil wrote them before issue 4 was fixed: ORT's
+    quantize_static given every op type, the fused contrib operators included, in one pass.
+    Same calibration text and ranges as the fixed rows, so the two differ only by the fix."""
+    rows = []
+    for label, changes in SCHEMES[1:]:
+        if changes.get("activations") == "int8":
+            continue  # one activation type is enough to show the defect
+        settings = settings_for(profile, **changes)
+        slug = "before-" + re.sub(r"\W+", "-", label.lower())
+        paths = [_quantize_before_fix(d, settings, slug, args) for d in (static, dynamic)]
+        rows.append(
+            Row(
+                label=f"{student.name} {label} [before #4 fix]",
+                group=student.name,
+                fixed=paths[0],
+                dynamic=paths[1],
+                tokenizer=static,
+                note=f"{settings.describe()}, Attention/EmbedLayerNormalization given to "
+                "quantize_static (the pre-fix call)",
+            )
+        )
+    return rows
+
+
+def _quantize_before_fix(export_dir: Path, settings: q.Settings, slug: str, args: Any) -> Path:
+    from onnx import TensorProto
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static  # type: ignore[import-untyped]
+    from transformers import AutoTokenizer
+
+    record = read_record(export_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(export_dir), local_files_only=True)
+    texts = calibration.read_text(args.calibration, tokenizer, warn=False).examples.texts
+    batches = calibration.batches(
+        tokenizer,
+        texts,
+        length=record["sequence_length"],
+        names=record["inputs"],
+        dtype=record["input_dtype"],
+        batch_size=16,
+    )
+    ranges, _ = calibration.collect_ranges(
+        export_dir / MODEL_FILE, batches, method="minmax", op_types=q.OP_TYPES
+    )
+    cache = calibration.write_cache(ranges, export_dir / f"{slug}.ranges.json")
+    out = export_dir / f"{slug}.onnx"
+    quantize_static(
+        str(export_dir / MODEL_FILE),
+        str(out),
+        None,
+        quant_format=QuantFormat.QDQ if settings.fmt == "qdq" else QuantFormat.QOperator,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=settings.per_channel,
+        reduce_range=settings.reduce_range,
+        calibrate_method=CalibrationMethod.MinMax,
+        calibration_cache_path=str(cache),
+        op_types_to_quantize=list(q.OP_TYPES),
+        extra_options={"DefaultTensorType": TensorProto.FLOAT},
+    )
+    return out
+
+
 def peer_row(student: Path, work: Path, args: argparse.Namespace) -> tuple[Row | None, str]:
     """optimum-onnx's export + ORTQuantizer preset, in the other venv; None and why on failure."""
     python = Path(args.peer_python)
@@ -264,7 +336,7 @@ def peer_row(student: Path, work: Path, args: argparse.Namespace) -> tuple[Row |
 
 
 def session(path: Path, threads: int) -> Any:
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads  # explicit: every row on the same threads
@@ -303,14 +375,11 @@ def feed(sess: Any, row: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {i.name: row[i.name].astype(kinds[i.type]) for i in sess.get_inputs()}
 
 
-def timed(sess: Any, rows: list[dict[str, np.ndarray]], runs: int, warmup: int) -> list[float]:
-    feeds = [feed(sess, r) for r in rows]
-    for i in range(warmup):
-        sess.run(None, feeds[i % len(feeds)])
+def timed(sess: Any, feeds: list[dict[str, np.ndarray]]) -> list[float]:
     times = []
-    for i in range(runs):
+    for row in feeds:
         start = time.perf_counter()
-        sess.run(None, feeds[i % len(feeds)])
+        sess.run(None, row)
         times.append((time.perf_counter() - start) * 1000)
     return times
 
@@ -323,7 +392,21 @@ def accuracy(sess: Any, rows: list[dict[str, np.ndarray]], gold: list[str], id2l
     return right / len(gold)
 
 
-def measure(row: Row, data: dict[str, Any], args: argparse.Namespace) -> None:
+@dataclass(kw_only=True)
+class Timing:
+    """One row's sessions and feeds, ready to be timed a slice at a time."""
+
+    row: Row
+    fixed: Any
+    dynamic: Any
+    fixed_feeds: list[dict[str, np.ndarray]]
+    real_feeds: list[dict[str, np.ndarray]]
+    t_fixed: list[float] = field(default_factory=list)
+    t_real: list[float] = field(default_factory=list)
+
+
+def prepare(row: Row, data: dict[str, Any], args: argparse.Namespace) -> Timing:
+    """Sessions, feeds and warm-up for ``row``; its size, accuracy and operators, untimed."""
     cache = data["cache"].setdefault(row.tokenizer, {})
     if not cache:
         enc = Encoder(row.tokenizer)
@@ -337,22 +420,53 @@ def measure(row: Row, data: dict[str, Any], args: argparse.Namespace) -> None:
         return str(names.get(str(i), i))
 
     fixed = session(row.fixed, args.threads)
-    t_fixed = timed(fixed, cache["fixed"], args.runs, args.warmup)
     dynamic = session(row.dynamic, args.threads)
-    t_real = timed(dynamic, cache["real"], len(cache["real"]), args.warmup)
+    timing = Timing(
+        row=row,
+        fixed=fixed,
+        dynamic=dynamic,
+        fixed_feeds=[feed(fixed, r) for r in cache["fixed"]],
+        real_feeds=[feed(dynamic, r) for r in cache["real"]],
+    )
+    for i in range(args.warmup):
+        fixed.run(None, timing.fixed_feeds[i % len(timing.fixed_feeds)])
+        dynamic.run(None, timing.real_feeds[i % len(timing.real_feeds)])
     gold = [data["dev"].label_names[i] for i in data["dev"].labels]
     row.m = {
         "bytes": row.fixed.stat().st_size,
-        "p50": float(np.percentile(t_fixed, 50)),
-        "p95": float(np.percentile(t_fixed, 95)),
-        "rp50": float(np.percentile(t_real, 50)),
-        "rp95": float(np.percentile(t_real, 95)),
         "acc": accuracy(dynamic, cache["dev"], gold, id2label),
         "providers": fixed.get_providers(),
         "ops": op_summary(row.fixed),
         "ran": op_summary(optimized(row.fixed, args.threads)),
     }
-    log(f"measured {row.label}: {row.m['p50']:.2f} ms, acc {row.m['acc']:.4f}")
+    log(f"prepared {row.label}: acc {row.m['acc']:.4f}")
+    return timing
+
+
+def measure_interleaved(timings: list[Timing], args: argparse.Namespace) -> None:
+    """``args.rounds`` rounds; in each, every row times its slice of the fixed-length runs and
+    of the real-length sentences, in an order rotated round by round. Noise from the machine
+    (other jobs, frequency changes) then lands on every row alike instead of on whichever row
+    happened to run during it; every row sees the same inputs in the same round."""
+    rounds = max(1, min(args.rounds, args.runs, len(timings[0].real_feeds)))
+    for r in range(rounds):
+        order = timings[r % len(timings) :] + timings[: r % len(timings)]
+        for t in order:
+            lo, hi = r * args.runs // rounds, (r + 1) * args.runs // rounds
+            t.t_fixed += timed(
+                t.fixed, [t.fixed_feeds[i % len(t.fixed_feeds)] for i in range(lo, hi)]
+            )
+            n = len(t.real_feeds)
+            t.t_real += timed(t.dynamic, t.real_feeds[r * n // rounds : (r + 1) * n // rounds])
+        log(f"timing round {r + 1}/{rounds} done")
+    for t in timings:
+        t.row.m.update(
+            p50=float(np.percentile(t.t_fixed, 50)),
+            p95=float(np.percentile(t.t_fixed, 95)),
+            rp50=float(np.percentile(t.t_real, 50)),
+            rp95=float(np.percentile(t.t_real, 95)),
+        )
+        log(f"measured {t.row.label}: {t.row.m['p50']:.2f} ms, real {t.row.m['rp50']:.2f} ms")
 
 
 def optimized(path: Path, threads: int) -> Path:
@@ -404,7 +518,7 @@ def environment(threads: int) -> list[str]:
         f"device {ort.get_device()}",
     ]
     try:
-        import threadpoolctl
+        import threadpoolctl  # type: ignore[import-not-found]
 
         pools = threadpoolctl.threadpool_info()
         lines.append(
@@ -505,12 +619,18 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--sample", type=int, default=500, help="DEV sentences for timing")
     parser.add_argument("--runs", type=int, default=300, help="timed runs at the fixed length")
     parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="interleaved timing rounds over all the rows"
+    )
     parser.add_argument("--threads", type=int, default=None, help="default: profile's, capped")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dev-limit", type=int, default=0, help="smoke tests only (0: all rows)")
     parser.add_argument("--peer-python", default="/tmp/optimum-venv/bin/python")
     parser.add_argument("--peer-config", default=None, help="default: from the architecture")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument(
+        "--before-fix", action="store_true", help="add the pre-issue-4 static rows to compare"
+    )
     parser.add_argument("--work", type=Path, default=None, help="keep the models here")
     return parser.parse_args()
 
@@ -557,6 +677,8 @@ def main() -> None:
         more, why = student_rows(student, static, dynamic, profile, args)
         rows += more
         notes += why
+        if args.before_fix:
+            rows += before_fix_rows(student, static, dynamic, profile, args)
         if not args.no_peer:
             peer, note = peer_row(student, work / f"{student.name}-optimum", args)
             rows += [peer] if peer else []
@@ -565,13 +687,13 @@ def main() -> None:
     sample = random.Random(args.seed).sample(dev.texts, min(args.sample, len(dev.texts)))
     data = {"dev": dev, "sample": sample, "cache": {}}
     env = environment(args.threads)
-    for row in rows:
-        measure(row, data, args)
+    measure_interleaved([prepare(row, data, args) for row in rows], args)
     print(
         f"Target {profile.name} ({profile.device.cpu}): {args.length} tokens static / real lengths "
         f"dynamic, batch 1, {profile.export.onnx_graph} graph, {profile.export.input_dtype} ids; "
         f"{args.runs} runs at {args.length} and {len(sample)} sentences at real length (seed "
-        f"{args.seed}) after {args.warmup} warm-up runs; accuracy on all {len(dev)} rows of "
+        f"{args.seed}) after {args.warmup} warm-up runs, timed in {args.rounds} interleaved "
+        f"rounds (every row in turn, order rotated each round); accuracy on all {len(dev)} rows of "
         f"{args.dev}; calibration {args.calibration}; fallback eval {args.eval} (max drop "
         f"{args.max_drop})\n"
     )

@@ -183,7 +183,13 @@ def _plan(ctx: Context) -> dict[str, Any]:
     if r.student is not None:
         config = read_config(r.student)
         shape = plan_mod.read_shape(config, str(r.student))
-        plan = plan_mod.plan_student(shape=shape, teacher=str(r.student), profile=ctx.profile)
+        plan = plan_mod.plan_student(  # the student as it is
+            shape=shape,
+            teacher=str(r.student),
+            profile=ctx.profile,
+            layers=shape.num_layers,
+            vocab_size=shape.vocab_size,
+        )
     else:
         teacher = _teacher(ctx)
         shape = plan_mod.read_shape(teacher.config, teacher.name)
@@ -225,9 +231,8 @@ def _plan(ctx: Context) -> dict[str, Any]:
         },
     }
     (ctx.root / PLAN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    summary = (
-        f"{plan.layers} layers, vocabulary {plan.vocab_size:,}, ~{plan.artifact_bytes:,} bytes"
-    )
+    layers = f"{plan.layers} layer{'' if plan.layers == 1 else 's'}"
+    summary = f"{layers}, vocabulary {plan.vocab_size:,}, ~{plan.artifact_bytes:,} bytes planned"
     return {**record, "outputs": [PLAN_FILE], "summary": summary}
 
 

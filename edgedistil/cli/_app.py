@@ -8,7 +8,9 @@ The CLI (this package) is the only place that prints or chooses an exit code. Ex
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,13 +50,33 @@ def _warnings_shown() -> Iterator[None]:
         logger.propagate = propagate
 
 
+@contextmanager
+def _libraries_quiet() -> Iterator[None]:
+    """The libraries' own warnings and log lines (torch's tracer, ORT's fusion and quantization
+    notes) are hidden: every artifact is verified by edgedistil itself, which says what matters.
+    EDGEDISTIL_DEBUG=1 shows them, for a bug report."""
+    if os.environ.get("EDGEDISTIL_DEBUG"):
+        yield
+        return
+    root = logging.getLogger()
+    # A handler on the root keeps logging's last-resort printer (and basicConfig) away.
+    null = logging.NullHandler()
+    root.addHandler(null)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeHandler(null)
+
+
 class _Group(click.Group):
     """Turns every ``EdgedistilError`` into ``Error: <one line>`` on stderr and exit code 1,
     and shows the library's warnings while a command runs."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with _warnings_shown():
+            with _warnings_shown(), _libraries_quiet():
                 return super().invoke(ctx)
         except EdgedistilError as exc:
             message = " ".join(str(exc).split("\n"))

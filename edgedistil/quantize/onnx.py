@@ -2,9 +2,11 @@
 
 Dynamic int8 quantizes weights and computes activation scales at run time. Static int8 takes
 activation ranges from calibration text (``calibration.py``, bounded memory) and writes QDQ or
-QOperator graphs. The int8 file is then measured against the float one on eval text
-(``fidelity.py``); when its drop exceeds the profile's budget, ``fallback.py`` keeps the most
-sensitive nodes in float. Files are written under temporary names and renamed once verified.
+QOperator graphs, in two passes on a fused graph: ORT's contrib Attention and
+EmbedLayerNormalization to their integer kernels first (``fused.py``), then the rest. The int8
+file is then measured against the float one on eval text (``fidelity.py``); when its drop exceeds
+the profile's budget, ``fallback.py`` keeps the most sensitive nodes in float. Files are written
+under temporary names and renamed once verified.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.errors import QuantizeError
+from edgedistil.quantize import fused
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,6 @@ def quantize_file(
     """``source`` quantized as ``settings`` say, written to ``target`` atomically."""
     from onnx import TensorProto
     from onnxruntime.quantization import (  # type: ignore[import-untyped]
-        CalibrationMethod,
         QuantFormat,
         QuantType,
         quantize_dynamic,
@@ -107,35 +109,67 @@ def quantize_file(
     else:
         if ranges_cache is None:
             raise QuantizeError("static-int8 needs calibration ranges; none were collected")
-        methods = {
-            "minmax": CalibrationMethod.MinMax,
-            "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile,
-        }
-        quantize_static(
-            str(source),
-            str(tmp),
-            None,  # no reader: the ranges come from the cache our own collector wrote
-            quant_format=QuantFormat.QDQ if settings.fmt == "qdq" else QuantFormat.QOperator,
-            activation_type=QuantType.QUInt8
-            if settings.activations == "uint8"
-            else QuantType.QInt8,
-            calibrate_method=methods[settings.method],
-            calibration_cache_path=str(ranges_cache),
-            **common,
-        )
+        prepared = target.with_name(f".{target.name}.prepared.tmp")
+        try:
+            first = _prepare(source, prepared, settings, ranges_cache)
+            quantize_static(
+                str(first),
+                str(tmp),
+                None,  # no reader: the ranges come from the cache our own collector wrote
+                quant_format=QuantFormat.QDQ if settings.fmt == "qdq" else QuantFormat.QOperator,
+                activation_type=QuantType.QUInt8
+                if settings.activations == "uint8"
+                else QuantType.QInt8,
+                calibrate_method=_method(settings.method),
+                calibration_cache_path=str(ranges_cache),
+                **common,
+            )
+        finally:
+            prepared.unlink(missing_ok=True)
     _check_loads(tmp, settings)
     os.replace(tmp, target)
     return target
 
 
 def op_types(settings: Settings) -> tuple[str, ...]:
-    # ORT's QEmbedLayerNormalization takes uint8 activations only; with int8 it writes a graph
-    # that does not load, so that node stays float there.
-    qoperator = settings.scheme == "static-int8" and settings.fmt == "qoperator"
-    if qoperator and settings.activations == "int8":
-        return tuple(t for t in OP_TYPES if t != "EmbedLayerNormalization")
+    """What ORT's own quantizer gets. In static mode the fused contrib operators are not among
+    them: its QDQ quantizer would wrap their weights in DequantizeLinear (no kernel takes that,
+    so the word-embedding table was dequantized on every run), and its QOperator quantizer
+    cannot make QAttention; ``fused.prepare`` turns them int8 first (issue 4)."""
+    if settings.scheme == "static-int8":
+        return tuple(t for t in OP_TYPES if t not in fused.CONTRIB_OPS)
     return OP_TYPES
+
+
+def _method(name: str) -> Any:
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[name]
+
+
+def _prepare(source: Path, target: Path, settings: Settings, cache: Path) -> Path:
+    """The first pass of static int8 (``fused.prepare``), with the ranges of the second."""
+    from onnxruntime.quantization.calibrate import load_tensors_data  # type: ignore[import-untyped]
+
+    ranges = load_tensors_data(cache)
+    if ranges.calibration_method != _method(settings.method):
+        raise QuantizeError(
+            f"{cache}: ranges were collected with {ranges.calibration_method.name}, "
+            f"not {settings.method}"
+        )
+    return fused.prepare(
+        source,
+        target,
+        op_types=OP_TYPES,
+        per_channel=settings.per_channel,
+        reduce_range=settings.reduce_range,
+        ranges=ranges,
+        nodes_to_exclude=settings.nodes_to_exclude,
+    )
 
 
 def _check_loads(path: Path, settings: Settings) -> None:

@@ -1,0 +1,161 @@
+"""``edgedistil convert`` and ``edgedistil ops``: verified ``.tflite`` files, TFLite Micro
+artifacts with measured memory, and the operator check against a target's runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edgedistil.cli._app import cli, format_size, make_console
+from edgedistil.errors import ExportError
+
+_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
+_SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
+
+
+def _tflite_profile(target: str) -> tuple[Any, str]:
+    """The profile and its runtime: tflite-micro when it lists that format, else litert."""
+    from edgedistil.profiles import load_profile
+
+    profile = load_profile(target)
+    formats = profile.export.formats
+    if "tflite-micro" in formats:
+        return profile, "tflite-micro"
+    if "tflite" in formats:
+        return profile, "litert"
+    raise ExportError(
+        f'target "{profile.name}" lists neither tflite nor tflite-micro ([export].formats = '
+        f"{list(formats)}); choose a LiteRT or TFLite Micro target, e.g. wear-os-watch, cortex-m7"
+    )
+
+
+@cli.command("convert")
+@click.argument("student", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--target", default="wear-os-watch", show_default=True, help="Profile or path.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--scheme", type=click.Choice(_SCHEMES), help="Default: [quantize].scheme.")
+@click.option("--calibration", type=_FILE, help="Text/TSV/CSV/JSONL. Default: the sample text.")
+@click.option("--eval", "eval_path", type=_FILE, help="Eval text (labels optional).")
+@click.option("--sequence-length", type=click.IntRange(min=1), help="Default: the profile's.")
+@click.option("--max-drop", type=click.FloatRange(0, 1), help="Default: the profile's budget.")
+@click.pass_context
+def convert_command(
+    ctx: click.Context,
+    student: Path,
+    target: str,
+    out: Path,
+    scheme: str | None,
+    calibration: Path | None,
+    eval_path: Path | None,
+    sequence_length: int | None,
+    max_drop: float | None,
+) -> None:
+    """Convert STUDENT to OUT/model.SCHEME.tflite, verified in LiteRT against PyTorch; for a
+    TFLite Micro target also OUT/model_data.cc/.h with the arena measured in TFLite Micro.
+    Exits 3 when the model, flash or arena exceeds the target's budget."""
+    from edgedistil._schema import FORMAT_SCHEMES
+    from edgedistil.data import SAMPLE_TEXT
+    from edgedistil.export.tflite import TFLiteSpec, convert_tflite
+
+    console = make_console()
+    profile, runtime = _tflite_profile(target)
+    chosen = scheme or profile.quantize.scheme
+    if runtime == "tflite-micro" and chosen not in FORMAT_SCHEMES["tflite-micro"]:
+        raise ExportError(
+            f'scheme "{chosen}" for TFLite Micro target "{profile.name}": allowed '
+            f"{', '.join(FORMAT_SCHEMES['tflite-micro'])}"
+        )
+    spec = TFLiteSpec(
+        student=student,
+        out=out,
+        scheme=chosen,
+        sequence_length=sequence_length or profile.export.sequence_length,
+        runtime=runtime,
+        calibration=calibration or SAMPLE_TEXT,
+        eval_text=eval_path or SAMPLE_TEXT,
+        max_drop=profile.budgets.max_accuracy_drop if max_drop is None else max_drop,
+        target=str(target),
+    )
+    result = convert_tflite(spec)
+    _print_conversion(console, result, spec)
+    if runtime == "tflite-micro":
+        from edgedistil.export.microcontroller import microcontroller_artifacts
+
+        mcu = microcontroller_artifacts(result.path, profile, reference=result.reference)
+        _print_mcu(console, mcu, profile.name)
+        if not mcu.fits:
+            ctx.exit(3)
+
+
+def _print_conversion(console: Console, result: Any, spec: Any) -> None:
+    f = result.fidelity
+    console.print(
+        f"{result.path}: {result.task}, {result.scheme}, int32 input_ids/attention_mask "
+        f"[1, {spec.sequence_length}], {format_size(result.bytes)}, sha256 {result.sha256[:16]}"
+    )
+    console.print(
+        f"LiteRT against PyTorch on {f.sentences} sentences: {f.metric} {f.int8_score:.4f} "
+        f"(PyTorch {f.float_score:.4f}, drop {f.drop:.4f}, allowed {spec.max_drop:.4f}), "
+        f"max abs difference {f.max_abs_diff:.3g}"
+    )
+    console.print("ops: " + ", ".join(f"{op} x{n}" for op, n in result.ops.ops.items()))
+    console.print("rewrites: " + "; ".join(result.rewrites))
+    if result.ops.fallback:
+        console.print(
+            "outside XNNPACK (LiteRT's CPU kernels run them): " + ", ".join(result.ops.fallback)
+        )
+    console.print(f"record: {result.record}")
+
+
+def _print_mcu(console: Console, mcu: Any, target: str) -> None:
+    table = Table(title=f"{target}: measured in TFLite Micro")
+    for column in ("part", "bytes", "budget", "verdict"):
+        table.add_column(column, justify="left" if column == "part" else "right")
+    for check in mcu.checks:
+        limit = "-" if check.limit is None else format_size(check.limit)
+        verdict = "fits" if check.passed else f"over by {format_size(check.over_by)}"
+        table.add_row(check.name, f"{check.value:,}", limit, verdict)
+    console.print(table)
+    if mcu.fidelity is not None:
+        f = mcu.fidelity
+        console.print(
+            f"TFLite Micro against PyTorch on {f.sentences} sentences: {f.metric} "
+            f"{f.int8_score:.4f} (PyTorch {f.float_score:.4f}), max abs difference "
+            f"{f.max_abs_diff:.3g}"
+        )
+    console.print(f"C array: {mcu.c_path}, {mcu.h_path}; record: {mcu.record}")
+    for check in mcu.checks:
+        if not check.passed:
+            console.print(
+                f"{target}: the {check.name} ({check.value:,} bytes) exceeds the budget "
+                f"({check.limit:,}) by {check.over_by:,} bytes"
+            )
+
+
+@cli.command("ops")
+@click.argument("model", type=_FILE)
+@click.option("--target", default="wear-os-watch", show_default=True, help="Profile or path.")
+def ops_command(model: Path, target: str) -> None:
+    """List the operators of MODEL (.tflite) and check them against the target's runtime."""
+    from edgedistil.export.tflite_ops import REWRITES, check_file
+
+    console = make_console()
+    profile, runtime = _tflite_profile(target)
+    check = check_file(model, runtime)
+    table = Table(title=f"{model.name} against {runtime} ({profile.name})")
+    for column in ("operator", "nodes", "status"):
+        table.add_column(column, justify="right" if column == "nodes" else "left")
+    for op, count in check.ops.items():
+        status = "supported"
+        if (op if ":" not in op else "CUSTOM") in check.unsupported:
+            status = "UNSUPPORTED" + (f" (rewrite: {REWRITES[op]})" if op in REWRITES else "")
+        elif op in check.fallback:
+            status = "supported, outside XNNPACK"
+        table.add_row(op, str(count), status)
+    console.print(table)
+    if not check.passed:
+        raise ExportError(f"{model}: {runtime} cannot run it: {check.describe()}")

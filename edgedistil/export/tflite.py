@@ -1,0 +1,399 @@
+"""``edgedistil convert``: a student directory -> a verified ``.tflite`` file for a LiteRT or
+TFLite Micro target, in one of six schemes.
+
+The path: PyTorch weights -> the encoder rewritten as a plain ``tf.function`` (``tf_bert``),
+checked against PyTorch -> ``tf.lite.TFLiteConverter.from_concrete_functions`` with a
+representative dataset from the calibration text -> the LiteRT interpreter on eval text against
+PyTorch -> the op check for the target runtime (``tflite_ops``). Not onnx2tf: it needs five more
+packages and hands the converter a graph (LayerNorm with DIV, int64 ids, a mask made of
+comparisons and SELECT_V2) on which full-integer int8 crashed at invoke and 16x8 did not convert.
+Writing the graph here is what makes full-integer int8 run (see ``tf_bert``).
+
+Schemes: float32; float16 (weights stored as fp16, computed in fp32); dynamic-int8 (int8
+weights, float activations quantized on the fly); static-int8 (int8 activations, float inputs
+and outputs, float kernels allowed where int8 has none); full-int8 (only int8 kernels; integer
+output, ids and mask int32); int16x8 (int16 activations, int8 weights: for when int8 loses too
+much; integer output int16).
+
+The file is written as ``.model.<scheme>.tflite.tmp`` and renamed only when it matches PyTorch
+within the budget and passes the op check; ``model.<scheme>.json`` beside it records it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedistil.errors import ExportError
+from edgedistil.export import tflite_ops
+from edgedistil.quantize.fidelity import Fidelity
+
+log = logging.getLogger(__name__)
+
+SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
+CALIBRATED = ("static-int8", "full-int8", "int16x8")
+INTEGER_OUTPUT = {"full-int8": "int8", "int16x8": "int16"}
+NAMES = ("input_ids", "attention_mask")
+# The tf.function must be PyTorch's model before any conversion: fp32 summation order only,
+# or, with the tanh GELU TFLite Micro needs, the approximation's own error (~1e-3 per unit).
+GRAPH_LIMIT = {"exact": 1e-4, "tanh": 2e-2}
+FLOAT_LIMIT = 1e-3  # a float32 .tflite must pass the ONNX path's parity limit
+CALIBRATION_SENTENCES = 200  # ranges of 200 sentences of the sample text settle to ~1%
+EVAL_SENTENCES = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class TFLiteSpec:
+    student: Path
+    out: Path
+    scheme: str
+    sequence_length: int
+    runtime: str = "litert"  # or "tflite-micro": tanh GELU and the TFLite Micro op check
+    calibration: Path
+    eval_text: Path
+    max_drop: float  # the budget on 1 - agreement, accuracy points, or 1 - mean cosine
+    target: str | None = None
+    calibration_sentences: int = CALIBRATION_SENTENCES
+    eval_sentences: int = EVAL_SENTENCES
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reference:
+    """The eval text as int32 arrays, PyTorch's outputs on it, and its labels if any: what a
+    later stage (TFLite Micro) compares its own outputs with."""
+
+    arrays: dict[str, np.ndarray]
+    outputs: np.ndarray
+    task: str
+    labels: list[int] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TFLiteResult:
+    path: Path
+    record: Path
+    scheme: str
+    task: str
+    bytes: int
+    sha256: str
+    fidelity: Fidelity
+    ops: tflite_ops.OpCheck
+    rewrites: tuple[str, ...]
+    output_quantization: tuple[float, int] | None  # (scale, zero point) of an integer output
+    mask_bias: float
+    sequence_length: int
+    reference: Reference = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Prepared:
+    fn: Any
+    task: str
+    eval_arrays: dict[str, np.ndarray]
+    labels: list[int] | None
+    reference: np.ndarray
+    calibration: list[dict[str, np.ndarray]]
+    mask_bias: float
+    rewrites: tuple[str, ...]
+
+
+def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
+    """Convert, verify in LiteRT, check the ops; only a file that passes all three is written."""
+    if spec.scheme not in SCHEMES:
+        raise ExportError(f'scheme "{spec.scheme}": allowed {", ".join(SCHEMES)}')
+    if spec.runtime not in tflite_ops.RUNTIMES:
+        raise ExportError(f'runtime "{spec.runtime}": allowed {", ".join(tflite_ops.RUNTIMES)}')
+    prepared = _prepare(spec)
+    data = _convert(prepared, spec.scheme)
+    spec.out.mkdir(parents=True, exist_ok=True)
+    final = spec.out / f"model.{spec.scheme}.tflite"
+    staging = spec.out / f".model.{spec.scheme}.tflite.tmp"
+    staging.write_bytes(data)
+    try:
+        outputs, quant = run_litert(staging, prepared.eval_arrays)
+        fidelity = measure(prepared.reference, outputs, prepared.task, prepared.labels)
+        _check_fidelity(spec, fidelity)
+        ops = _check_runtime(data, spec)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    record = spec.out / f"model.{spec.scheme}.json"
+    record.unlink(missing_ok=True)  # a file without its record is unfinished, never mismatched
+    os.replace(staging, final)
+    result = TFLiteResult(
+        path=final,
+        record=record,
+        scheme=spec.scheme,
+        task=prepared.task,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        fidelity=fidelity,
+        ops=ops,
+        rewrites=prepared.rewrites,
+        output_quantization=quant,
+        mask_bias=prepared.mask_bias,
+        sequence_length=spec.sequence_length,
+        reference=Reference(
+            arrays=prepared.eval_arrays,
+            outputs=prepared.reference,
+            task=prepared.task,
+            labels=prepared.labels,
+        ),
+    )
+    write_record(result.record, record_of(result, spec))
+    return result
+
+
+def _check_runtime(data: bytes, spec: TFLiteSpec) -> tflite_ops.OpCheck:
+    ops = tflite_ops.check_ops(data, spec.runtime)
+    if not ops.passed:
+        raise ExportError(
+            f"{spec.student}: the {spec.scheme} .tflite uses what {spec.runtime} cannot run: "
+            f"{ops.describe()}"
+        )
+    if spec.runtime == "tflite-micro":  # the op list is not all: kernels exist per type
+        from edgedistil.export.microcontroller import check_micro_runs
+
+        try:
+            check_micro_runs(data)
+        except ExportError as exc:
+            raise ExportError(f"{spec.student}: the {spec.scheme} .tflite: {exc}") from None
+    return ops
+
+
+def _prepare(spec: TFLiteSpec) -> _Prepared:
+    from edgedistil.export import model as model_mod
+    from edgedistil.export import parity as parity_mod
+    from edgedistil.export import tf_bert
+    from edgedistil.quantize.calibration import batches, read_text
+    from edgedistil.teacher import load_teacher_model, resolve_teacher
+
+    teacher = resolve_teacher(str(spec.student))
+    model_mod.check_family(teacher)
+    model_mod.check_length(teacher, spec.sequence_length)
+    model = load_teacher_model(teacher)
+    model.set_attn_implementation("eager")  # type: ignore[operator]
+    head = model_mod.read_head(model, teacher.path)  # "default" resolves to the shipped teacher
+    tokenizer = _tokenizer(teacher.path)
+    length = spec.sequence_length
+    text = read_text(spec.eval_text, tokenizer, warn=False).examples
+    texts = text.texts[: spec.eval_sentences]
+    labels = text.labels[: spec.eval_sentences] if text.labels is not None else None
+    arrays = parity_mod.encode(tokenizer, texts, length, NAMES, "int32")
+    reference = parity_mod.torch_outputs(model_mod.wrap(model, head, False), arrays)
+    calib_texts = read_text(spec.calibration, tokenizer).examples.texts
+    calibration = list(
+        batches(
+            tokenizer,
+            calib_texts[: spec.calibration_sentences],
+            length=length,
+            names=list(NAMES),
+            dtype="int32",
+            batch_size=32,
+        )
+    )
+    weights = tf_bert.read_weights(model, head, length)
+    bias = tf_bert.score_span(weights, calibration, length)
+    gelu = "tanh" if spec.runtime == "tflite-micro" else "exact"
+    fn = tf_bert.build(weights, length=length, gelu=gelu, mask_bias=bias)
+    _check_graph(fn, arrays, reference, head.output, gelu, spec.student)
+    rewrites = ["LayerNorm as MEAN/SUB/MUL/RSQRT (no DIV)", "attention mask as GATHER + ADD"]
+    if gelu == "tanh" and weights.exact_gelu:
+        rewrites.insert(0, "exact GELU -> tanh GELU (TFLite Micro has no GELU kernel)")
+    return _Prepared(
+        fn=fn,
+        task=head.task,
+        eval_arrays=arrays,
+        labels=labels,
+        reference=reference,
+        calibration=calibration,
+        mask_bias=bias,
+        rewrites=tuple(rewrites),
+    )
+
+
+def _tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+def _check_graph(
+    fn: Any,
+    arrays: dict[str, np.ndarray],
+    reference: np.ndarray,
+    output: str,
+    gelu: str,
+    student: Path,
+) -> None:
+    rows = [
+        fn(**{n: a[i : i + 1] for n, a in arrays.items()})[output].numpy()
+        for i in range(len(reference))
+    ]
+    diff = float(np.max(np.abs(np.concatenate(rows) - reference)))
+    if diff > GRAPH_LIMIT[gelu]:
+        raise ExportError(
+            f"{student}: the TensorFlow graph differs from PyTorch by {diff:.2e} (allowed "
+            f"{GRAPH_LIMIT[gelu]:.0e} with {gelu} GELU); the model is not plain BERT"
+        )
+
+
+def _convert(prepared: _Prepared, scheme: str) -> bytes:
+    import tensorflow as tf  # type: ignore[import-untyped]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([prepared.fn])
+    if scheme != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if scheme == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if scheme in CALIBRATED:
+        converter.representative_dataset = lambda: _representative(prepared.calibration)
+    if scheme == "full-int8":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_output_type = tf.int8
+    if scheme == "int16x8":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        converter.inference_output_type = tf.int16
+    try:
+        with warnings.catch_warnings():
+            # full-int8 with int32 ids: "Statistics for quantized inputs were expected" is about
+            # the float inputs it would quantize, and there are none
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            data: bytes = converter.convert()
+    except Exception as exc:  # the converter raises ConverterError and plain RuntimeErrors
+        first = next((line for line in str(exc).splitlines() if "error" in line.lower()), str(exc))
+        raise ExportError(f"the {scheme} conversion failed: {first.strip()[:300]}") from None
+    return data
+
+
+def _representative(calibration: list[dict[str, np.ndarray]]) -> Any:
+    for batch in calibration:
+        for row in range(len(batch["input_ids"])):
+            yield [batch[name][row : row + 1] for name in NAMES]
+
+
+def run_litert(
+    path: Path, arrays: dict[str, np.ndarray], threads: int = 1
+) -> tuple[np.ndarray, tuple[float, int] | None]:
+    """Outputs of the LiteRT interpreter, one row at a time, dequantized when integer."""
+    from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-untyped]
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    inputs = {_input_name(d["name"]): d["index"] for d in interpreter.get_input_details()}
+    out = interpreter.get_output_details()[0]
+    scale, zero = out["quantization"]
+    quant = (float(scale), int(zero)) if out["dtype"] in (np.int8, np.int16) else None
+    rows = []
+    for i in range(len(next(iter(arrays.values())))):
+        for name, index in inputs.items():
+            interpreter.set_tensor(index, arrays[name][i : i + 1])
+        interpreter.invoke()
+        rows.append(dequantize(interpreter.get_tensor(out["index"]), quant))
+    return np.concatenate(rows), quant
+
+
+def _input_name(name: str) -> str:
+    for known in NAMES:
+        if known in name:
+            return known
+    raise ExportError(f'input "{name}" of the .tflite: expected {", ".join(NAMES)}')
+
+
+def dequantize(values: np.ndarray, quant: tuple[float, int] | None) -> np.ndarray:
+    if quant is None:
+        return values.astype(np.float32)
+    result: np.ndarray = (values.astype(np.float32) - quant[1]) * quant[0]
+    return result
+
+
+def measure(
+    reference: np.ndarray, candidate: np.ndarray, task: str, labels: list[int] | None
+) -> Fidelity:
+    """The quantize stage's ``Fidelity``: accuracy with labels, else agreement, or cosine."""
+    from edgedistil.export.parity import cosines
+
+    worst = float(np.max(np.abs(reference - candidate)))
+    if task != "classification":
+        mean = float(np.mean(cosines(reference, candidate)))
+        return Fidelity(
+            task=task,
+            sentences=len(reference),
+            metric="cosine",
+            float_score=1.0,
+            int8_score=mean,
+            max_abs_diff=worst,
+            agreement=None,
+            mean_cosine=mean,
+        )
+    agreement = float(np.mean(reference.argmax(-1) == candidate.argmax(-1)))
+    metric, f_score, q_score = "agreement", 1.0, agreement
+    if labels is not None:
+        gold = np.asarray(labels)
+        metric = "accuracy"
+        f_score = float(np.mean(reference.argmax(-1) == gold))
+        q_score = float(np.mean(candidate.argmax(-1) == gold))
+    return Fidelity(
+        task=task,
+        sentences=len(reference),
+        metric=metric,
+        float_score=f_score,
+        int8_score=q_score,
+        max_abs_diff=worst,
+        agreement=agreement,
+        mean_cosine=None,
+    )
+
+
+def _check_fidelity(spec: TFLiteSpec, fidelity: Fidelity) -> None:
+    exact = spec.scheme == "float32" and spec.runtime == "litert"
+    if exact and fidelity.max_abs_diff > FLOAT_LIMIT:
+        raise ExportError(
+            f"{spec.student}: the float32 .tflite differs from PyTorch by "
+            f"{fidelity.max_abs_diff:.2e} (allowed {FLOAT_LIMIT:.0e}); not written"
+        )
+    if fidelity.drop > spec.max_drop + 1e-9:
+        raise ExportError(
+            f"{spec.student}: the {spec.scheme} .tflite loses {fidelity.drop:.4f} "
+            f"{fidelity.metric} against PyTorch on {fidelity.sentences} sentences of "
+            f"{spec.eval_text} (allowed {spec.max_drop:.4f}); not written"
+            + ("; try --scheme int16x8" if spec.scheme in ("static-int8", "full-int8") else "")
+        )
+
+
+def record_of(result: TFLiteResult, spec: TFLiteSpec) -> dict[str, Any]:
+    return {
+        "student": str(spec.student),
+        "target": spec.target,
+        "runtime": spec.runtime,
+        "file": result.path.name,
+        "scheme": result.scheme,
+        "task": result.task,
+        "inputs": {name: ["int32", [1, spec.sequence_length]] for name in NAMES},
+        "output_quantization": result.output_quantization,
+        "sequence_length": spec.sequence_length,
+        "mask_bias": result.mask_bias,
+        "rewrites": list(result.rewrites),
+        "bytes": result.bytes,
+        "sha256": result.sha256,
+        "fidelity": asdict(result.fidelity) | {"drop": result.fidelity.drop},
+        "max_drop": spec.max_drop,
+        "ops": result.ops.ops,
+        "xnnpack_fallback": list(result.ops.fallback),
+    }
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    os.replace(tmp, path)

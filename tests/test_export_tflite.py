@@ -1,0 +1,250 @@
+"""LiteRT export: the TF graph against PyTorch, each scheme verified in the real LiteRT
+interpreter, refusals that leave nothing behind, the op check, and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgedistil.cli import cli
+from edgedistil.data import SAMPLE_TEXT
+from edgedistil.errors import ExportError
+from tests.conftest import error_line, write_profile
+
+LENGTH = 16  # every code path at a tenth of the work of 128
+EVAL = 48  # sentences: enough to catch a flipped class, cheap on two cores
+
+
+def _spec(student: Path, out: Path, scheme: str, **overrides: Any) -> Any:
+    from edgedistil.export.tflite import TFLiteSpec
+
+    settings: dict[str, Any] = {
+        "student": student,
+        "out": out,
+        "scheme": scheme,
+        "sequence_length": LENGTH,
+        "calibration": SAMPLE_TEXT,
+        "eval_text": SAMPLE_TEXT,
+        "max_drop": 0.02,
+        "calibration_sentences": 64,
+        "eval_sentences": EVAL,
+    }
+    return TFLiteSpec(**(settings | overrides))
+
+
+def _reference(student: Path) -> tuple[Any, Any, dict[str, np.ndarray], np.ndarray]:
+    from transformers import AutoTokenizer
+
+    from edgedistil.export import model as model_mod
+    from edgedistil.export import parity
+    from edgedistil.teacher import load_teacher_model, resolve_teacher
+
+    model = load_teacher_model(resolve_teacher(str(student)))
+    model.set_attn_implementation("eager")  # type: ignore[operator]
+    head = model_mod.read_head(model, student)
+    tokenizer = AutoTokenizer.from_pretrained(str(student))
+    texts = parity.parity_texts(SAMPLE_TEXT)
+    arrays = parity.encode(tokenizer, texts, LENGTH, ("input_ids", "attention_mask"), "int32")
+    reference = parity.torch_outputs(model_mod.wrap(model, head, False), arrays)
+    return model, head, arrays, reference
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["tiny_classifier", "tiny_bert"])
+@pytest.mark.parametrize("gelu", ["exact", "tanh"])
+def test_tf_graph_computes_what_pytorch_computes(
+    fixture: str, gelu: str, request: pytest.FixtureRequest
+) -> None:
+    from edgedistil.export import tf_bert
+
+    model, head, arrays, reference = _reference(request.getfixturevalue(fixture))
+    weights = tf_bert.read_weights(model, head, LENGTH)
+    fn = tf_bert.build(weights, length=LENGTH, gelu=gelu, mask_bias=1000.0)
+    rows = [
+        fn(**{name: a[i : i + 1] for name, a in arrays.items()})[head.output].numpy()
+        for i in range(len(reference))
+    ]
+    assert np.max(np.abs(np.concatenate(rows) - reference)) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_classifier: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from edgedistil.export.tflite import convert_tflite
+
+    out = tmp_path_factory.mktemp("tflite")
+    schemes = ("float32", "float16", "dynamic-int8", "full-int8", "int16x8")
+    return {s: convert_tflite(_spec(tiny_classifier, out, s)) for s in schemes}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["float32", "float16", "dynamic-int8", "full-int8", "int16x8"])
+def test_each_scheme_is_verified_in_litert_and_recorded(
+    converted: dict[str, Any], scheme: str
+) -> None:
+    result = converted[scheme]
+    data = result.path.read_bytes()
+    assert result.path.name == f"model.{scheme}.tflite"
+    assert result.sha256 == hashlib.sha256(data).hexdigest() and result.bytes == len(data)
+    assert result.fidelity.sentences == EVAL and result.fidelity.metric == "agreement"
+    assert result.fidelity.agreement == 1.0
+    assert result.ops.passed and "GELU" in result.ops.ops  # LiteRT keeps the exact GELU
+    record = json.loads(result.record.read_text())
+    assert record["sha256"] == result.sha256 and record["scheme"] == scheme
+    assert record["fidelity"]["drop"] <= 0.02
+    assert not list(result.path.parent.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_float32_matches_pytorch_and_integer_schemes_shrink(converted: dict[str, Any]) -> None:
+    assert converted["float32"].fidelity.max_abs_diff < 1e-3
+    assert converted["dynamic-int8"].bytes < 0.6 * converted["float32"].bytes
+    assert converted["full-int8"].output_quantization is not None  # int8 out, as TFLM wants
+    assert converted["int16x8"].output_quantization is not None
+    assert "DEQUANTIZE" not in converted["full-int8"].ops.ops  # integer kernels only
+
+
+@pytest.mark.slow
+def test_full_int8_embedding_keeps_its_direction(tiny_bert: Path, tmp_path: Path) -> None:
+    from edgedistil.export.tflite import convert_tflite
+
+    result = convert_tflite(_spec(tiny_bert, tmp_path, "full-int8"))
+    assert result.task == "embedding" and result.fidelity.mean_cosine is not None
+    assert result.fidelity.mean_cosine > 0.99
+
+
+@pytest.mark.slow
+def test_a_model_that_loses_too_much_is_not_written(tiny_bert: Path, tmp_path: Path) -> None:
+    from edgedistil.export.tflite import convert_tflite
+
+    with pytest.raises(ExportError, match=r"full-int8 .tflite loses .* cosine .*not written"):
+        convert_tflite(_spec(tiny_bert, tmp_path, "full-int8", max_drop=0.0))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_scheme_and_runtime_are_refused(tiny_bert: Path, tmp_path: Path) -> None:
+    from edgedistil.export.tflite import convert_tflite
+
+    with pytest.raises(ExportError, match='scheme "int4": allowed float32, float16'):
+        convert_tflite(_spec(tiny_bert, tmp_path, "int4"))
+    with pytest.raises(ExportError, match='runtime "coreml": allowed litert, tflite-micro'):
+        convert_tflite(_spec(tiny_bert, tmp_path, "float32", runtime="coreml"))
+
+
+def test_a_non_bert_family_is_refused(tmp_path: Path) -> None:
+    from edgedistil.export.tflite import convert_tflite
+    from tests.conftest import save_tiny
+
+    student = save_tiny(tmp_path / "distil", "DistilBertModel", dim=32, n_layers=1, n_heads=4,
+                        hidden_dim=37)  # fmt: skip
+    with pytest.raises(ExportError, match='model_type "distilbert".*allowed: bert'):
+        convert_tflite(_spec(student, tmp_path / "out", "float32"))
+
+
+# ---- the op check ----
+
+
+def _int64_gather_model() -> bytes:
+    import tensorflow as tf  # type: ignore[import-untyped]
+
+    table = tf.constant(np.arange(12, dtype=np.float32).reshape(6, 2))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.int64, name="input_ids")])  # type: ignore[untyped-decorator]
+    def lookup(input_ids: Any) -> Any:
+        return tf.gather(table, input_ids)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([lookup.get_concrete_function()])
+    data: bytes = converter.convert()
+    return data
+
+
+@pytest.mark.slow
+def test_op_check_reads_the_flatbuffer_and_refuses_what_the_runtime_lacks(
+    converted: dict[str, Any],
+) -> None:
+    from edgedistil.export.tflite_ops import check_ops
+
+    data = converted["float32"].path.read_bytes()
+    litert = check_ops(data, "litert")
+    assert litert.passed and litert.ops["GELU"] == 2 and litert.fallback == ("GATHER",)
+    micro = check_ops(data, "tflite-micro")
+    assert not micro.passed and micro.unsupported == ("GELU",)
+    assert "tanh GELU" in micro.describe()
+    int64 = check_ops(_int64_gather_model(), "tflite-micro")
+    assert int64.ops == {"GATHER": 1} and not int64.passed
+    assert "no int64 GATHER; use int32" in int64.describe()
+
+
+def test_op_check_refuses_what_is_not_a_flatbuffer(tmp_path: Path) -> None:
+    from edgedistil.export.tflite_ops import check_file
+
+    path = tmp_path / "x.tflite"
+    path.write_bytes(b"not a model at all")
+    with pytest.raises(ExportError, match=r"x.tflite: not a .tflite flatbuffer"):
+        check_file(path, "litert")
+
+
+# ---- CLI ----
+
+
+@pytest.mark.slow
+def test_cli_convert_writes_a_verified_file(
+    runner: CliRunner, tiny_classifier: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        cli,
+        ["convert", str(tiny_classifier), "--target", "wear-os-watch", "--out", str(tmp_path),
+         "--scheme", "dynamic-int8", "--sequence-length", "16"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "LiteRT against PyTorch on 200 sentences: agreement 1.0000" in result.stdout
+    assert (tmp_path / "model.dynamic-int8.tflite").is_file()
+    assert (tmp_path / "model.dynamic-int8.json").is_file()
+
+
+@pytest.mark.slow
+def test_cli_ops_lists_and_refuses(runner: CliRunner, converted: dict[str, Any]) -> None:
+    path = str(converted["float32"].path)
+    ok = runner.invoke(cli, ["ops", path, "--target", "android-phone"])
+    assert ok.exit_code == 0 and "supported, outside XNNPACK" in ok.stdout
+    bad = runner.invoke(cli, ["ops", path, "--target", "cortex-m7"])
+    assert bad.exit_code == 1
+    assert "tflite-micro cannot run it: GELU (rewrite: tanh GELU" in error_line(bad)
+
+
+def test_cli_refuses_an_onnx_only_target(
+    runner: CliRunner, tiny_bert: Path, tmp_path: Path
+) -> None:
+    profile = write_profile(
+        tmp_path / "onnx-only.toml",
+        'extends = "raspberry-pi-4"\n[export]\nformats = ["onnx"]\nruntimes = ["onnxruntime"]\n',
+    )
+    result = runner.invoke(
+        cli, ["convert", str(tiny_bert), "--target", str(profile), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1
+    assert "lists neither tflite nor tflite-micro" in error_line(result)
+
+
+def test_cli_refuses_float32_for_a_microcontroller(
+    runner: CliRunner, tiny_bert: Path, tmp_path: Path
+) -> None:
+    args = ["convert", str(tiny_bert), "--target", "cortex-m7", "--out", str(tmp_path)]
+    result = runner.invoke(cli, [*args, "--scheme", "float32"])
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert 'scheme "float32" for TFLite Micro target "cortex-m7"' in line
+    assert "static-int8, full-int8, int16x8" in line
+
+
+def test_cli_ops_refuses_garbage(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"\x00" * 8)
+    result = runner.invoke(cli, ["ops", str(path), "--target", "wear-os-watch"])
+    assert result.exit_code == 1
+    assert "not a .tflite flatbuffer" in error_line(result)
