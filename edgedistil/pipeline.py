@@ -439,6 +439,107 @@ class OnnxFormat(Format):
         return {"outputs": outputs, "drop": f.drop, "summary": summary}
 
 
+@register
+class TFLiteFormat(Format):
+    """LiteRT: the profile's scheme converted from the student and verified in the LiteRT
+    interpreter against PyTorch (``export.tflite``); a file that fails is never written."""
+
+    name = "tflite"
+    folder = "tflite"
+    runtime = "litert"
+
+    def run(self, student: Path) -> None:
+        from edgedistil.data import SAMPLE_TEXT
+
+        ctx, r = self.ctx, self.ctx.request
+        key = key_of(
+            f"{self.name}-verify",
+            tree_sha256(student),
+            ctx.profile.to_dict(),
+            tree_sha256(r.calibration or SAMPLE_TEXT),
+            tree_sha256(r.eval_path or SAMPLE_TEXT),
+        )
+        stage(ctx, f"{self.name}-verify", key, lambda: self._verify(student))
+
+    def _convert(self, student: Path) -> Any:
+        from edgedistil.data import SAMPLE_TEXT
+        from edgedistil.export.tflite import TFLiteSpec, convert_tflite
+
+        ctx, r = self.ctx, self.ctx.request
+        out = ctx.root / self.folder
+        shutil.rmtree(out, ignore_errors=True)
+        return convert_tflite(
+            TFLiteSpec(
+                student=student,
+                out=out,
+                scheme=ctx.profile.quantize.scheme,
+                sequence_length=ctx.profile.export.sequence_length,
+                runtime=self.runtime,
+                calibration=r.calibration or SAMPLE_TEXT,
+                eval_text=r.eval_path or SAMPLE_TEXT,
+                max_drop=ctx.profile.budgets.max_accuracy_drop,
+                target=ctx.profile.name,
+            )
+        )
+
+    def _release(self, result: Any, **extra: Any) -> str:
+        from edgedistil.data import SAMPLE_TEXT
+
+        ctx = self.ctx
+        f = result.fidelity
+        rel = str(result.path.relative_to(ctx.root))
+        ctx.manifest.add_artifact(
+            rel,
+            stage=f"{self.name}-verify",
+            format=self.name,
+            role="release",
+            scheme=result.scheme,
+            accuracy_drop=f.drop,
+            accuracy_drop_source=(
+                f"{f.metric} of {result.scheme} in {self.runtime} vs PyTorch on {f.sentences} "
+                f"sentences of {(ctx.request.eval_path or SAMPLE_TEXT).name}"
+            ),
+            **extra,
+        )
+        return rel
+
+    def _verify(self, student: Path) -> dict[str, Any]:
+        result = self._convert(student)
+        rel = self._release(result)
+        summary = f"{result.scheme}, {result.fidelity.metric} drop {result.fidelity.drop:.4f}"
+        return {"outputs": [rel, str(result.record.relative_to(self.ctx.root))], "summary": summary}
+
+
+@register
+class MicroFormat(TFLiteFormat):
+    """TFLite Micro: the same conversion with TFLite Micro's rewrites, then the C array and the
+    tensor arena measured in the real TFLite Micro interpreter (``export.microcontroller``)."""
+
+    name = "tflite-micro"
+    folder = "tflite-micro"
+    runtime = "tflite-micro"
+
+    def _verify(self, student: Path) -> dict[str, Any]:
+        from edgedistil.export.microcontroller import microcontroller_artifacts
+
+        ctx = self.ctx
+        result = self._convert(student)
+        mcu = microcontroller_artifacts(result.path, ctx.profile, reference=result.reference)
+        rel = self._release(
+            result,
+            arena_bytes=mcu.arena_bytes,
+            arena_bytes_source="measured in the TFLite Micro interpreter on this host",
+        )
+        outputs = [rel, str(result.record.relative_to(ctx.root))]
+        for path in (mcu.c_path, mcu.h_path, mcu.record):
+            outputs.append(str(path.relative_to(ctx.root)))
+        summary = (
+            f"{result.scheme}, {result.fidelity.metric} drop {result.fidelity.drop:.4f}, "
+            f"arena {mcu.arena_bytes:,} bytes"
+        )
+        return {"outputs": outputs, "summary": summary}
+
+
 def onnx_settings(profile: Profile, **overrides: Any) -> Any:
     """The profile's int8 settings for ONNX Runtime; ``overrides`` replace single fields."""
     from edgedistil.quantize import onnx as q
@@ -502,6 +603,8 @@ def _bench_one(ctx: Context, rel: str, runner: str) -> dict[str, Any]:
             boards=ctx.request.boards,
             runs=ctx.request.bench_runs,
             text=ctx.request.eval_path,
+            # The student's own tokenizer: a .tflite folder holds no tokenizer files.
+            tokenizer=ctx.request.student or ctx.root / STUDENT_DIR,
         )
     )
     if report.failed:

@@ -311,12 +311,44 @@ def test_build_refuses_a_bench_it_cannot_start_before_any_stage(
     assert not (tmp_path / "o").exists()
 
 
-def test_build_refuses_a_format_it_does_not_make_yet(tmp_path: Path) -> None:
-    profile = tmp_path / "watch.toml"
-    profile.write_text('extends = "wear-os-watch"\nname = "w"\ndescription = "w"\n')
-    from edgedistil.pipeline import FORMATS
+def test_a_watch_build_verifies_and_benches_a_litert_artifact(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, _, out = built
+    watch = tmp_path / "watch.toml"
+    watch.write_text('extends = "wear-os-watch"\nname = "watch"\ndescription = "w"\n')
+    folder = tmp_path / "watch"
+    result = _build("--target", watch, "--student", out / "student", "--out", folder,
+                    "--runner", "local")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (release,) = [
+        (rel, a)
+        for rel, a in json.loads((folder / "manifest.json").read_text())["artifacts"].items()
+        if a["role"] == "release"
+    ]
+    assert release[0] == "tflite/model.static-int8.tflite"
+    gate = json.loads((folder / "gate.json").read_text())
+    measured = {c["budget"]: c["measured"] for c in gate["artifacts"][0]["checks"]}
+    assert measured["max_p95_latency_ms"] > 0 and measured["max_peak_rss_bytes"] > 0
 
-    if "tflite" in FORMATS:
-        pytest.skip("build makes tflite")
-    line = error_line(_build("--target", profile, "--out", tmp_path / "o"))
-    assert "build makes onnx so far, not tflite" in line
+
+def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasured(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, _, out = built
+    esp = tmp_path / "esp.toml"
+    esp.write_text('extends = "esp32-s3"\nname = "esp"\ndescription = "e"\n')
+    folder = tmp_path / "esp"
+    result = _build("--target", esp, "--student", out / "student", "--out", folder)
+    assert result.exit_code == 3, result.output  # no board runner: p95 fails closed
+    checks = {
+        c["budget"]: c
+        for c in json.loads((folder / "gate.json").read_text())["artifacts"][0]["checks"]
+    }
+    assert checks["max_p95_latency_ms"]["status"] == "unmeasured"
+    arena = checks["max_arena_bytes"]
+    assert arena["status"] == "pass" and 0 < arena["measured"] < arena["limit"]
+    flash = checks["max_flash_bytes"]["measured"]
+    assert flash == checks["max_model_bytes"]["measured"] + 1_048_576  # + the runtime estimate
+    assert (folder / "tflite-micro" / "model_data.cc").is_file()
+    assert _check(folder, "--target", esp, "--allow-unmeasured").exit_code == 0

@@ -58,6 +58,8 @@ def _libraries_quiet() -> Iterator[None]:
     if os.environ.get("EDGEDISTIL_DEBUG"):
         yield
         return
+    # TensorFlow's C++ logging is read once, at its import: set before any command imports it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     root = logging.getLogger()
     # A handler on the root keeps logging's last-resort printer (and basicConfig) away.
     null = logging.NullHandler()

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgedistil.cli._app import cli, make_console
@@ -142,7 +143,7 @@ def _print_gate(console: Console, gate: Any) -> None:
                 format_value(c.limit, unit),
                 measured,
                 f"[{style}]{c.status}[/{style}]",
-                "" if c.measured is None else c.measured.source,
+                escape("" if c.measured is None else c.measured.source),
             )
     console.print(table)
     console.print("PASSED" if gate.passed else "FAILED", style="green" if gate.passed else "red")
