@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from edgedistil.bench.results import write_atomic
 from edgedistil.errors import ExportError
 from edgedistil.export import tflite_ops
-from edgedistil.quantize.fidelity import Fidelity
+from edgedistil.quantize.fidelity import Fidelity, compare
 
 log = logging.getLogger(__name__)
 
@@ -321,38 +322,7 @@ def measure(
     reference: np.ndarray, candidate: np.ndarray, task: str, labels: list[int] | None
 ) -> Fidelity:
     """The quantize stage's ``Fidelity``: accuracy with labels, else agreement, or cosine."""
-    from edgedistil.export.parity import cosines
-
-    worst = float(np.max(np.abs(reference - candidate)))
-    if task != "classification":
-        mean = float(np.mean(cosines(reference, candidate)))
-        return Fidelity(
-            task=task,
-            sentences=len(reference),
-            metric="cosine",
-            float_score=1.0,
-            int8_score=mean,
-            max_abs_diff=worst,
-            agreement=None,
-            mean_cosine=mean,
-        )
-    agreement = float(np.mean(reference.argmax(-1) == candidate.argmax(-1)))
-    metric, f_score, q_score = "agreement", 1.0, agreement
-    if labels is not None:
-        gold = np.asarray(labels)
-        metric = "accuracy"
-        f_score = float(np.mean(reference.argmax(-1) == gold))
-        q_score = float(np.mean(candidate.argmax(-1) == gold))
-    return Fidelity(
-        task=task,
-        sentences=len(reference),
-        metric=metric,
-        float_score=f_score,
-        int8_score=q_score,
-        max_abs_diff=worst,
-        agreement=agreement,
-        mean_cosine=None,
-    )
+    return compare(reference, candidate, task, labels)
 
 
 def _check_fidelity(spec: TFLiteSpec, fidelity: Fidelity) -> None:
@@ -394,6 +364,4 @@ def record_of(result: TFLiteResult, spec: TFLiteSpec) -> dict[str, Any]:
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(record, indent=2))

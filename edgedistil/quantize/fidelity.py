@@ -75,6 +75,22 @@ def measure(
     return _score(task, labels, agree, cos, right_f, right_q, worst)
 
 
+def compare(
+    reference: np.ndarray, candidate: np.ndarray, task: str, labels: list[int] | None
+) -> Fidelity:
+    """The same scores as ``measure`` for two whole output arrays (another runtime's, say)."""
+    worst = float(np.max(np.abs(reference - candidate)))
+    if task != "classification":
+        return _score(task, labels, [], list(cosines(reference, candidate)), [], [], worst)
+    agree = list(reference.argmax(-1) == candidate.argmax(-1))
+    right_f: list[Any] = []
+    right_q: list[Any] = []
+    if labels is not None:
+        gold = np.asarray(labels)
+        right_f, right_q = list(reference.argmax(-1) == gold), list(candidate.argmax(-1) == gold)
+    return _score(task, labels, agree, [], right_f, right_q, worst)
+
+
 def _score(
     task: str,
     labels: list[int] | None,
