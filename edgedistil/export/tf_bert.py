@@ -12,7 +12,13 @@ Writing the ~100 lines of the encoder here gives full control over what reaches 
   so an int8 ADD still resolves the real scores;
 - segments: a single-sentence device input has segment 0 everywhere, so segment row 0 is folded
   into the position table (one GATHER fewer, one input fewer);
-- 1/sqrt(head size) is folded into the query weights; the batch is 1 (a device answers one text).
+- 1/sqrt(head size) is folded into the query weights; the batch is 1 (a device answers one text);
+- for the calibrated schemes, the residual stream is carried as two tensors: BERT's few outlier
+  dimensions (MiniLM-L6: one dimension reaches 223 where the other 383 stay within 4.5) and the
+  rest, so that each gets its own int8 scale. One scale for all 384 rounded the ordinary
+  dimensions to steps of 0.8 and kept a cosine of 0.70 to PyTorch on the 6-layer MiniLM; split,
+  0.95 (see ``outlier_dims``). LayerNorm's sums are FULLY_CONNECTED against a 1/H column, so the
+  two parts add up in int32.
 
 The weights come from the PyTorch module ``edgedistil.teacher`` loaded (safetensors, checked), and
 ``build`` is compared with PyTorch before anything is converted.
@@ -29,7 +35,11 @@ import numpy as np
 from edgedistil.errors import ExportError
 from edgedistil.export.model import Head
 
-GELUS = ("exact", "tanh")  # exact: LiteRT's GELU builtin; tanh: MUL/ADD/TANH, for TFLite Micro
+# exact: LiteRT's GELU builtin; tanh: the tanh form (exact for gelu_new) as MUL/ADD/LOGISTIC;
+# sigmoid: x * sigmoid(1.702 x) (Hendrycks & Gimpel), for TFLite Micro, which has no GELU kernel:
+# two int8 steps, not five, and each int8 step rounds. Measured full-int8 on a 2-layer MiniLM
+# student in TFLite Micro's graph: cosine to PyTorch 0.970 with tanh, 0.984 with sigmoid.
+GELUS = ("exact", "tanh", "sigmoid")
 HIDDEN_ACTS = ("gelu", "gelu_new", "gelu_pytorch_tanh")
 SOFTMAX_FLOOR = 16.0  # a masked score this far below the row's lowest keeps < e^-16 = 1e-7 weight
 
@@ -106,97 +116,200 @@ def build(
     length: int,
     gelu: str,
     mask_bias: float,
+    outliers: tuple[int, ...] = (),
     probe: bool = False,
 ) -> Any:
-    """A concrete ``tf.function``: int32 ``input_ids``, ``attention_mask`` [1, length] -> output."""
+    """A concrete ``tf.function``: int32 ``input_ids``, ``attention_mask`` [1, length] -> output.
+
+    ``outliers``: hidden dimensions carried apart from the rest (none: one stream tensor).
+    ``probe``: also return every q.k^T (``scores<i>``) and every LayerNorm's input and output
+    (``stream<i>``, in the original dimension order when unsplit)."""
     import tensorflow as tf  # type: ignore[import-untyped]
 
     if gelu not in GELUS:
         raise ExportError(f'gelu "{gelu}": allowed {", ".join(GELUS)}')
-    c = {k: tf.constant(v.astype(np.float32)) for k, v in weights.arrays.items()}
+    a = weights.arrays
+    hidden = a["ln_g"].shape[0]
+    split = _Split(hidden, outliers)
+    c = {k: _const(v) for k, v in a.items() if not _is_hidden(k, a)}
+    parts = {k: tuple(_const(p) for p in split.cut(k, v)) for k, v in a.items() if _is_hidden(k, a)}
+    ones = tuple(_const(np.full((n, 1), 1.0 / hidden)) for n in split.sizes)
     bias_table = tf.constant([-mask_bias, 0.0], tf.float32)  # row 0 masked, row 1 attended
     keep_table = tf.constant([[0.0], [1.0]], tf.float32)
     spec = [
         tf.TensorSpec([1, length], tf.int32, name="input_ids"),
         tf.TensorSpec([1, length], tf.int32, name="attention_mask"),
     ]
-    output = weights.head.output
+    head = weights.head
+    scores: list[Any] = []
+    streams: list[Any] = []
 
-    def norm(x: Any, g: str, b: str) -> Any:
-        centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-        var = tf.reduce_mean(centred * centred, axis=-1, keepdims=True)
-        return centred * tf.math.rsqrt(var + weights.eps) * c[g] + c[b]
+    def total(x: tuple[Any, ...]) -> Any:
+        """Each row's sum over all hidden dimensions / H, accumulated in int32 by FC kernels."""
+        sums = [tf.matmul(p, w) for p, w in zip(x, ones, strict=True)]
+        return sums[0] if len(sums) == 1 else sums[0] + sums[1]
+
+    def norm(x: tuple[Any, ...], g: str, b: str) -> tuple[Any, ...]:
+        # no DIV (full-int8 DIV crashed at invoke): mean, subtract, square, mean, rsqrt, multiply
+        mean = total(x)
+        centred = tuple(p - mean for p in x)
+        inverse = tf.math.rsqrt(total(tuple(p * p for p in centred)) + weights.eps)
+        y = tuple(
+            p * inverse * gp + bp for p, gp, bp in zip(centred, parts[g], parts[b], strict=True)
+        )
+        streams.extend((x, y))
+        return y
+
+    def linear_in(x: tuple[Any, ...], name: str) -> Any:
+        """A layer reading the stream: one FC per part, summed."""
+        out = [tf.matmul(p, w) for p, w in zip(x, parts[f"{name}.w"], strict=True)]
+        return (out[0] if len(out) == 1 else out[0] + out[1]) + c[f"{name}.b"]
+
+    def linear_out(h: Any, name: str) -> tuple[Any, ...]:
+        """A layer writing the stream: one FC per part."""
+        return tuple(
+            tf.matmul(h, w) + b for w, b in zip(parts[f"{name}.w"], parts[f"{name}.b"], strict=True)
+        )
+
+    def add(x: tuple[Any, ...], y: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(p + q for p, q in zip(x, y, strict=True))
 
     def act(x: Any) -> Any:
         if gelu == "exact":
             return tf.nn.gelu(x, approximate=False)
-        inner = x * (0.7978845608 + 0.0356774081 * x * x)  # sqrt(2/pi) * (x + 0.044715 x^3)
-        return 0.5 * x * (1.0 + tf.math.tanh(inner))
+        if gelu == "sigmoid":
+            return x * tf.math.sigmoid(1.702 * x)
+        # the tanh form as 0.5 x (1 + tanh(z)) = x sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3):
+        # LOGISTIC and four int8 steps where 1 + tanh took seven
+        return x * tf.math.sigmoid(x * (1.5957691216 + 0.0713548163 * x * x))
 
-    scores: list[Any] = []  # probe: each layer's q.k^T, returned as extra outputs
-
-    def attention(x: Any, i: int, bias: Any) -> Any:
+    def attention(x: tuple[Any, ...], i: int, bias: Any) -> tuple[Any, ...]:
         heads = weights.heads
-        size = x.shape[-1] // heads
+        size = hidden // heads
 
-        def split(t: Any) -> Any:
+        def split_heads(t: Any) -> Any:
             return tf.transpose(tf.reshape(t, [length, heads, size]), [1, 0, 2])
 
-        q = split(tf.matmul(x, c[f"{i}.q.w"]) + c[f"{i}.q.b"])
-        kt = tf.transpose(
-            tf.reshape(tf.matmul(x, c[f"{i}.k.w"]) + c[f"{i}.k.b"], [length, heads, size]),
-            [1, 2, 0],
-        )
-        v = split(tf.matmul(x, c[f"{i}.v.w"]) + c[f"{i}.v.b"])
+        q = split_heads(linear_in(x, f"{i}.q"))
+        kt = tf.transpose(tf.reshape(linear_in(x, f"{i}.k"), [length, heads, size]), [1, 2, 0])
+        v = split_heads(linear_in(x, f"{i}.v"))
         raw = tf.matmul(q, kt)
         scores.append(raw)
         probs = tf.nn.softmax(raw + bias, axis=-1)
-        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [1, 0, 2]), [length, heads * size])
-        return tf.matmul(context, c[f"{i}.o.w"]) + c[f"{i}.o.b"]
+        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [1, 0, 2]), [length, hidden])
+        return linear_out(context, f"{i}.o")
 
     @tf.function(input_signature=spec)  # type: ignore[untyped-decorator]
     def encode(input_ids: Any, attention_mask: Any) -> Any:
         ids, mask = input_ids[0], attention_mask[0]
-        x = norm(tf.gather(c["word"], ids) + c["position"], "ln_g", "ln_b")
+        embedded = tuple(
+            tf.gather(w, ids) + p for w, p in zip(parts["word"], parts["position"], strict=True)
+        )
+        x = norm(embedded, "ln_g", "ln_b")
         bias = tf.reshape(tf.gather(bias_table, mask), [1, 1, length])
         for i in range(weights.layers):
-            x = norm(x + attention(x, i, bias), f"{i}.ln1_g", f"{i}.ln1_b")
-            up = act(tf.matmul(x, c[f"{i}.up.w"]) + c[f"{i}.up.b"])
-            x = norm(x + tf.matmul(up, c[f"{i}.down.w"]) + c[f"{i}.down.b"], *_ln2(i))
-        result = {output: _head(x, mask, c, weights.head, keep_table)}
+            x = norm(add(x, attention(x, i, bias)), f"{i}.ln1_g", f"{i}.ln1_b")
+            up = act(linear_in(x, f"{i}.up"))
+            x = norm(add(x, linear_out(up, f"{i}.down")), f"{i}.ln2_g", f"{i}.ln2_b")
+        result = {head.output: _head(x, mask, c, parts, head, keep_table, total, split)}
         if probe:
             result |= {f"scores{i}": s for i, s in enumerate(scores)}
+            result |= {f"stream{i}": split.join(s) for i, s in enumerate(streams)}
         return result
 
     return encode.get_concrete_function()
 
 
-def _ln2(i: int) -> tuple[str, str]:
-    return f"{i}.ln2_g", f"{i}.ln2_b"
+@dataclass(frozen=True)
+class _Split:
+    """The hidden dimensions as one part, or as (ordinary, outliers)."""
+
+    hidden: int
+    outliers: tuple[int, ...]
+
+    @property
+    def index(self) -> tuple[np.ndarray, ...]:
+        if not self.outliers:
+            return (np.arange(self.hidden),)
+        chosen = np.asarray(sorted(self.outliers))
+        return np.setdiff1d(np.arange(self.hidden), chosen), chosen
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(len(i) for i in self.index)
+
+    def cut(self, name: str, v: np.ndarray) -> tuple[np.ndarray, ...]:
+        """A hidden-sized array in parts: along its last axis, or its rows for layers that
+        read the stream."""
+        if name.endswith(_READERS) or name in ("pool.w", "cls.w"):
+            return tuple(v[i] for i in self.index)
+        return tuple(v[..., i] for i in self.index)
+
+    def join(self, x: tuple[Any, ...]) -> Any:
+        """The parts as one tensor in the original dimension order."""
+        import tensorflow as tf
+
+        if len(x) == 1:
+            return x[0]
+        order = np.argsort(np.concatenate(self.index)).astype(np.int32)
+        return tf.gather(tf.concat(x, axis=-1), order, axis=-1)
 
 
-def _head(x: Any, mask: Any, c: dict[str, Any], head: Head, keep: Any) -> Any:
+_READERS = (".q.w", ".k.w", ".v.w", ".up.w")  # weights whose rows are hidden dimensions
+_WRITERS = (".o.w", ".o.b", ".down.w", ".down.b", "_g", "_b")  # outputs along hidden
+
+
+def _is_hidden(name: str, a: dict[str, np.ndarray]) -> bool:
+    """Whether an array is split with the stream: it reads or writes hidden dimensions."""
+    if name in ("word", "position") or name.endswith(_READERS + _WRITERS):
+        return True
+    # the pooler reads the stream; without a pooler the classifier does
+    return name == "pool.w" or (name == "cls.w" and "pool.w" not in a)
+
+
+def _const(v: np.ndarray) -> Any:
     import tensorflow as tf
 
+    return tf.constant(np.ascontiguousarray(v).astype(np.float32))
+
+
+def _head(
+    x: tuple[Any, ...],
+    mask: Any,
+    c: dict[str, Any],
+    parts: dict[str, tuple[Any, ...]],
+    head: Head,
+    keep: Any,
+    total: Any,
+    split: _Split,
+) -> Any:
+    import tensorflow as tf
+
+    hidden = split.hidden
     if head.task == "classification":
-        cls = x[0:1]
-        if "pool.w" in c:
-            cls = tf.math.tanh(tf.matmul(cls, c["pool.w"]) + c["pool.b"])
-        return tf.matmul(cls, c["cls.w"]) + c["cls.b"]
+        cls = tuple(p[0:1] for p in x)
+        reader = "pool" if "pool.b" in c else "cls"
+        out = [tf.matmul(p, w) for p, w in zip(cls, parts[f"{reader}.w"], strict=True)]
+        first = (out[0] if len(out) == 1 else out[0] + out[1]) + c[f"{reader}.b"]
+        if reader == "cls":
+            return first
+        return tf.matmul(tf.math.tanh(first), c["cls.w"]) + c["cls.b"]
     if head.pooling == "cls":
-        pooled = x[0:1]
+        pooled = tuple(p[0:1] for p in x)
     else:
         weights = tf.gather(keep, mask)  # [L, 1]: 1.0 where attended
-        pooled = tf.reduce_sum(x * weights, axis=0, keepdims=True)
+        pooled = tuple(tf.reduce_sum(p * weights, axis=0, keepdims=True) for p in x)
         if not head.normalize:
             # the mean without DIV (which crashed int8) or an int32 SUM (TFLite Micro has none):
             # 1/count as rsqrt(count) squared, the count summed from the float weights
             inverse = tf.math.rsqrt(tf.maximum(tf.reduce_sum(weights, axis=0, keepdims=True), 1.0))
-            pooled = pooled * (inverse * inverse)
+            pooled = tuple(p * (inverse * inverse) for p in pooled)
     if head.normalize:
-        squared = tf.reduce_sum(pooled * pooled, axis=-1, keepdims=True)
-        pooled = pooled * tf.math.rsqrt(tf.maximum(squared, 1e-12))
-    return pooled
+        # |p|^2 / H by FC kernels (int32 sums); rsqrt(H * that) = 1/|p|
+        squared = total(tuple(p * p for p in pooled)) * float(hidden)
+        inverse = tf.math.rsqrt(tf.maximum(squared, 1e-12))
+        pooled = tuple(p * inverse for p in pooled)
+    return split.join(pooled)
 
 
 def score_span(weights: Weights, batches: list[dict[str, np.ndarray]], length: int) -> float:
@@ -216,3 +329,27 @@ def score_span(weights: Weights, batches: list[dict[str, np.ndarray]], length: i
                     v = value.numpy()
                     widest = max(widest, float(np.max(v.max(-1) - v.min(-1))))
     return widest + SOFTMAX_FLOOR
+
+
+OUTLIERS = 8  # MiniLM-L6 has 1-3 dimensions far above the rest; 8 leaves room (3-32 measured alike)
+
+
+def outlier_dims(
+    weights: Weights, batches: list[dict[str, np.ndarray]], length: int, count: int | None = None
+) -> tuple[int, ...]:
+    """The ``count`` hidden dimensions that reach the largest magnitude anywhere in the residual
+    stream (every LayerNorm's input and output) on the text's real tokens."""
+    probe = build(weights, length=length, gelu="exact", mask_bias=0.0, probe=True)
+    peak = np.zeros(weights.arrays["ln_g"].shape[0])
+    for batch in batches:
+        for row in range(len(batch["input_ids"])):
+            real = int(batch["attention_mask"][row].sum())
+            out = probe(
+                input_ids=batch["input_ids"][row : row + 1],
+                attention_mask=batch["attention_mask"][row : row + 1],
+            )
+            for name, value in out.items():
+                if name.startswith("stream"):
+                    peak = np.maximum(peak, np.abs(value.numpy()[:real]).max(axis=0))
+    count = min(OUTLIERS if count is None else count, len(peak) // 2)  # a tiny model keeps most of its stream together
+    return tuple(sorted(int(d) for d in np.argsort(-peak, kind="stable")[:count]))
