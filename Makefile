@@ -11,17 +11,20 @@ STAMP := $(VENV)/.installed
 # The builds run the default teacher through every stage for a phone (LiteRT + ONNX, dynamic int8),
 # a watch (LiteRT, int8 activations) and a microcontroller (TFLite Micro, full integer) on this
 # host: --runner local benches on this CPU in place of the phone and watch (their adb serials are
-# the user's); the microcontroller has no runner, its arena and flash are measured in TFLite Micro.
-# The ESP32-S3 student has 2 layers: with the plan's 3 the full-integer model kept a cosine of
-# 0.975 to PyTorch, over the profile's 0.02 budget (see README).
+# the user's); the microcontroller has no runner: its arena and flash are measured in TFLite Micro
+# and its latency, which needs the board, is left unmeasured (--allow-unmeasured: skipped, not passed).
+# The watch and ESP32-S3 students have 2 layers: with the plan's 3, int8 activations kept a cosine
+# of 0.976 (static-int8, LiteRT) and 0.975 (full-int8, TFLite Micro's graph) to PyTorch, over the
+# profiles' 0.02 budget; each layer rounds again.
 demo: $(STAMP)
 	$(BIN)/edgedistil targets
 	$(BIN)/edgedistil plan --teacher default
 	$(BIN)/edgedistil build --target android-phone --out demo-out/android-phone --epochs 1 \
 		--runner local --runs 20
 	$(BIN)/edgedistil build --target wear-os-watch --out demo-out/wear-os-watch --epochs 1 \
-		--runner local --runs 20
-	$(BIN)/edgedistil build --target esp32-s3 --out demo-out/esp32-s3 --epochs 1 --layers 2
+		--layers 2 --runner local --runs 20
+	$(BIN)/edgedistil build --target esp32-s3 --out demo-out/esp32-s3 --epochs 1 --layers 2 \
+		--allow-unmeasured
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

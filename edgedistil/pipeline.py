@@ -173,7 +173,8 @@ def _plan_key(ctx: Context) -> str:
 
 def _plan(ctx: Context) -> dict[str, Any]:
     """The student's layers and vocabulary: the user's, else the default when it fits, else
-    the first suggestion that fits; nothing that fits is an error naming the overshoot."""
+    the first suggestion that fits (with the user's layers, when only those are given); nothing
+    that fits is an error naming the overshoot."""
     import json
 
     from edgedistil import plan as plan_mod
@@ -200,8 +201,12 @@ def _plan(ctx: Context) -> dict[str, Any]:
             layers=r.layers,
             vocab_size=r.vocab_size,
         )
-        if not plan.fits and r.layers is None and r.vocab_size is None:
-            fitting = [s for s in plan.suggestions if s.bytes <= plan.limit_bytes]
+        if not plan.fits and r.vocab_size is None:
+            fitting = [
+                s
+                for s in plan.suggestions
+                if s.bytes <= plan.limit_bytes and r.layers in (None, s.layers)
+            ]
             if not fitting:
                 advice = plan.suggestions[0].text if plan.suggestions else ""
                 raise BuildError(

@@ -351,5 +351,7 @@ def outlier_dims(
             for name, value in out.items():
                 if name.startswith("stream"):
                     peak = np.maximum(peak, np.abs(value.numpy()[:real]).max(axis=0))
-    count = min(OUTLIERS if count is None else count, len(peak) // 2)  # a tiny model keeps most of its stream together
+    count = min(
+        OUTLIERS if count is None else count, len(peak) // 2
+    )  # a tiny model keeps most of its stream together
     return tuple(sorted(int(d) for d in np.argsort(-peak, kind="stable")[:count]))

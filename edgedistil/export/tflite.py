@@ -349,8 +349,7 @@ def _check_fidelity(spec: TFLiteSpec, fidelity: Fidelity) -> None:
         raise ExportError(
             f"{spec.student}: the {spec.scheme} .tflite loses {fidelity.drop:.4f} "
             f"{fidelity.metric} against PyTorch on {fidelity.sentences} sentences of "
-            f"{spec.eval_text} (allowed {spec.max_drop:.4f}); not written"
-            + _hint(spec)
+            f"{spec.eval_text} (allowed {spec.max_drop:.4f}); not written" + _hint(spec)
         )
 
 

@@ -52,7 +52,7 @@ XNNPACK_OPS = frozenset(_XNNPACK_OPS_TEXT.split())
 # (``tf_bert``); SELECT_V2, LESS, LOGICAL_AND and NOT_EQUAL are what the mask logic of other
 # exporters gives: TFLite Micro registers them, but not for every type, so the graph has none.
 REWRITES = {
-    "GELU": "x*sigmoid(1.702x) GELU as MUL/LOGISTIC; `edgedistil convert --target cortex-m7` writes it",
+    "GELU": "x*sigmoid(1.702x) GELU as MUL/LOGISTIC; `convert --target esp32-s3` writes it",
     "CUSTOM": "none: a custom or Flex operator needs its own kernel in the firmware",
 }
 
