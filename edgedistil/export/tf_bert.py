@@ -27,6 +27,7 @@ The weights come from the PyTorch module ``edgedistil.teacher`` loaded (safetens
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -312,22 +313,29 @@ def _head(
     return split.join(pooled)
 
 
-def score_span(weights: Weights, batches: list[dict[str, np.ndarray]], length: int) -> float:
-    """The additive mask size for this model: its widest attention-score row seen on the text,
-    plus ``SOFTMAX_FLOOR``. Large enough that a masked key keeps a weight below 1e-7, and no
-    larger, so int8 keeps the resolution of the real scores (-10000 would take all 256 levels)."""
+def _probe_rows(
+    weights: Weights, batches: list[dict[str, np.ndarray]], length: int
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Each text row's count of real tokens and the float probe graph's outputs on it."""
     probe = build(weights, length=length, gelu="exact", mask_bias=0.0, probe=True)
-    widest = 0.0
     for batch in batches:
         for row in range(len(batch["input_ids"])):
             out = probe(
                 input_ids=batch["input_ids"][row : row + 1],
                 attention_mask=batch["attention_mask"][row : row + 1],
             )
-            for name, value in out.items():
-                if name.startswith("scores"):
-                    v = value.numpy()
-                    widest = max(widest, float(np.max(v.max(-1) - v.min(-1))))
+            yield int(batch["attention_mask"][row].sum()), {k: v.numpy() for k, v in out.items()}
+
+
+def score_span(weights: Weights, batches: list[dict[str, np.ndarray]], length: int) -> float:
+    """The additive mask size for this model: its widest attention-score row seen on the text,
+    plus ``SOFTMAX_FLOOR``. Large enough that a masked key keeps a weight below 1e-7, and no
+    larger, so int8 keeps the resolution of the real scores (-10000 would take all 256 levels)."""
+    widest = 0.0
+    for _, out in _probe_rows(weights, batches, length):
+        for name, v in out.items():
+            if name.startswith("scores"):
+                widest = max(widest, float(np.max(v.max(-1) - v.min(-1))))
     return widest + SOFTMAX_FLOOR
 
 
@@ -339,19 +347,11 @@ def outlier_dims(
 ) -> tuple[int, ...]:
     """The ``count`` hidden dimensions that reach the largest magnitude anywhere in the residual
     stream (every LayerNorm's input and output) on the text's real tokens."""
-    probe = build(weights, length=length, gelu="exact", mask_bias=0.0, probe=True)
     peak = np.zeros(weights.arrays["ln_g"].shape[0])
-    for batch in batches:
-        for row in range(len(batch["input_ids"])):
-            real = int(batch["attention_mask"][row].sum())
-            out = probe(
-                input_ids=batch["input_ids"][row : row + 1],
-                attention_mask=batch["attention_mask"][row : row + 1],
-            )
-            for name, value in out.items():
-                if name.startswith("stream"):
-                    peak = np.maximum(peak, np.abs(value.numpy()[:real]).max(axis=0))
-    count = min(
-        OUTLIERS if count is None else count, len(peak) // 2
-    )  # a tiny model keeps most of its stream together
+    for real, out in _probe_rows(weights, batches, length):
+        for name, v in out.items():
+            if name.startswith("stream"):
+                peak = np.maximum(peak, np.abs(v[:real]).max(axis=0))
+    # a tiny model keeps most of its stream together
+    count = min(OUTLIERS if count is None else count, len(peak) // 2)
     return tuple(sorted(int(d) for d in np.argsort(-peak, kind="stable")[:count]))
