@@ -8,6 +8,7 @@ still has the recorded sha256.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -61,9 +62,22 @@ def tree_sha256(path: Path) -> str:
 
 
 def key_of(*parts: Any) -> str:
-    """A stage key: the sha256 of its inputs written as canonical JSON."""
-    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    """A stage key: the sha256 of its inputs written as canonical JSON, and of edgedistil's own
+    code, so a build folder made by another edgedistil redoes its stages rather than reusing
+    what older code made."""
+    text = json.dumps([code_sha256(), *parts], sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.cache
+def code_sha256() -> str:
+    """The sha256 over edgedistil's Python sources (path and bytes), read once per process."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 @dataclass

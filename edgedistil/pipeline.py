@@ -43,6 +43,7 @@ class Request:
     calibration: Path | None = None  # int8 calibration text; default: the sample text
     layers: int | None = None
     vocab_size: int | None = None
+    hidden: int | None = None  # narrow the student (distill.width); None: the plan's
     epochs: int = 3
     batch_size: int = 32
     seed: int = 42
@@ -132,6 +133,7 @@ def _describe(manifest: Manifest, request: Request, profile: Profile) -> None:
             "calibration": _file_input(request.calibration or SAMPLE_TEXT),
             "layers": request.layers,
             "vocab_size": request.vocab_size,
+            "hidden": request.hidden,
             "epochs": request.epochs,
             "batch_size": request.batch_size,
         },
@@ -167,13 +169,18 @@ def _plan_key(ctx: Context) -> str:
     r = ctx.request
     source = r.student if r.student else _teacher(ctx).path
     return key_of(
-        "plan", tree_sha256(source / "config.json"), ctx.profile.to_dict(), r.layers, r.vocab_size
+        "plan",
+        tree_sha256(source / "config.json"),
+        ctx.profile.to_dict(),
+        r.layers,
+        r.vocab_size,
+        r.hidden,
     )
 
 
 def _plan(ctx: Context) -> dict[str, Any]:
-    """The student's layers and vocabulary: the user's, else the default when it fits, else
-    the first suggestion that fits (with the user's layers, when only those are given); nothing
+    """The student's layers, vocabulary and width: the user's, else the default when it fits,
+    else the first suggestion that fits (with the user's layers and width, when given); nothing
     that fits is an error naming the overshoot."""
     import json
 
@@ -200,12 +207,15 @@ def _plan(ctx: Context) -> dict[str, Any]:
             profile=ctx.profile,
             layers=r.layers,
             vocab_size=r.vocab_size,
+            hidden=r.hidden,
         )
         if not plan.fits and r.vocab_size is None:
             fitting = [
                 s
                 for s in plan.suggestions
-                if s.bytes <= plan.limit_bytes and r.layers in (None, s.layers)
+                if s.bytes <= plan.limit_bytes
+                and r.layers in (None, s.layers)
+                and r.hidden in (None, s.hidden)
             ]
             if not fitting:
                 advice = plan.suggestions[0].text if plan.suggestions else ""
@@ -221,9 +231,12 @@ def _plan(ctx: Context) -> dict[str, Any]:
                 profile=ctx.profile,
                 layers=chosen.layers,
                 vocab_size=chosen.vocab_size if chosen.vocab_size < shape.vocab_size else None,
+                hidden=chosen.hidden,
             )
     record = {
         "layers": plan.layers,
+        "hidden": plan.student_hidden,
+        "narrow": plan.student_hidden < plan.hidden_size,
         "vocab_size": plan.vocab_size,
         "prune_vocab": plan.vocab_size < plan.teacher_vocab_size,
         "planned_bytes": plan.artifact_bytes,
@@ -237,7 +250,10 @@ def _plan(ctx: Context) -> dict[str, Any]:
     }
     (ctx.root / PLAN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     layers = f"{plan.layers} layer{'' if plan.layers == 1 else 's'}"
-    summary = f"{layers}, vocabulary {plan.vocab_size:,}, ~{plan.artifact_bytes:,} bytes planned"
+    width = f", hidden {plan.student_hidden}" if plan.student_hidden < plan.hidden_size else ""
+    summary = (
+        f"{layers}{width}, vocabulary {plan.vocab_size:,}, ~{plan.artifact_bytes:,} bytes planned"
+    )
     return {**record, "outputs": [PLAN_FILE], "summary": summary}
 
 
@@ -259,6 +275,7 @@ def _student(ctx: Context, plan: dict[str, Any]) -> Path:
         _file_input(r.eval_path)["sha256"] if r.eval_path else None,
         plan["layers"],
         plan["vocab_size"],
+        plan.get("hidden"),
         settings,
     )
     stage(ctx, "distill", key, lambda: _distill(ctx, plan, settings))
@@ -292,13 +309,15 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
         settings=settings,
         layers=plan["layers"],
         vocab_size=plan["vocab_size"] if plan["prune_vocab"] else None,
+        hidden=plan["hidden"] if plan.get("narrow") else None,
         eval_path=r.eval_path,
     )
     outcome = distill(job, ctx.events.training())
     last = outcome.state.history[-1] if outcome.state.history else {}
     summary = (
         f"{outcome.task}, layers {','.join(map(str, outcome.layer_map))}, "
-        f"{outcome.parameters / 1e6:.1f}M parameters, vocabulary {outcome.vocab_size:,}"
+        f"hidden {outcome.hidden}, {outcome.parameters / 1e6:.1f}M parameters, "
+        f"vocabulary {outcome.vocab_size:,}"
     )
     return {
         "outputs": [STUDENT_DIR],

@@ -1,8 +1,8 @@
 """Plan a student before training: its parameters and artifact bytes, from the teacher's config.
 
-The student keeps the teacher's width and takes fewer layers (and optionally a pruned
-vocabulary). Its tensors are listed by shape exactly as transformers builds them, then priced at
-the target's quantization scheme. Two decisions shape the numbers:
+The student takes fewer layers (and optionally a pruned vocabulary and a narrower hidden size,
+see ``distill.width``). Its tensors are listed by shape exactly as transformers builds them,
+then priced at the target's quantization scheme. Two decisions shape the numbers:
 
 - the artifact keeps only the position rows its static sequence length can reach (a 64-token
   model ships 64 of BERT's 512 position rows); export slices the table to match;
@@ -48,6 +48,10 @@ SCALE_BYTES = 5  # one float32 scale and one 8-bit zero point per quantized chan
 MIN_SPECIAL_TOKENS = 5  # [PAD], [UNK], [CLS], [SEP], [MASK] survive any pruning
 # Below ~1,000 WordPiece tokens general text turns mostly into [UNK]; no suggestion goes lower.
 MIN_USEFUL_VOCAB = 1_000
+# A narrow suggestion first keeps this many tokens, when some width allows it: narrowing costs
+# every sentence a little, a small vocabulary costs the sentences it cannot spell a lot.
+BROAD_VOCAB = 8_000
+NARROWABLE = ("bert", "roberta")  # the families distill.width can narrow
 SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta")
 
 Tensor = tuple[str, tuple[int, ...]]  # (role, shape); role is "table", "linear" or "vector"
@@ -67,6 +71,8 @@ class Shape:
     position_offset: int  # RoBERTa numbers positions from padding_idx + 1
     type_vocab_size: int
     num_labels: int
+    num_heads: int = 1
+    projection: int = 0  # a narrow embedding student's map back to the teacher's size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +87,7 @@ class Suggestion:
     vocab_size: int
     bytes: int
     text: str
+    hidden: int  # the student's hidden size (the teacher's unless the suggestion narrows it)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +102,8 @@ class Plan:
     layers: int
     vocab_size: int
     teacher_vocab_size: int
-    hidden_size: int
+    hidden_size: int  # the teacher's
+    student_hidden: int
     sequence_length: int
     position_rows: int
     embeddings: Component
@@ -139,6 +147,7 @@ def read_shape(config: dict[str, Any], source: str) -> Shape:
         "num_layers": "n_layers" if distil else "num_hidden_layers",
         "intermediate_size": "hidden_dim" if distil else "intermediate_size",
         "max_positions": "max_position_embeddings",
+        "num_heads": "n_heads" if distil else "num_attention_heads",
     }
     values = {}
     for field, key in keys.items():
@@ -186,6 +195,8 @@ def student_tensors(
     if shape.task == "classification":
         c = shape.num_labels
         head = [("linear", (h, h)), ("vector", (h,)), ("linear", (c, h)), ("vector", (c,))]
+    elif shape.projection:
+        head = [("linear", (shape.projection, h))]
     return {"embeddings": embeddings, "encoder": layer * layers, "head": head}
 
 
@@ -225,15 +236,19 @@ def plan_student(
     profile: Profile,
     layers: int | None = None,
     vocab_size: int | None = None,
+    hidden: int | None = None,
 ) -> Plan:
     """The student of ``shape`` for ``profile``: sizes, the verdict, and what would fit instead."""
     layers = default_layers(shape.num_layers) if layers is None else layers
     vocab = shape.vocab_size if vocab_size is None else vocab_size
     _check_request(shape, profile, layers, vocab)
+    teacher_shape, shape = shape, narrowed(shape, hidden)
     positions = profile.export.sequence_length + shape.position_offset
     parts = _price_parts(shape, profile, layers, vocab, positions)
     limit, limit_name = _limit(profile)
-    teacher_parts = student_tensors(shape, shape.num_layers, shape.vocab_size, shape.max_positions)
+    teacher_parts = student_tensors(
+        teacher_shape, shape.num_layers, shape.vocab_size, shape.max_positions
+    )
     plan = Plan(
         target=profile.name,
         teacher=teacher,
@@ -245,7 +260,8 @@ def plan_student(
         layers=layers,
         vocab_size=vocab,
         teacher_vocab_size=shape.vocab_size,
-        hidden_size=shape.hidden_size,
+        hidden_size=teacher_shape.hidden_size,
+        student_hidden=shape.hidden_size,
         sequence_length=profile.export.sequence_length,
         position_rows=positions,
         limit_bytes=limit,
@@ -256,8 +272,46 @@ def plan_student(
     )
     overhead = profile.device.runtime_overhead_bytes if profile.device.is_microcontroller else None
     flash = None if overhead is None else plan.artifact_bytes + overhead
-    suggestions = () if plan.fits else _suggest(shape, profile, layers, vocab, positions, limit)
+    suggestions: tuple[Suggestion, ...] = ()
+    if not plan.fits:
+        suggestions = _suggest(shape, profile, layers, vocab, positions, limit)
+        if not suggestions and hidden is None:
+            suggestions = _suggest_narrow(teacher_shape, profile, layers, vocab, positions, limit)
+        if not suggestions:
+            suggestions = (_nothing_fits(shape, profile, positions, limit),)
     return _replace(plan, flash_bytes=flash, suggestions=suggestions)
+
+
+def head_size(shape: Shape) -> int:
+    return shape.hidden_size // shape.num_heads
+
+
+def narrowed(shape: Shape, hidden: int | None) -> Shape:
+    """The shape of a student narrowed to ``hidden`` (``distill --hidden``): heads of the
+    teacher's size, the FFN in the teacher's ratio, and an embedding's map back to the
+    teacher's size."""
+    from dataclasses import replace
+
+    if hidden is None or hidden == shape.hidden_size:
+        return shape
+    size = head_size(shape)
+    if shape.model_type not in NARROWABLE:
+        raise PlanError(
+            f"--hidden {hidden}: narrowing handles model_type {' and '.join(NARROWABLE)}; "
+            f'the teacher is "{shape.model_type}"'
+        )
+    if hidden % size or not 2 * size <= hidden <= shape.hidden_size:
+        raise PlanError(
+            f"--hidden {hidden}: must be a multiple of the teacher's head size {size} from "
+            f"{2 * size} to its hidden size {shape.hidden_size}"
+        )
+    return replace(
+        shape,
+        hidden_size=hidden,
+        num_heads=hidden // size,
+        intermediate_size=shape.intermediate_size * hidden // shape.hidden_size,
+        projection=shape.hidden_size if shape.task == "embedding" else 0,
+    )
 
 
 def _replace(plan: Plan, **changes: Any) -> Plan:
@@ -330,7 +384,11 @@ def _suggest(
         size = _bytes_at(shape, profile, fewer, vocab, positions)
         if size <= limit:
             text = f"{_layers(fewer)} with the same vocabulary"
-            found.append(Suggestion(layers=fewer, vocab_size=vocab, bytes=size, text=text))
+            found.append(
+                Suggestion(
+                    layers=fewer, vocab_size=vocab, bytes=size, text=text, hidden=shape.hidden_size
+                )
+            )
             break
     pruned = 0
     for n in range(layers, 0, -1):
@@ -341,22 +399,55 @@ def _suggest(
             continue
         size = _bytes_at(shape, profile, n, v, positions)
         text = f"{_layers(n)} with the vocabulary pruned to {v:,} tokens"
-        found.append(Suggestion(layers=n, vocab_size=v, bytes=size, text=text))
+        found.append(
+            Suggestion(layers=n, vocab_size=v, bytes=size, text=text, hidden=shape.hidden_size)
+        )
         pruned += 1
         if pruned == 2 or v == vocab - 1:
             break
-    if found:
-        return tuple(found)
+    return tuple(found)
+
+
+def _suggest_narrow(
+    shape: Shape, profile: Profile, layers: int, vocab: int, positions: int, limit: int
+) -> tuple[Suggestion, ...]:
+    """Nothing fits at the teacher's width: the widest narrow students with ``layers`` layers
+    that fit, keeping a broad vocabulary first, then the widest with a useful one."""
+    if shape.model_type not in NARROWABLE:
+        return ()
+    size = head_size(shape)
+    found: list[Suggestion] = []
+    for floor in (BROAD_VOCAB, MIN_USEFUL_VOCAB):
+        for width in range(shape.hidden_size - size, 2 * size - 1, -size):
+            narrow = narrowed(shape, width)
+            v = min(_max_vocab(narrow, profile, layers, positions, limit), vocab)
+            if v < min(floor, vocab):
+                continue
+            if not any(s.hidden == width for s in found):
+                size_bytes = _bytes_at(narrow, profile, layers, v, positions)
+                text = (
+                    f"{_layers(layers)} at hidden size {width} (narrowed) with the vocabulary "
+                    f"pruned to {v:,} tokens"
+                )
+                found.append(
+                    Suggestion(
+                        layers=layers, vocab_size=v, bytes=size_bytes, text=text, hidden=width
+                    )
+                )
+            break
+    return tuple(found)
+
+
+def _nothing_fits(shape: Shape, profile: Profile, positions: int, limit: int) -> Suggestion:
     smallest = _bytes_at(shape, profile, 1, MIN_USEFUL_VOCAB, positions)
-    return (
-        Suggestion(
-            layers=1,
-            vocab_size=MIN_USEFUL_VOCAB,
-            bytes=smallest,
-            text=(
-                f"nothing at hidden size {shape.hidden_size} fits: 1 layer with a "
-                f"{MIN_USEFUL_VOCAB:,}-token vocabulary is still {smallest - limit:,} bytes over; "
-                "a narrower student (smaller hidden size) is needed"
-            ),
+    return Suggestion(
+        layers=1,
+        vocab_size=MIN_USEFUL_VOCAB,
+        bytes=smallest,
+        hidden=shape.hidden_size,
+        text=(
+            f"nothing at hidden size {shape.hidden_size} fits: 1 layer with a "
+            f"{MIN_USEFUL_VOCAB:,}-token vocabulary is still {smallest - limit:,} bytes over; "
+            "a narrower student (--hidden) is needed"
         ),
     )

@@ -96,6 +96,19 @@ def test_a_second_build_redoes_nothing(built: tuple[Path, Path, Path], tmp_path:
     assert (out / "onnx" / "model.int8.onnx").stat().st_mtime_ns == before
 
 
+def test_other_edgedistil_code_redoes_every_stage(
+    built: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgedistil import manifest
+
+    teacher, profile, _ = built
+    out = _copy(built, tmp_path)
+    monkeypatch.setattr(manifest, "code_sha256", lambda: "an upgraded edgedistil")
+    result = _build("--target", profile, "--teacher", teacher, "--out", out, "--runner", "local")
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("= ")]
+
+
 def test_a_changed_input_redoes_its_stage_and_those_after(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -352,3 +365,25 @@ def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasure
     assert flash == checks["max_model_bytes"]["measured"] + 1_048_576  # + the runtime estimate
     assert (folder / "tflite-micro" / "model_data.cc").is_file()
     assert _check(folder, "--target", esp, "--allow-unmeasured").exit_code == 0
+
+
+def test_when_nothing_fits_at_the_teachers_width_build_narrows_the_student(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    teacher, _, _ = built
+    # 85 kB: the graph alone takes ~74 kB, so one layer at width 32 is over, a narrower fits
+    tight = tmp_path / "tight.toml"
+    tight.write_text(
+        'extends = "esp32-s3"\nname = "tight"\ndescription = "t"\n'
+        "[export]\nsequence_length = 16\n[budgets]\nmax_model_bytes = 85_000\n"
+    )
+    folder = tmp_path / "narrow"
+    result = _build("--target", tight, "--teacher", teacher, "--out", folder, "--layers", "1",
+                    "--allow-unmeasured")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    planned = json.loads((folder / "plan.json").read_text())
+    assert planned["layers"] == 1 and planned["narrow"] and planned["hidden"] in (16, 24)
+    config = json.loads((folder / "student" / "config.json").read_text())
+    assert config["hidden_size"] == planned["hidden"] and (folder / "student" / "2_Dense").is_dir()
+    assert f"hidden {planned['hidden']}" in result.output
+    assert planned["planned_bytes"] <= 85_000

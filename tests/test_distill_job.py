@@ -161,6 +161,9 @@ def test_finetune_makes_a_classification_teacher(tiny_bert: Path, tmp_path: Path
 class _KillAfterFirstEpoch:
     """Stands in for a kill: the checkpoint of epoch 1 is on disk when end() is called."""
 
+    def phase(self, name: str, steps: int) -> None:
+        pass
+
     def start(self, epoch: int, epochs: int, steps: int) -> None:
         pass
 

@@ -129,8 +129,63 @@ def test_a_three_layer_minilm_does_not_fit_a_cortex_m7(minilm: plan.Shape) -> No
     assert not result.fits
     assert result.over_by == result.artifact_bytes - p.budgets.max_model_bytes > 14_000_000
     assert result.flash_bytes == result.artifact_bytes + p.device.runtime_overhead_bytes
-    [only] = result.suggestions
-    assert "narrower student" in only.text and only.bytes > result.limit_bytes
+    # nothing at hidden 384 fits: the suggestions narrow the student, widest first per floor
+    broad, useful = result.suggestions
+    assert broad.hidden < useful.hidden < 384
+    assert broad.vocab_size >= plan.BROAD_VOCAB and useful.vocab_size >= plan.MIN_USEFUL_VOCAB
+    for s, floor in ((broad, plan.BROAD_VOCAB), (useful, plan.MIN_USEFUL_VOCAB)):
+        fitted = plan.plan_student(
+            shape=minilm, teacher="d", profile=p, layers=3, vocab_size=s.vocab_size, hidden=s.hidden
+        )
+        assert fitted.fits and fitted.artifact_bytes == s.bytes and s.layers == 3
+        wider = plan.plan_student(
+            shape=minilm, teacher="d", profile=p, layers=3, vocab_size=floor, hidden=s.hidden + 32
+        )
+        assert not wider.fits
+
+
+def test_a_narrow_plan_prices_the_real_model_and_its_map_back(
+    minilm: plan.Shape, tmp_path: Path
+) -> None:
+    import transformers
+
+    p = profiles.load_profile("cortex-m7")
+    result = plan.plan_student(
+        shape=minilm, teacher="d", profile=p, layers=2, vocab_size=9_000, hidden=128
+    )
+    assert (result.student_hidden, result.hidden_size) == (128, 384)
+    config = transformers.BertConfig(
+        vocab_size=9_000,
+        hidden_size=128,
+        num_attention_heads=4,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        max_position_embeddings=32,
+    )
+    real = sum(
+        x.numel() for x in transformers.BertModel(config, add_pooling_layer=False).parameters()
+    )
+    assert result.parameters == real + 384 * 128  # the Dense back to the teacher's 384
+    assert result.head.parameters == 384 * 128
+
+
+@pytest.mark.parametrize(
+    ("hidden", "message"),
+    [
+        (
+            100,
+            "--hidden 100: must be a multiple of the teacher's head size 32 from 64 to its "
+            "hidden size 384",
+        ),
+        (32, "--hidden 32: must be a multiple"),
+        (416, "--hidden 416: must be a multiple"),
+    ],
+)
+def test_widths_a_plan_refuses(minilm: plan.Shape, hidden: int, message: str) -> None:
+    with pytest.raises(PlanError, match=message):
+        plan.plan_student(
+            shape=minilm, teacher="d", profile=profiles.load_profile("cortex-m7"), hidden=hidden
+        )
 
 
 def test_suggestions_fit_and_are_the_largest_that_do(minilm: plan.Shape) -> None:

@@ -9,4 +9,7 @@ __all__ = ["cli", "main", "bench", "build", "export", "targets", "tflite", "trai
 
 
 def main() -> None:
-    cli(prog_name="edgedistil")
+    from edgedistil.cli._stderr import native_noise_filtered
+
+    with native_noise_filtered():
+        cli(prog_name="edgedistil")

@@ -49,6 +49,9 @@ class _Events:
 @click.option("--out", type=_DIR, required=True, help="The build folder (reused stage by stage).")
 @click.option("--layers", type=click.IntRange(min=1), help="Default: the plan's.")
 @click.option("--vocab-size", type=click.IntRange(min=1), help="Default: the plan's.")
+@click.option(
+    "--hidden", type=click.IntRange(min=1), help="Narrow the student. Default: the plan's."
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
@@ -73,6 +76,7 @@ def build_command(**kw: Any) -> None:
         calibration=kw["calibration"],
         layers=kw["layers"],
         vocab_size=kw["vocab_size"],
+        hidden=kw["hidden"],
         epochs=kw["epochs"],
         batch_size=kw["batch_size"],
         seed=kw["seed"],

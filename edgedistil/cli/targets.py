@@ -133,12 +133,20 @@ def _toml_value(value: Any) -> str:
     default=None,
     help="Prune the vocabulary to this many tokens. Default: the teacher's.",
 )
+@click.option(
+    "--hidden",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Narrow the student to this hidden size (a multiple of the head size). "
+    "Default: the teacher's.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def plan(
     target_names: tuple[str, ...],
     teacher: str,
     layers: int | None,
     vocab_size: int | None,
+    hidden: int | None,
     as_json: bool,
 ) -> None:
     """Size a student from the teacher's config alone, against each target's budget."""
@@ -150,7 +158,14 @@ def plan(
     resolved = resolve_teacher(teacher)
     shape = read_shape(resolved.config, str(resolved.path / "config.json"))
     plans = [
-        plan_student(shape=shape, teacher=teacher, profile=p, layers=layers, vocab_size=vocab_size)
+        plan_student(
+            shape=shape,
+            teacher=teacher,
+            profile=p,
+            layers=layers,
+            vocab_size=vocab_size,
+            hidden=hidden,
+        )
         for p in profiles
     ]
     if as_json:
@@ -186,6 +201,7 @@ def _print_plans(plans: list[Plan]) -> None:
         "target",
         "scheme",
         "layers",
+        "hidden",
         "vocab",
         "seq",
         "params",
@@ -205,6 +221,7 @@ def _print_plans(plans: list[Plan]) -> None:
             p.target,
             p.scheme,
             str(p.layers),
+            str(p.student_hidden),
             f"{p.vocab_size:,}",
             str(p.sequence_length),
             f"{p.parameters / 1e6:.2f}M",

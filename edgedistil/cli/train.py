@@ -142,6 +142,13 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
 )
 @click.option("--prune-vocab", is_flag=True, help="Keep only the tokens the text uses.")
 @click.option(
+    "--hidden",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Narrow the student to this hidden size (a multiple of the teacher's head size), "
+    "keeping the teacher's most active dimensions, heads and neurons. Default: the teacher's.",
+)
+@click.option(
     "--temperature", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True
 )
 @click.option(
@@ -180,6 +187,7 @@ def distill(
     layer_map: str | None,
     vocab_size: int | None,
     prune_vocab: bool,
+    hidden: int | None,
     temperature: float,
     alpha_kd: float,
     alpha_ce: float,
@@ -187,7 +195,8 @@ def distill(
     alpha_mse: float,
     **kw: Any,
 ) -> None:
-    """Distil a student from TEACHER: fewer layers, initialised from the teacher's own."""
+    """Distil a student from TEACHER: fewer layers (and optionally a narrower width),
+    initialised from the teacher's own."""
     from edgedistil.distill import job as jobs
     from edgedistil.distill.losses import Weights
 
@@ -204,6 +213,7 @@ def distill(
         layer_map=layer_map,
         vocab_size=vocab_size,
         prune_vocab=prune_vocab,
+        hidden=hidden,
     )
     with _TrainingProgress(make_console()) as progress:
         outcome = jobs.distill(job, progress)
@@ -252,7 +262,7 @@ class _TrainingProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("{task.fields[note]}"),
             TextColumn("{task.fields[rate]:.0f} ex/s"),
             TimeRemainingColumn(),
             console=console,
@@ -262,6 +272,7 @@ class _TrainingProgress:
         self.task: Any = None
         self.started = 0.0
         self.seen = 0
+        self.loss = True
 
     def __enter__(self) -> _TrainingProgress:
         self.bar.__enter__()
@@ -270,16 +281,21 @@ class _TrainingProgress:
     def __exit__(self, *exc: object) -> None:
         self.bar.__exit__(None, None, None)
 
-    def start(self, epoch: int, epochs: int, steps: int) -> None:
+    def phase(self, name: str, steps: int) -> None:
+        self._add(name, steps, loss=False)
 
-        self.task = self.bar.add_task(f"epoch {epoch}/{epochs}", total=steps, loss=0.0, rate=0.0)
-        self.started, self.seen = time.perf_counter(), 0
+    def start(self, epoch: int, epochs: int, steps: int) -> None:
+        self._add(f"epoch {epoch}/{epochs}", steps, loss=True)
+
+    def _add(self, name: str, steps: int, *, loss: bool) -> None:
+        self.task = self.bar.add_task(name, total=steps, note="", rate=0.0)
+        self.started, self.seen, self.loss = time.perf_counter(), 0, loss
 
     def advance(self, loss: float, examples: int) -> None:
-
         self.seen += examples
         rate = self.seen / max(1e-9, time.perf_counter() - self.started)
-        self.bar.update(self.task, advance=1, loss=loss, rate=rate)
+        note = f"loss {loss:.4f}" if self.loss else ""
+        self.bar.update(self.task, advance=1, note=note, rate=rate)
 
     def end(self, epoch: int, metrics: dict[str, float]) -> None:
         if self.quiet:
@@ -300,8 +316,10 @@ def _print_outcome(outcome: Any) -> None:
     metric = "cosine" if outcome.task == "embedding" else "accuracy"
     console.print(
         f"Wrote {outcome.out}: {outcome.task} student, layers {outcome.layer_map or '-'}, "
-        f"{outcome.parameters / 1e6:.2f}M parameters, vocabulary {outcome.vocab_size:,}; "
+        f"hidden {outcome.hidden}, {outcome.parameters / 1e6:.2f}M parameters, "
+        f"vocabulary {outcome.vocab_size:,}; "
         f"best eval {metric} {best:.4f} after {outcome.state.epoch} epoch(s); "
         f"{outcome.train_examples} train / {outcome.eval_examples} eval examples, "
-        f"{outcome.truncated} truncated to the sequence length"
+        f"{outcome.truncated} truncated to the sequence length",
+        soft_wrap=True,  # one line: scripts grep it
     )

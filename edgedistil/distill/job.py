@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistil import __version__
 from edgedistil.data import SAMPLE_TEXT, Examples, read_examples, split_holdout
-from edgedistil.distill import checkpoint, train
+from edgedistil.distill import checkpoint, train, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 # (benchmarks/distill_embedding.py, 3-layer MiniLM on the sample text, 6 epochs: eval cosine to
 # the teacher 0.717 against 0.687 at 2e-4).
 LR_BY_TASK = {"classification": 5e-5, "finetune": 5e-5, "embedding": 5e-4}
+DENSE_PATH = "2_Dense"
+NORMALIZE = "sentence_transformers.models.Normalize"
 POOLING_KEYS = {
     "pooling_mode_mean_tokens": "mean",
     "pooling_mode_cls_token": "cls",
@@ -54,6 +56,7 @@ class Job:
     lr: float | None = None  # None: LR_BY_TASK
     layers: int | None = None
     layer_map: str | None = None
+    hidden: int | None = None  # None: the teacher's width
     vocab_size: int | None = None
     prune_vocab: bool = False
     text_column: str | None = None
@@ -70,6 +73,7 @@ class Outcome:
     layer_map: list[int]
     parameters: int
     vocab_size: int
+    hidden: int
     train_examples: int
     eval_examples: int
     truncated: int
@@ -91,6 +95,15 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     if task == "classification":
         train_set, eval_set = (_align_labels(x, model) for x in (train_set, eval_set))
     student = student_mod.build_student(model, layer_map)
+    config: Any = model.config
+    narrow = job.hidden is not None and job.hidden != config.hidden_size
+    hidden_dims: list[int] = []
+    if narrow:
+        assert job.hidden is not None
+        width.check_width(config, job.hidden)
+        probe = _probe_batches(tokenizer, train_set, job.settings)
+        chosen = width.choose(model.config, job.hidden, width.importance(model, layer_map, probe))
+        student, hidden_dims = width.narrow(student, chosen), chosen.dims
     if task == "embedding" and getattr(student, "pooler", None) is not None:
         # Mean pooling never reads the pooler: frozen, it stays the teacher's, and DDP does not
         # wait for gradients that never come.
@@ -101,6 +114,8 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         prune_embeddings(student, pruning)
         student_tokenizer = prune_tokenizer(tokenizer, pruning)
         id_map = _id_map(pruning.old_to_new, len(tokenizer), tokenizer.unk_token_id)
+    if narrow and task == "embedding":
+        setattr(student, width.PROJECTION, _projection(student, model, probe, teacher, id_map))
     settings = dataclasses.replace(
         job.settings,
         task=task,
@@ -108,6 +123,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         pooling=_pooling(teacher),
         lr=job.lr or LR_BY_TASK[task],
         target_layers=student_mod.target_layers(layers, len(layer_map)),
+        hidden_dims=hidden_dims,
     )
     run = _run(job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map)
     state = train.fit(run, resume=job.resume)
@@ -207,6 +223,29 @@ def _align_labels(examples: Examples, model: Any) -> Examples:
     return dataclasses.replace(examples, labels=labels, label_names=teacher_names)
 
 
+def _probe_batches(
+    tokenizer: Any, examples: Examples, settings: train.Settings
+) -> list[dict[str, torch.Tensor]]:
+    """The first sentences of the training text, batched, for width.importance and the
+    projection's fit."""
+    texts = examples.texts[: width.PROBE_TEXTS]
+    enc = train.encode(tokenizer, texts, None, settings.seq_len)
+    size = settings.batch_size
+    return [
+        train.collate(enc, list(range(i, min(i + size, len(texts)))))
+        for i in range(0, len(texts), size)
+    ]
+
+
+def _projection(
+    student: Any, model: Any, probe: list[dict[str, torch.Tensor]], teacher: Teacher, id_map: Any
+) -> torch.nn.Linear:
+    def map_ids(ids: torch.Tensor) -> torch.Tensor:
+        return ids if id_map is None else id_map[ids]
+
+    return width.fit_projection(student, model, probe, _pooling(teacher), map_ids)
+
+
 def _teacher_layers(model: Any) -> int:
     return len(student_mod.layer_list(model)[1])
 
@@ -276,11 +315,17 @@ def _save(job: Job, run: train.Run, tokenizer: Any, teacher: Teacher, state: tra
     staging = job.out / ".model.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     model = train.unwrap(run.student).cpu()
+    projection = width.projection_of(model)
+    if projection is not None:  # not a BERT weight: it ships as sentence-transformers' Dense
+        delattr(model, width.PROJECTION)
     model.save_pretrained(str(staging), safe_serialization=True)
     tokenizer.save_pretrained(str(staging))
     _write_vocab(tokenizer, staging)
     if run.settings.task == "embedding":
-        _copy_pooling(teacher, staging)
+        _copy_pooling(teacher, staging, model.config.hidden_size)
+    if projection is not None:
+        _write_dense(projection, staging)
+        setattr(model, width.PROJECTION, projection)
     record = _record(job, run, teacher, state)
     for item in sorted(staging.rglob("*"), key=lambda p: len(p.parts)):
         target = job.out / item.relative_to(staging)
@@ -304,12 +349,59 @@ def _write_vocab(tokenizer: Any, directory: Path) -> None:
     (directory / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
 
 
-def _copy_pooling(teacher: Teacher, directory: Path) -> None:
+def _copy_pooling(teacher: Teacher, directory: Path, hidden: int) -> None:
     """The sentence-transformers files, so the student loads there as the teacher did."""
     for name in ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
         if (teacher.path / name).is_file():
             (directory / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(teacher.path / name, directory / name)
+    pooling = directory / "1_Pooling" / "config.json"
+    if pooling.is_file():  # a narrow student pools its own width
+        config = json.loads(pooling.read_text())
+        config["word_embedding_dimension"] = hidden
+        pooling.write_text(json.dumps(config, indent=2))
+
+
+def _write_dense(projection: torch.nn.Linear, directory: Path) -> None:
+    """The projection as sentence-transformers' Dense module (2_Dense), listed in modules.json
+    after pooling and before any Normalize, which is where sentence-transformers applies it."""
+    from safetensors.torch import save_file
+
+    folder = directory / DENSE_PATH
+    folder.mkdir()
+    config = {
+        "in_features": projection.in_features,
+        "out_features": projection.out_features,
+        "bias": False,
+        "activation_function": "torch.nn.modules.linear.Identity",
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    save_file(
+        {"linear.weight": projection.weight.detach().contiguous()},
+        str(folder / "model.safetensors"),
+    )
+    pooling = directory / "1_Pooling" / "config.json"
+    if not pooling.is_file():  # the teacher had none: training pooled by mean, so say that
+        pooling.parent.mkdir(exist_ok=True)
+        config = {
+            "word_embedding_dimension": projection.in_features,
+            "pooling_mode_mean_tokens": True,
+        }
+        pooling.write_text(json.dumps(config, indent=2))
+    path = directory / "modules.json"
+    modules = json.loads(path.read_text()) if path.is_file() else _plain_modules()
+    at = next((i for i, m in enumerate(modules) if m.get("type") == NORMALIZE), len(modules))
+    modules.insert(at, {"path": DENSE_PATH, "type": "sentence_transformers.models.Dense"})
+    for i, m in enumerate(modules):
+        m["idx"], m["name"] = i, str(i)
+    path.write_text(json.dumps(modules, indent=2))
+
+
+def _plain_modules() -> list[dict[str, Any]]:
+    return [
+        {"path": "", "type": "sentence_transformers.models.Transformer"},
+        {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
 
 
 def _record(job: Job, run: train.Run, teacher: Teacher, state: train.State) -> dict[str, Any]:
@@ -338,6 +430,7 @@ def _outcome(
         layer_map=run.settings.layer_map,
         parameters=sum(p.numel() for p in model.parameters()),
         vocab_size=model.config.vocab_size,
+        hidden=model.config.hidden_size,
         train_examples=len(train_set),
         eval_examples=len(eval_set),
         truncated=run.train.truncated,

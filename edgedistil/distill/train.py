@@ -47,6 +47,8 @@ class Settings:
     target_layers: list[int] = field(
         default_factory=list
     )  # teacher layer each student layer matches
+    # teacher hidden dimensions a narrow student kept (distill.width); empty: all of them
+    hidden_dims: list[int] = field(default_factory=list)
     weights: losses.Weights = field(default_factory=losses.Weights)
     cache_teacher: str = "auto"  # "auto", "on" or "off"
 
@@ -62,12 +64,16 @@ class Encoded:
 
 
 class Progress(Protocol):
+    def phase(self, name: str, steps: int) -> None: ...  # work before training, e.g. the cache
     def start(self, epoch: int, epochs: int, steps: int) -> None: ...
     def advance(self, loss: float, examples: int) -> None: ...
     def end(self, epoch: int, metrics: dict[str, float]) -> None: ...
 
 
 class _Silent:
+    def phase(self, name: str, steps: int) -> None:
+        log.info("%s: %d steps", name, steps)
+
     def start(self, epoch: int, epochs: int, steps: int) -> None:
         log.info("epoch %d/%d: %d steps", epoch, epochs, steps)
 
@@ -224,7 +230,10 @@ def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
             output_hidden_states=True,
         )
     s = run.settings
-    result: dict[str, Any] = {"hidden": [out.hidden_states[m + 1] for m in s.target_layers]}
+    states = [out.hidden_states[m + 1] for m in s.target_layers]
+    if s.hidden_dims:  # a narrow student matches the teacher on the dimensions it kept
+        states = [h[..., s.hidden_dims] for h in states]
+    result: dict[str, Any] = {"hidden": states}
     if s.task == "classification":
         result["head"] = out.logits
     else:
@@ -237,7 +246,9 @@ def _fill_cache(run: Run) -> None:
     whatever the epoch's shuffle, so a resumed run trains on exactly what an unbroken one did."""
     device = next(run.teacher.parameters()).device
     size = run.settings.batch_size * 2
-    for start in range(0, len(run.train.ids), size):
+    starts = range(0, len(run.train.ids), size)
+    run.progress.phase("teacher outputs", len(starts))  # minutes on a CPU for a large text
+    for start in starts:
         indices = list(range(start, min(start + size, len(run.train.ids))))
         batch = {k: v.to(device) for k, v in collate(run.train, indices).items()}
         result = _run_teacher(run, batch)
@@ -247,6 +258,7 @@ def _fill_cache(run: Run) -> None:
                 "head": result["head"][row].cpu(),
                 "hidden": [h[row, :n].cpu() for h in result["hidden"]],
             }
+        run.progress.advance(0.0, len(indices))
 
 
 def _from_cache(run: Run, indices: list[int], width: int) -> dict[str, Any]:
@@ -285,12 +297,21 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
             loss = loss + w.kd * losses.kd_loss(out.logits, teacher["head"], w.temperature)
     else:
         teacher = _teacher_outputs(run, batch)
-        pooled = losses.pool(out.last_hidden_state, mask, s.pooling)
+        pooled = sentence_embedding(model, out.last_hidden_state, mask, s.pooling)
         loss = losses.embedding_loss(pooled, teacher["head"], w)
     if w.cos:
         student_states = [out.hidden_states[j + 1] for j in range(len(s.target_layers))]
         loss = loss + w.cos * losses.hidden_loss(student_states, teacher["hidden"], mask)
     return loss
+
+
+def sentence_embedding(model: Any, hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> Any:
+    """The student's pooled embedding, mapped back to the teacher's size when it is narrower."""
+    from edgedistil.distill.width import projection_of
+
+    pooled = losses.pool(hidden, mask, mode)
+    projection = projection_of(unwrap(model))
+    return pooled if projection is None else projection(pooled)
 
 
 def evaluate(run: Run) -> dict[str, float]:
@@ -315,7 +336,7 @@ def evaluate(run: Run) -> dict[str, float]:
                     input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
                 )
                 mask = batch["attention_mask"]
-                a = losses.pool(out.last_hidden_state, mask, s.pooling)
+                a = sentence_embedding(model, out.last_hidden_state, mask, s.pooling)
                 b = losses.pool(ref.last_hidden_state, mask, s.pooling)
                 hits += float(torch.nn.functional.cosine_similarity(a, b, dim=-1).sum())
             else:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from edgedistil.errors import ExportError
 from edgedistil.teacher import Teacher
 
@@ -29,15 +31,32 @@ POOLING_KEYS = {
     "pooling_mode_max_tokens": "max",
 }
 NORMALIZE_MODULE = "sentence_transformers.models.Normalize"
+DENSE_MODULE = "sentence_transformers.models.Dense"
+# Dense activations the graph can carry, by sentence-transformers' class name
+DENSE_ACTIVATIONS = {
+    "torch.nn.modules.linear.Identity": "identity",
+    "torch.nn.modules.activation.Tanh": "tanh",
+}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Dense:
+    """A sentence-transformers Dense module after pooling: y = act(x W^T + b)."""
+
+    weight: np.ndarray  # [out, in]
+    bias: np.ndarray | None
+    activation: str  # "identity" or "tanh"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Head:
-    """What the graph ends in: logits, or an embedding pooled (and normalised) in the graph."""
+    """What the graph ends in: logits, or an embedding pooled, projected by a Dense module (a
+    narrow student's map back to its teacher's size) and normalised, all in the graph."""
 
     task: str  # "classification" or "embedding"
     pooling: str | None  # "mean", "cls", "max" for an embedding
     normalize: bool
+    dense: Dense | None = None
 
     @property
     def output(self) -> str:
@@ -87,11 +106,47 @@ def read_head(model: Any, path: Path) -> Head:
         pooling = chosen[0]
     else:
         log.warning("%s has no 1_Pooling/config.json; the embedding is mean-pooled", path)
-    modules = path / "modules.json"
-    normalize = modules.is_file() and any(
-        m.get("type") == NORMALIZE_MODULE for m in json.loads(modules.read_text(encoding="utf-8"))
+    modules_path = path / "modules.json"
+    modules = json.loads(modules_path.read_text(encoding="utf-8")) if modules_path.is_file() else []
+    normalize = any(m.get("type") == NORMALIZE_MODULE for m in modules)
+    dense = [m for m in modules if m.get("type") == DENSE_MODULE]
+    if len(dense) > 1:
+        raise ExportError(f"{modules_path}: {len(dense)} Dense modules; export handles one")
+    return Head(
+        task="embedding",
+        pooling=pooling,
+        normalize=normalize,
+        dense=read_dense(path / dense[0].get("path", "")) if dense else None,
     )
-    return Head(task="embedding", pooling=pooling, normalize=normalize)
+
+
+def read_dense(folder: Path) -> Dense:
+    """A Dense module's weights (safetensors only: no pickle is loaded) and activation."""
+    from safetensors.numpy import load_file
+
+    config_path, weights = folder / "config.json", folder / "model.safetensors"
+    if not config_path.is_file() or not weights.is_file():
+        raise ExportError(
+            f"{folder}: a Dense module needs config.json and model.safetensors; "
+            "convert pytorch_model.bin with sentence-transformers first"
+        )
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    name = config.get("activation_function", "torch.nn.modules.linear.Identity")
+    if name not in DENSE_ACTIVATIONS:
+        raise ExportError(
+            f'{config_path}: activation_function "{name}"; export handles '
+            f"{', '.join(DENSE_ACTIVATIONS)}"
+        )
+    tensors = load_file(str(weights))
+    weight = tensors.get("linear.weight")
+    shape = (config.get("out_features"), config.get("in_features"))
+    if weight is None or tuple(weight.shape) != shape:
+        raise ExportError(
+            f"{weights}: linear.weight must be [out_features, in_features] = {list(shape)}; "
+            f"found {None if weight is None else list(weight.shape)}"
+        )
+    bias = tensors.get("linear.bias") if config.get("bias", True) else None
+    return Dense(weight=weight.astype(np.float32), bias=bias, activation=DENSE_ACTIVATIONS[name])
 
 
 def uses_token_types(config: dict[str, Any], tokenizer: Any) -> bool:
@@ -125,6 +180,7 @@ def wrap(model: Any, head: Head, token_types: bool) -> torch.nn.Module:
         def __init__(self) -> None:
             super().__init__()
             self.model = model
+            self.dense = _dense_module(head.dense)
 
         def forward(
             self,
@@ -139,14 +195,31 @@ def wrap(model: Any, head: Head, token_types: bool) -> torch.nn.Module:
             if head.task == "classification":
                 logits: torch.Tensor = out.logits
                 return logits
-            return pool(out.last_hidden_state, attention_mask, head)
+            return pool(out.last_hidden_state, attention_mask, head, self.dense)
 
     # eval() on the wrapper itself: export restores the wrapper's training flag afterwards,
     # and a wrapper left in training mode would switch dropout back on.
     return Graph().eval()
 
 
-def pool(hidden: torch.Tensor, mask: torch.Tensor, head: Head) -> torch.Tensor:
+def _dense_module(dense: Dense | None) -> torch.nn.Module | None:
+    import torch
+
+    if dense is None:
+        return None
+    out, inp = dense.weight.shape
+    linear = torch.nn.Linear(inp, out, bias=dense.bias is not None)
+    linear.weight.data = torch.from_numpy(dense.weight.copy())
+    if dense.bias is not None:
+        linear.bias.data = torch.from_numpy(dense.bias.astype(np.float32))
+    if dense.activation == "tanh":
+        return torch.nn.Sequential(linear, torch.nn.Tanh())
+    return linear
+
+
+def pool(
+    hidden: torch.Tensor, mask: torch.Tensor, head: Head, dense: torch.nn.Module | None = None
+) -> torch.Tensor:
     import torch
 
     weights = mask.unsqueeze(-1).to(hidden.dtype)
@@ -157,6 +230,8 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, head: Head) -> torch.Tensor:
     else:
         # clamp: an all-padding row would divide by zero; sentence-transformers clamps at 1e-9 too
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    if dense is not None:
+        pooled = dense(pooled)
     if head.normalize:
         pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
     return pooled

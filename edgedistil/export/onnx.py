@@ -178,6 +178,7 @@ def _publish(staging: Path, spec: ExportSpec, exported: Exported, head: model_mo
         "fused_operators": exported.fused,
         "pooling": head.pooling,
         "normalize": head.normalize,
+        "dense": None if head.dense is None else list(head.dense.weight.shape),
         "opset": OPSET,
         "parity": asdict(exported.parity),
         "bytes": exported.bytes,

@@ -101,6 +101,10 @@ def read_weights(model: Any, head: Head, length: int) -> Weights:
             a["pool.b"] = pooler["pooler.dense.bias"]
         a["cls.w"] = np.ascontiguousarray(full["classifier.weight"].T)
         a["cls.b"] = full["classifier.bias"]
+    elif head.dense is not None:
+        a["proj.w"] = np.ascontiguousarray(head.dense.weight.T)
+        if head.dense.bias is not None:
+            a["proj.b"] = head.dense.bias.astype(np.float32)
     return Weights(
         arrays=a,
         layers=config.num_hidden_layers,
@@ -242,7 +246,7 @@ class _Split:
     def cut(self, name: str, v: np.ndarray) -> tuple[np.ndarray, ...]:
         """A hidden-sized array in parts: along its last axis, or its rows for layers that
         read the stream."""
-        if name.endswith(_READERS) or name in ("pool.w", "cls.w"):
+        if name.endswith(_READERS) or name in ("pool.w", "cls.w", "proj.w"):
             return tuple(v[i] for i in self.index)
         return tuple(v[..., i] for i in self.index)
 
@@ -264,8 +268,8 @@ def _is_hidden(name: str, a: dict[str, np.ndarray]) -> bool:
     """Whether an array is split with the stream: it reads or writes hidden dimensions."""
     if name in ("word", "position") or name.endswith(_READERS + _WRITERS):
         return True
-    # the pooler reads the stream; without a pooler the classifier does
-    return name == "pool.w" or (name == "cls.w" and "pool.w" not in a)
+    # the pooler (or a Dense projection) reads the stream; without a pooler the classifier does
+    return name in ("pool.w", "proj.w") or (name == "cls.w" and "pool.w" not in a)
 
 
 def _const(v: np.ndarray) -> Any:
@@ -295,16 +299,35 @@ def _head(
         if reader == "cls":
             return first
         return tf.matmul(tf.math.tanh(first), c["cls.w"]) + c["cls.b"]
+    dense = head.dense
     if head.pooling == "cls":
         pooled = tuple(p[0:1] for p in x)
     else:
         weights = tf.gather(keep, mask)  # [L, 1]: 1.0 where attended
         pooled = tuple(tf.reduce_sum(p * weights, axis=0, keepdims=True) for p in x)
-        if not head.normalize:
+        # normalising cancels the 1/count of the mean, unless a bias or activation comes between
+        if not head.normalize or (
+            dense is not None and (dense.bias is not None or dense.activation != "identity")
+        ):
             # the mean without DIV (which crashed int8) or an int32 SUM (TFLite Micro has none):
             # 1/count as rsqrt(count) squared, the count summed from the float weights
             inverse = tf.math.rsqrt(tf.maximum(tf.reduce_sum(weights, axis=0, keepdims=True), 1.0))
             pooled = tuple(p * (inverse * inverse) for p in pooled)
+    if dense is not None:
+        # the Dense reads the stream's parts (one FC each, summed) and ends the split
+        out = [tf.matmul(p, w) for p, w in zip(pooled, parts["proj.w"], strict=True)]
+        projected = out[0] if len(out) == 1 else out[0] + out[1]
+        if "proj.b" in c:
+            projected = projected + c["proj.b"]
+        if dense.activation == "tanh":
+            projected = tf.math.tanh(projected)
+        pooled, split = (projected,), _Split(int(dense.weight.shape[0]), ())
+        ones = _const(np.full((split.hidden, 1), 1.0 / split.hidden))
+
+        def total(x: tuple[Any, ...]) -> Any:
+            return tf.matmul(x[0], ones)
+
+        hidden = split.hidden
     if head.normalize:
         # |p|^2 / H by FC kernels (int32 sums); rsqrt(H * that) = 1/|p|
         squared = total(tuple(p * p for p in pooled)) * float(hidden)

@@ -1,0 +1,294 @@
+"""Narrow students (distill --hidden): what importance keeps, how weights are sliced, the Dense
+map back to the teacher's size, and that export carries it into ONNX and LiteRT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from edgedistil.data import SAMPLE_TEXT
+from edgedistil.distill import width
+from edgedistil.distill.job import Job, distill
+from edgedistil.distill.student import build_student
+from edgedistil.distill.train import Settings, collate, encode
+from edgedistil.errors import DistillError, ExportError
+from tests.conftest import save_tiny
+
+NORMALIZE = "sentence_transformers.models.Normalize"
+WORDS = ["the", "phone", "battery", "was", "good", "bad", "fast", "slow", "watch", "timer"]
+
+
+def _text(path: Path, n: int = 40) -> Path:
+    path.write_text(
+        "\n".join(" ".join(WORDS[(i + k) % 10] for k in range(3 + i % 5)) for i in range(n)) + "\n"
+    )
+    return path
+
+
+def _model(path: Path) -> Any:
+    import transformers
+
+    return transformers.AutoModel.from_pretrained(str(path)).eval()
+
+
+def _batches(teacher_dir: Path) -> list[dict[str, torch.Tensor]]:
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(teacher_dir))
+    texts = SAMPLE_TEXT.read_text().splitlines()[:24]
+    enc = encode(tokenizer, texts, None, 16)
+    return [collate(enc, list(range(i, i + 8))) for i in range(0, 24, 8)]
+
+
+def test_importance_keeps_what_the_teacher_uses_and_drops_what_it_does_not(
+    tiny_bert: Path,
+) -> None:
+    teacher = _model(tiny_bert)
+    with torch.no_grad():
+        for name, p in teacher.named_parameters():
+            if name.endswith("LayerNorm.bias"):
+                p[5] = 8.0  # dimension 5 is large after every LayerNorm
+        layer = teacher.encoder.layer[1]
+        layer.attention.output.dense.weight[:, 16:24] = 0  # head 2 of layer 1 writes nothing
+        layer.output.dense.weight[:, :19] = 0  # neurons 0..18 of layer 1 write nothing
+    scores = width.importance(teacher, [0, 1], _batches(tiny_bert))
+    chosen = width.choose(teacher.config, 16, scores)
+    assert 5 in chosen.dims and len(chosen.dims) == 16 and chosen.dims == sorted(chosen.dims)
+    assert [len(h) for h in chosen.heads] == [2, 2] and 2 not in chosen.heads[1]
+    assert len(chosen.neurons[1]) == 37 * 16 // 32
+    assert not set(chosen.neurons[1]) & set(range(19))
+
+
+def test_narrowing_slices_each_weight_by_its_role(tiny_bert: Path) -> None:
+    teacher = _model(tiny_bert)
+    keep = width.Narrowing(
+        dims=list(range(0, 32, 2)), heads=[[1, 3], [0, 2]], neurons=[list(range(18))] * 2
+    )
+    narrow = width.narrow(build_student(teacher, [0, 1]), keep)
+    assert (narrow.config.hidden_size, narrow.config.num_attention_heads) == (16, 2)
+    assert narrow.config.intermediate_size == 18
+    d = torch.tensor(keep.dims)
+    rows = torch.tensor([*range(8, 16), *range(24, 32)])  # heads 1 and 3 of size 8
+    t, n = teacher.encoder.layer[0], narrow.encoder.layer[0]
+    assert torch.equal(n.attention.self.query.weight, t.attention.self.query.weight[rows][:, d])
+    assert torch.equal(n.attention.output.dense.weight, t.attention.output.dense.weight[d][:, rows])
+    assert torch.equal(n.output.dense.weight, t.output.dense.weight[d][:, :18])
+    assert torch.equal(
+        narrow.embeddings.word_embeddings.weight, teacher.embeddings.word_embeddings.weight[:, d]
+    )
+
+
+def test_keeping_every_dimension_head_and_neuron_changes_nothing(tiny_bert: Path) -> None:
+    teacher = _model(tiny_bert)
+    everything = width.Narrowing(
+        dims=list(range(32)), heads=[[0, 1, 2, 3]] * 2, neurons=[list(range(37))] * 2
+    )
+    narrow = width.narrow(build_student(teacher, [0, 1]), everything).eval()
+    ids = torch.tensor([[2, 7, 9, 11, 3]])
+    with torch.no_grad():
+        a = teacher(input_ids=ids).last_hidden_state
+        b = narrow(input_ids=ids).last_hidden_state
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def narrow_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("narrow")
+    teacher = save_tiny(root / "teacher")
+    # a sentence-transformers teacher: mean pooling, then Normalize
+    (teacher / "1_Pooling").mkdir()
+    (teacher / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+    )
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": NORMALIZE},
+    ]
+    (teacher / "modules.json").write_text(json.dumps(modules))
+    out = root / "student"
+    settings = Settings(task="", epochs=2, batch_size=8, seq_len=16, patience=None)
+    outcome = distill(
+        Job(
+            teacher=str(teacher),
+            data=_text(root / "t.txt"),
+            out=out,
+            settings=settings,
+            layers=1,
+            hidden=16,
+            prune_vocab=True,
+        )
+    )
+    assert outcome.hidden == 16
+    return out
+
+
+def test_a_narrow_embedding_student_ends_in_a_dense_map_to_the_teacher_size(
+    narrow_student: Path,
+) -> None:
+    config = json.loads((narrow_student / "config.json").read_text())
+    assert (config["hidden_size"], config["num_attention_heads"]) == (16, 2)
+    modules = json.loads((narrow_student / "modules.json").read_text())
+    kinds = [m["type"].rsplit(".", 1)[1] for m in modules]
+    assert kinds == ["Transformer", "Pooling", "Dense", "Normalize"]
+    assert [m["idx"] for m in modules] == [0, 1, 2, 3]
+    dense = json.loads((narrow_student / "2_Dense" / "config.json").read_text())
+    assert (dense["in_features"], dense["out_features"], dense["bias"]) == (16, 32, False)
+    weights = load_file(str(narrow_student / "2_Dense" / "model.safetensors"))
+    assert list(weights) == ["linear.weight"] and weights["linear.weight"].shape == (32, 16)
+    pooling = json.loads((narrow_student / "1_Pooling" / "config.json").read_text())
+    assert pooling["word_embedding_dimension"] == 16
+    # the BERT weights hold no projection: transformers loads them without leftovers
+    bert = load_file(str(narrow_student / "model.safetensors"))
+    assert not any(width.PROJECTION in k for k in bert)
+    record = json.loads((narrow_student / "edgedistil.json").read_text())
+    assert len(record["settings"]["hidden_dims"]) == 16
+    assert 0 < record["best"] <= 1  # cosine to the teacher's own 32-dimensional embedding
+
+
+def test_the_projection_starts_as_the_least_squares_fit(tiny_bert: Path) -> None:
+    teacher = _model(tiny_bert)
+    batches = _batches(tiny_bert)
+    keep = width.choose(teacher.config, 16, width.importance(teacher, [0, 1], batches))
+    student = width.narrow(build_student(teacher, [0, 1]), keep)
+    fitted = width.fit_projection(student, teacher, batches, "mean", lambda ids: ids)
+    from edgedistil.distill import losses
+
+    with torch.no_grad():
+        b = batches[0]
+        s = losses.pool(student.eval()(**_inputs(b)).last_hidden_state, b["attention_mask"], "mean")
+        t = losses.pool(teacher(**_inputs(b)).last_hidden_state, b["attention_mask"], "mean")
+        cos = torch.nn.functional.cosine_similarity(fitted(s), t).mean()
+        zero_map = torch.nn.functional.cosine_similarity(s, t[:, keep.dims]).mean()
+    assert fitted.bias is None and fitted.weight.shape == (32, 16)
+    assert cos > 0.9 and cos > zero_map  # better than reading the kept dimensions as they are
+
+
+def _inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def test_onnx_export_carries_the_dense_map(narrow_student: Path, tmp_path: Path) -> None:
+    import onnxruntime
+
+    from edgedistil.export.onnx import ExportSpec, export_onnx
+
+    spec = ExportSpec(
+        student=narrow_student, out=tmp_path / "x", sequence_length=16, parity_text=SAMPLE_TEXT
+    )
+    exported = export_onnx(spec)
+    session = onnxruntime.InferenceSession(str(exported.path))
+    ids = np.array([[2, 6, 7, 3] + [0] * 12], dtype=np.int64)
+    (out,) = session.run(None, {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)})
+    assert out.shape == (1, 32)
+    assert exported.parity.passed
+
+
+@pytest.mark.parametrize("scheme", ["float32", "full-int8"])
+def test_litert_graph_carries_the_dense_map(
+    narrow_student: Path, tmp_path: Path, scheme: str
+) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgedistil.export.tflite import TFLiteSpec, convert_tflite
+
+    spec = TFLiteSpec(
+        student=narrow_student,
+        out=tmp_path / scheme,
+        scheme=scheme,
+        sequence_length=16,
+        calibration=SAMPLE_TEXT,
+        eval_text=SAMPLE_TEXT,
+        max_drop=0.02,
+        calibration_sentences=64,
+        eval_sentences=32,
+    )
+    converted = convert_tflite(spec)
+    interpreter = Interpreter(model_path=str(converted.path))
+    assert list(interpreter.get_output_details()[0]["shape"]) == [1, 32]
+
+
+def test_a_dense_with_bias_and_tanh_is_computed_as_pytorch_does(
+    narrow_student: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from edgedistil.export import model as model_mod
+    from edgedistil.export import tf_bert
+    from edgedistil.export.parity import encode as encode_arrays
+    from edgedistil.export.parity import torch_outputs
+
+    student = tmp_path / "tanh"
+    shutil.copytree(narrow_student, student)
+    config_path = student / "2_Dense" / "config.json"
+    config = json.loads(config_path.read_text())
+    config |= {"bias": True, "activation_function": "torch.nn.modules.activation.Tanh"}
+    config_path.write_text(json.dumps(config))
+    weights = load_file(str(student / "2_Dense" / "model.safetensors"))
+    weights["linear.bias"] = torch.linspace(-0.5, 0.5, 32)
+    save_file(weights, str(student / "2_Dense" / "model.safetensors"))
+
+    model = _model(student)
+    head = model_mod.read_head(model, student)
+    assert head.dense is not None and head.dense.activation == "tanh"
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(student))
+    texts = ["the phone was good", "slow watch"]
+    arrays = encode_arrays(tokenizer, texts, 16, ("input_ids", "attention_mask"), "int32")
+    reference = torch_outputs(model_mod.wrap(model, head, False), arrays)
+    fn = tf_bert.build(
+        tf_bert.read_weights(model, head, 16),
+        length=16,
+        gelu="exact",
+        mask_bias=1000.0,
+        outliers=(1, 7),
+    )
+    rows = [
+        fn(**{k: a[i : i + 1] for k, a in arrays.items()})["embedding"].numpy() for i in range(2)
+    ]
+    assert np.max(np.abs(np.concatenate(rows) - reference)) < 1e-4
+
+    config["activation_function"] = "torch.nn.modules.activation.ReLU"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ExportError, match='activation_function "torch.nn.modules.activation.ReLU"'):
+        model_mod.read_head(model, student)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "message"),
+    [
+        (
+            12,
+            "--hidden 12: must be a multiple of the teacher's head size 8 from 16 to its hidden "
+            "size 32",
+        ),
+        (8, "--hidden 8: must be a multiple"),
+        (64, "--hidden 64: must be a multiple"),
+    ],
+)
+def test_widths_the_teacher_cannot_give(
+    tiny_bert: Path, tmp_path: Path, hidden: int, message: str
+) -> None:
+    job = Job(
+        teacher=str(tiny_bert),
+        data=_text(tmp_path / "t.txt"),
+        out=tmp_path / "s",
+        settings=Settings(task="", epochs=1, batch_size=8, seq_len=16),
+        layers=1,
+        hidden=hidden,
+    )
+    with pytest.raises(DistillError, match=message.replace("(", r"\(")):
+        distill(job)
+    assert not (tmp_path / "s" / "edgedistil.json").exists()
