@@ -216,7 +216,7 @@ def test_op_check_reads_the_flatbuffer_and_refuses_what_the_runtime_lacks(
     assert "sigmoid(1.702x) GELU" in micro.describe()
     int64 = check_ops(_int64_gather_model(), "tflite-micro")
     assert int64.ops == {"GATHER": 1} and not int64.passed
-    assert "no int64 GATHER; use int32" in int64.describe()
+    assert "no int64 kernels (token ids must be int32" in int64.describe()
 
 
 def test_op_check_refuses_what_is_not_a_flatbuffer(tmp_path: Path) -> None:

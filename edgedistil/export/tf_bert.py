@@ -149,16 +149,19 @@ def build(
     scores: list[Any] = []
     streams: list[Any] = []
 
-    def total(x: tuple[Any, ...]) -> Any:
-        """Each row's sum over all hidden dimensions / H, accumulated in int32 by FC kernels."""
-        sums = [tf.matmul(p, w) for p, w in zip(x, ones, strict=True)]
-        return sums[0] if len(sums) == 1 else sums[0] + sums[1]
+    def total(x: tuple[Any, ...], bias: float | None = None) -> Any:
+        """Each row's sum over all hidden dimensions / H (+ ``bias``, fused into the first FC),
+        accumulated in int32 by FC kernels."""
+        first = tf.matmul(x[0], ones[0])
+        if bias is not None:
+            first = first + tf.constant([bias], tf.float32)
+        return first if len(x) == 1 else first + tf.matmul(x[1], ones[1])
 
     def norm(x: tuple[Any, ...], g: str, b: str) -> tuple[Any, ...]:
         # no DIV (full-int8 DIV crashed at invoke): mean, subtract, square, mean, rsqrt, multiply
         mean = total(x)
         centred = tuple(p - mean for p in x)
-        inverse = tf.math.rsqrt(total(tuple(p * p for p in centred)) + weights.eps)
+        inverse = tf.math.rsqrt(total(tuple(p * p for p in centred), bias=weights.eps))
         y = tuple(
             p * inverse * gp + bp for p, gp, bp in zip(centred, parts[g], parts[b], strict=True)
         )
@@ -166,9 +169,11 @@ def build(
         return y
 
     def linear_in(x: tuple[Any, ...], name: str) -> Any:
-        """A layer reading the stream: one FC per part, summed."""
-        out = [tf.matmul(p, w) for p, w in zip(x, parts[f"{name}.w"], strict=True)]
-        return (out[0] if len(out) == 1 else out[0] + out[1]) + c[f"{name}.b"]
+        """A layer reading the stream: one FC per part, summed; the bias rides on the first
+        FC (fused), so the sum is one int8 ADD and not two."""
+        w = parts[f"{name}.w"]
+        first = tf.matmul(x[0], w[0]) + c[f"{name}.b"]
+        return first if len(x) == 1 else first + tf.matmul(x[1], w[1])
 
     def linear_out(h: Any, name: str) -> tuple[Any, ...]:
         """A layer writing the stream: one FC per part."""
@@ -350,31 +355,40 @@ def _probe_rows(
             yield int(batch["attention_mask"][row].sum()), {k: v.numpy() for k, v in out.items()}
 
 
-def score_span(weights: Weights, batches: list[dict[str, np.ndarray]], length: int) -> float:
-    """The additive mask size for this model: its widest attention-score row seen on the text,
-    plus ``SOFTMAX_FLOOR``. Large enough that a masked key keeps a weight below 1e-7, and no
-    larger, so int8 keeps the resolution of the real scores (-10000 would take all 256 levels)."""
+@dataclass(frozen=True, kw_only=True)
+class Ranges:
+    """What the float graph shows on calibration text, for the integer graph's design."""
+
+    score_span: float  # the widest attention-score row (max - min)
+    peak: np.ndarray  # per hidden dimension, the largest |value| in the residual stream
+
+    @property
+    def mask_bias(self) -> float:
+        """The additive mask size: the widest score row plus ``SOFTMAX_FLOOR``. Large enough
+        that a masked key keeps a weight below 1e-7, and no larger, so int8 keeps the
+        resolution of the real scores (-10000 would take all 256 levels)."""
+        return self.score_span + SOFTMAX_FLOOR
+
+
+def ranges(weights: Weights, batches: list[dict[str, np.ndarray]], length: int) -> Ranges:
+    """One float pass over the text: the real tokens' score rows and stream magnitudes."""
     widest = 0.0
-    for _, out in _probe_rows(weights, batches, length):
+    peak = np.zeros(weights.arrays["ln_g"].shape[0])
+    for real, out in _probe_rows(weights, batches, length):
         for name, v in out.items():
             if name.startswith("scores"):
                 widest = max(widest, float(np.max(v.max(-1) - v.min(-1))))
-    return widest + SOFTMAX_FLOOR
+            elif name.startswith("stream"):
+                peak = np.maximum(peak, np.abs(v[:real]).max(axis=0))
+    return Ranges(score_span=widest, peak=peak)
 
 
 OUTLIERS = 8  # MiniLM-L6 has 1-3 dimensions far above the rest; 8 leaves room (3-32 measured alike)
 
 
-def outlier_dims(
-    weights: Weights, batches: list[dict[str, np.ndarray]], length: int, count: int | None = None
-) -> tuple[int, ...]:
+def outlier_dims(found: Ranges, count: int | None = None) -> tuple[int, ...]:
     """The ``count`` hidden dimensions that reach the largest magnitude anywhere in the residual
     stream (every LayerNorm's input and output) on the text's real tokens."""
-    peak = np.zeros(weights.arrays["ln_g"].shape[0])
-    for real, out in _probe_rows(weights, batches, length):
-        for name, v in out.items():
-            if name.startswith("stream"):
-                peak = np.maximum(peak, np.abs(v[:real]).max(axis=0))
     # a tiny model keeps most of its stream together
-    count = min(OUTLIERS if count is None else count, len(peak) // 2)
-    return tuple(sorted(int(d) for d in np.argsort(-peak, kind="stable")[:count]))
+    count = min(OUTLIERS if count is None else count, len(found.peak) // 2)
+    return tuple(sorted(int(d) for d in np.argsort(-found.peak, kind="stable")[:count]))

@@ -205,12 +205,11 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
         )
     )
     weights = tf_bert.read_weights(model, head, length)
-    bias = tf_bert.score_span(weights, calibration, length)
+    found = tf_bert.ranges(weights, calibration, length)
+    bias = found.mask_bias
     gelu = "sigmoid" if spec.runtime == "tflite-micro" else "exact"
     # int8 activations need the outliers apart; float and dynamic-range schemes do not
-    outliers = (
-        tf_bert.outlier_dims(weights, calibration, length) if spec.scheme in CALIBRATED else ()
-    )
+    outliers = tf_bert.outlier_dims(found) if spec.scheme in CALIBRATED else ()
     fn = tf_bert.build(weights, length=length, gelu=gelu, mask_bias=bias, outliers=outliers)
     _check_graph(fn, arrays, reference, head.output, gelu, spec.student)
     rewrites = [

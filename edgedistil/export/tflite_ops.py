@@ -75,7 +75,10 @@ class OpCheck:
         ]
         if self.int64_tensors:
             shown = ", ".join(self.int64_tensors[:3])
-            problems.append(f"int64 tensors ({shown}): TFLite Micro has no int64 GATHER; use int32")
+            problems.append(
+                f"int64 tensors ({shown}): TFLite Micro has no int64 kernels (token ids must be "
+                "int32; 16-bit activations bring int64 biases)"
+            )
         return "; ".join(problems)
 
 
