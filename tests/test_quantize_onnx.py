@@ -355,6 +355,23 @@ def test_static_int8_of_a_fused_graph_runs_integer_kernels_for_attention_and_emb
     assert result.fidelity.agreement is not None and result.fidelity.agreement >= 0.9
 
 
+def test_nodes_the_caller_excludes_stay_float_through_the_fallback(
+    exported_enc: Path, text: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    directory = _copy(exported_enc, tmp_path)
+    matmuls = [n.name for n in onnx.load(str(directory / "model.onnx")).graph.node
+               if n.op_type == "MatMul"]  # fmt: skip
+    settings = q.Settings(scheme="static-int8", nodes_to_exclude=(matmuls[0],))
+    # an embedding's drop is never 0 in int8: a budget of 0 makes the fallback run
+    result = quantize(_job(directory, text, settings, budget=0.0))
+    assert result.fallback is not None
+    assert result.settings.nodes_to_exclude[0] == matmuls[0]
+    nodes = {n.name: n.op_type for n in onnx.load(str(result.path)).graph.node}
+    assert nodes[matmuls[0]] == "MatMul"  # still float
+
+
 def test_a_fused_node_the_fallback_excludes_stays_float(
     exported_fused: Path, text: Path, tmp_path: Path
 ) -> None:

@@ -202,7 +202,10 @@ def to_ort(source: Path, target: Path) -> Path:
 
 
 def with_excluded(settings: Settings, nodes: tuple[str, ...]) -> Settings:
-    return replace(settings, nodes_to_exclude=nodes)
+    """The settings with ``nodes`` kept float as well as those the caller already excluded."""
+    return replace(
+        settings, nodes_to_exclude=tuple(dict.fromkeys(settings.nodes_to_exclude + nodes))
+    )
 
 
 def scratch() -> tempfile.TemporaryDirectory[str]:
