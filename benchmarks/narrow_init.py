@@ -5,7 +5,9 @@ text with the same settings, and prints the eval cosine to the teacher's sentenc
 after each epoch:
 
 - importance: what ``distill --hidden`` does (distill.width: the dimensions, heads and FFN
-  neurons that carry most on the text, weights sliced from the teacher);
+  neurons that carry most on the text, weights sliced from the teacher, each LayerNorm's weight
+  scaled by the kept dimensions' share of the teacher's standard deviation);
+- importance, no LayerNorm scaling: the same without that last step;
 - first: the teacher's weights sliced at the first dimensions, heads and neurons (no ranking);
 - random: the narrow architecture from a fresh random initialisation.
 
@@ -31,6 +33,7 @@ from edgedistil.distill.train import Settings
 
 ORIGINAL_CHOOSE = width.choose
 ORIGINAL_NARROW = width.narrow
+ORIGINAL_RATIOS = width.norm_ratios
 
 
 def _first(config: Any, hidden: int, scores: Any) -> width.Narrowing:
@@ -42,7 +45,11 @@ def _first(config: Any, hidden: int, scores: Any) -> width.Narrowing:
     )
 
 
-def _random(student: Any, narrowing: width.Narrowing) -> Any:
+def _no_ratios(*args: Any) -> None:
+    return None
+
+
+def _random(student: Any, narrowing: width.Narrowing, ratios: Any = None) -> Any:
     model = ORIGINAL_NARROW(student, narrowing)
     model.apply(model._init_weights)
     return model
@@ -65,6 +72,7 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=9700)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--only", nargs="*", help="Run only these starts (by name).")
     args = parser.parse_args()
     settings = Settings(task="", epochs=args.epochs, seq_len=args.seq_len, patience=None)
     print(
@@ -77,12 +85,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         text = _head(args.text, args.sentences, Path(tmp) / "train.txt")
         held = _head(args.eval, args.eval_sentences, Path(tmp) / "eval.txt")
-        for name, choose, narrow in (
-            ("importance", ORIGINAL_CHOOSE, ORIGINAL_NARROW),
-            ("first", _first, ORIGINAL_NARROW),
-            ("random", ORIGINAL_CHOOSE, _random),
+        for name, choose, narrow, ratios in (
+            ("importance", ORIGINAL_CHOOSE, ORIGINAL_NARROW, ORIGINAL_RATIOS),
+            ("importance, no LayerNorm scaling", ORIGINAL_CHOOSE, ORIGINAL_NARROW, _no_ratios),
+            ("first", _first, ORIGINAL_NARROW, _no_ratios),
+            ("random", ORIGINAL_CHOOSE, _random, _no_ratios),
         ):
+            if args.only and name not in args.only:
+                continue
             width.choose, width.narrow = choose, narrow  # type: ignore[assignment]
+            width.norm_ratios = ratios  # type: ignore[assignment]
             started = time.perf_counter()
             outcome = distill(
                 Job(

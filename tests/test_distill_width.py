@@ -292,3 +292,30 @@ def test_widths_the_teacher_cannot_give(
     with pytest.raises(DistillError, match=message.replace("(", r"\(")):
         distill(job)
     assert not (tmp_path / "s" / "edgedistil.json").exists()
+
+
+def test_layernorm_weights_start_the_narrow_student_at_the_teachers_scale(
+    tiny_bert: Path,
+) -> None:
+    teacher = _model(tiny_bert)
+    batches = _batches(tiny_bert)
+    everything = list(range(32))
+    assert width.norm_ratios(teacher, [0, 1], batches, everything) == pytest.approx([1.0] * 5)
+    keep = width.choose(teacher.config, 16, width.importance(teacher, [0, 1], batches))
+    ratios = width.norm_ratios(teacher, [0, 1], batches, keep.dims)
+    assert len(ratios) == 5  # the embeddings' LayerNorm and two per layer
+    b = batches[0]
+    real = b["attention_mask"].bool()
+
+    def embedding_scale(model: Any, dims: list[int] | None) -> float:
+        with torch.no_grad():
+            out = model.eval()(**_inputs(b), output_hidden_states=True).hidden_states[0]
+        ln = model.embeddings.LayerNorm
+        centred = out - ln.bias  # the normalised part, weight included
+        return float(centred[..., dims or slice(None)].norm(dim=-1)[real].mean())
+
+    target = embedding_scale(teacher, keep.dims)
+    plain = embedding_scale(width.narrow(build_student(teacher, [0, 1]), keep), None)
+    scaled = embedding_scale(width.narrow(build_student(teacher, [0, 1]), keep, ratios), None)
+    assert abs(scaled - target) < abs(plain - target)
+    assert scaled == pytest.approx(target, rel=0.1)

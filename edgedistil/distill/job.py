@@ -103,7 +103,8 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         width.check_width(config, job.hidden)
         probe = _probe_batches(tokenizer, train_set, job.settings)
         chosen = width.choose(model.config, job.hidden, width.importance(model, layer_map, probe))
-        student, hidden_dims = width.narrow(student, chosen), chosen.dims
+        ratios = width.norm_ratios(model, layer_map, probe, chosen.dims)
+        student, hidden_dims = width.narrow(student, chosen, ratios), chosen.dims
     if task == "embedding" and getattr(student, "pooler", None) is not None:
         # Mean pooling never reads the pooler: frozen, it stays the teacher's, and DDP does not
         # wait for gradients that never come.

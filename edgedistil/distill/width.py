@@ -139,7 +139,53 @@ def choose(
     )
 
 
-def narrow(student: Any, narrowing: Narrowing) -> Any:
+def norm_ratios(
+    teacher: Any, layer_map: list[int], batches: list[dict[str, torch.Tensor]], dims: list[int]
+) -> list[float]:
+    """Per LayerNorm the student keeps (the embeddings', then two per kept layer), how much
+    larger the teacher's normalised output is on the kept dimensions than the narrow
+    LayerNorm's on the same input: the narrow one centres and scales by the kept dimensions
+    alone (where BERT's large dimensions weigh more), so its weight times this ratio starts it
+    at the teacher's scale. The mean over real tokens of |g (x - mean) / std| on the kept
+    dimensions, teacher over narrow."""
+    import torch
+    import torch.nn.functional as F
+
+    _, layers = layer_list(teacher)
+    norms = [teacher.base_model.embeddings.LayerNorm]
+    for m in layer_map:
+        layer: Any = layers[m]
+        norms += [layer.attention.output.LayerNorm, layer.output.LayerNorm]
+    sums = [0.0] * len(norms)
+    count = [0.0]
+    keep: list[torch.Tensor] = []
+    d = torch.tensor(dims)
+
+    def hook(k: int, norm: torch.nn.LayerNorm) -> Any:
+        def record(_: Any, args: tuple[torch.Tensor, ...]) -> None:
+            x, real = args[0], keep[0].to(args[0].dtype)
+            g = norm.weight[d]
+            wide = F.layer_norm(x, x.shape[-1:], eps=norm.eps)[..., d] * g
+            narrow = F.layer_norm(x[..., d], (len(dims),), eps=norm.eps) * g
+            ratio = wide.norm(dim=-1) / narrow.norm(dim=-1).clamp(min=1e-6)
+            sums[k] += float((ratio * real).sum())
+
+        return record
+
+    handles = [n.register_forward_pre_hook(hook(k, n)) for k, n in enumerate(norms)]
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                keep[:] = [batch["attention_mask"]]
+                count[0] += float(batch["attention_mask"].sum())
+                teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [total / max(count[0], 1.0) for total in sums]
+
+
+def narrow(student: Any, narrowing: Narrowing, ratios: list[float] | None = None) -> Any:
     """A new model of the student's class at the narrower size, holding the sliced weights."""
     import copy
 
@@ -156,6 +202,15 @@ def narrow(student: Any, narrowing: Narrowing) -> Any:
         sliced[name] = _slice(name, value, d, narrowing, size)
     model = type(student)(config)
     model.load_state_dict(sliced, strict=True)
+    if ratios is not None:
+        _, layers = layer_list(model)
+        norms = [model.base_model.embeddings.LayerNorm]
+        for layer in layers:
+            each: Any = layer
+            norms += [each.attention.output.LayerNorm, each.output.LayerNorm]
+        with torch.no_grad():
+            for norm, ratio in zip(norms, ratios, strict=True):
+                norm.weight.mul_(ratio)
     model.train()
     return model
 
