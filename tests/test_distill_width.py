@@ -319,3 +319,47 @@ def test_layernorm_weights_start_the_narrow_student_at_the_teachers_scale(
     scaled = embedding_scale(width.narrow(build_student(teacher, [0, 1]), keep, ratios), None)
     assert abs(scaled - target) < abs(plain - target)
     assert scaled == pytest.approx(target, rel=0.1)
+
+
+def test_a_narrow_classifier_keeps_its_head_and_matches_the_teacher_on_kept_dimensions(
+    tiny_classifier: Path, tmp_path: Path
+) -> None:
+    import transformers
+
+    rows = ["sentence\tlabel"] + [
+        f"{' '.join(WORDS[(i + k) % 10] for k in range(4))}\t{'LABEL_' + str(i % 3)}"
+        for i in range(36)
+    ]
+    data = tmp_path / "train.tsv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "cls"
+    settings = Settings(task="", epochs=1, batch_size=8, seq_len=16, patience=None)
+    outcome = distill(
+        Job(teacher=str(tiny_classifier), data=data, out=out, settings=settings, hidden=16)
+    )
+    assert outcome.task == "classification" and outcome.hidden == 16
+    assert not (out / "2_Dense").exists()  # logits need no map back
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(out))
+    assert model.classifier.weight.shape == (3, 16) and model.bert.pooler.dense.weight.shape == (
+        16,
+        16,
+    )
+
+
+def test_a_teacher_that_ends_in_a_dense_module_is_not_narrowed(
+    tiny_bert: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    teacher = Path(shutil.copytree(tiny_bert, tmp_path / "teacher"))
+    dense = {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    (teacher / "modules.json").write_text(json.dumps([dense]))
+    job = Job(
+        teacher=str(teacher),
+        data=_text(tmp_path / "t.txt"),
+        out=tmp_path / "s",
+        settings=Settings(task="", epochs=1, batch_size=8, seq_len=16),
+        hidden=16,
+    )
+    with pytest.raises(DistillError, match="ends in a Dense module; --hidden narrows"):
+        distill(job)

@@ -96,13 +96,13 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         train_set, eval_set = (_align_labels(x, model) for x in (train_set, eval_set))
     student = student_mod.build_student(model, layer_map)
     config: Any = model.config
-    narrow = job.hidden is not None and job.hidden != config.hidden_size
-    hidden_dims: list[int] = []
-    if narrow:
-        assert job.hidden is not None
-        width.check_width(config, job.hidden)
+    hidden = job.hidden if job.hidden != config.hidden_size else None
+    narrow, hidden_dims = hidden is not None, []
+    if hidden is not None:
+        width.check_width(config, hidden)
+        _check_no_dense(teacher)
         probe = _probe_batches(tokenizer, train_set, job.settings)
-        chosen = width.choose(model.config, job.hidden, width.importance(model, layer_map, probe))
+        chosen = width.choose(config, hidden, width.importance(model, layer_map, probe))
         ratios = width.norm_ratios(model, layer_map, probe, chosen.dims)
         student, hidden_dims = width.narrow(student, chosen, ratios), chosen.dims
     if task == "embedding" and getattr(student, "pooler", None) is not None:
@@ -222,6 +222,18 @@ def _align_labels(examples: Examples, model: Any) -> Examples:
         )
     labels = [index[names[i]] for i in examples.labels or []]
     return dataclasses.replace(examples, labels=labels, label_names=teacher_names)
+
+
+def _check_no_dense(teacher: Teacher) -> None:
+    """A teacher that ends in its own Dense module: its embedding is not the pooled output that
+    distillation matches, and a second map would stack on it."""
+    path = teacher.path / "modules.json"
+    modules = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    if any(m.get("type") == "sentence_transformers.models.Dense" for m in modules):
+        raise DistillError(
+            f"{path}: the teacher ends in a Dense module; --hidden narrows teachers whose "
+            "embedding is the pooled output only (leave out --hidden to keep its width)"
+        )
 
 
 def _probe_batches(
