@@ -363,3 +363,25 @@ def test_a_teacher_that_ends_in_a_dense_module_is_not_narrowed(
     )
     with pytest.raises(DistillError, match="ends in a Dense module; --hidden narrows"):
         distill(job)
+
+
+@pytest.mark.parametrize("architecture", ["RobertaForSequenceClassification", "BertModel"])
+def test_narrowing_serves_roberta_heads_too(architecture: str) -> None:
+    import transformers
+
+    model_class = getattr(transformers, architecture)
+    config = model_class.config_class(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, max_position_embeddings=40, num_labels=3,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    teacher = model_class(config).eval()
+    keep = width.Narrowing(
+        dims=list(range(1, 32, 2)), heads=[[0, 3], [1, 2]], neurons=[list(range(18))] * 2
+    )
+    narrow = width.narrow(build_student(teacher, [0, 1]), keep).eval()
+    with torch.no_grad():
+        out = narrow(input_ids=torch.tensor([[0, 5, 6, 7, 2]]))
+    assert narrow.config.hidden_size == 16
+    first = out.logits if hasattr(out, "logits") else out.last_hidden_state
+    assert first.shape[-1] == (3 if "Classification" in architecture else 16)

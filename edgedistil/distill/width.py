@@ -241,7 +241,9 @@ def _slice(
         return value if name.endswith(("position_ids", "token_type_ids")) else value[..., d]
     if "pooler" in parts:
         return value[d][:, d] if value.dim() == 2 else value[d]
-    if parts[0] == "classifier":
+    if name.startswith("classifier.dense."):  # RoBERTa's head: dense [H, H], then out_proj
+        return value[d][:, d] if value.dim() == 2 else value[d]
+    if parts[0] == "classifier":  # BERT's classifier, RoBERTa's out_proj: [labels, H]
         return value[:, d] if value.dim() == 2 else value
     raise DistillError(f"{name}: no rule to narrow this weight; narrowing handles BERT's weights")
 
