@@ -310,9 +310,8 @@ def test_layernorm_weights_start_the_narrow_student_at_the_teachers_scale(
     def embedding_scale(model: Any, dims: list[int] | None) -> float:
         with torch.no_grad():
             out = model.eval()(**_inputs(b), output_hidden_states=True).hidden_states[0]
-        ln = model.embeddings.LayerNorm
-        centred = out - ln.bias  # the normalised part, weight included
-        return float(centred[..., dims or slice(None)].norm(dim=-1)[real].mean())
+            centred = out - model.embeddings.LayerNorm.bias  # the normalised part, weight included
+            return float(centred[..., dims or slice(None)].norm(dim=-1)[real].mean())
 
     target = embedding_scale(teacher, keep.dims)
     plain = embedding_scale(width.narrow(build_student(teacher, [0, 1]), keep), None)
