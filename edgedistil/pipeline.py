@@ -189,8 +189,14 @@ def _plan(ctx: Context) -> dict[str, Any]:
 
     r = ctx.request
     if r.student is not None:
+        from dataclasses import replace
+
+        from edgedistil.export.model import dense_outputs
+
         config = read_config(r.student)
         shape = plan_mod.read_shape(config, str(r.student))
+        if shape.task == "embedding":  # a narrow student's map back to its teacher's size
+            shape = replace(shape, projection=dense_outputs(r.student))
         plan = plan_mod.plan_student(  # the student as it is
             shape=shape,
             teacher=str(r.student),

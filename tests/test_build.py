@@ -387,3 +387,10 @@ def test_when_nothing_fits_at_the_teachers_width_build_narrows_the_student(
     assert config["hidden_size"] == planned["hidden"] and (folder / "student" / "2_Dense").is_dir()
     assert f"hidden {planned['hidden']}" in result.output
     assert planned["planned_bytes"] <= 85_000
+    # the same student reused: its plan prices the Dense map (2_Dense) as the first plan did
+    again = tmp_path / "again"
+    result = _build("--target", tight, "--student", folder / "student", "--out", again,
+                    "--allow-unmeasured")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    replanned = json.loads((again / "plan.json").read_text())
+    assert replanned["parts"]["head"] == planned["parts"]["head"] > 0

@@ -120,6 +120,19 @@ def read_head(model: Any, path: Path) -> Head:
     )
 
 
+def dense_outputs(path: Path) -> int:
+    """The output size of the model directory's Dense module (config only), 0 without one."""
+    modules_path = path / "modules.json"
+    if not modules_path.is_file():
+        return 0
+    for m in json.loads(modules_path.read_text(encoding="utf-8")):
+        if m.get("type") == DENSE_MODULE:
+            config = path / m.get("path", "") / "config.json"
+            if config.is_file():
+                return int(json.loads(config.read_text(encoding="utf-8")).get("out_features", 0))
+    return 0
+
+
 def read_dense(folder: Path) -> Dense:
     """A Dense module's weights (safetensors only: no pickle is loaded) and activation."""
     from safetensors.numpy import load_file
