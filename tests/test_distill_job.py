@@ -236,8 +236,10 @@ def test_a_teacher_without_weights(tiny_bert: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_with_torchrun(tiny_bert: Path, tmp_path: Path) -> None:
-    """torch's own launcher, gloo backend, 2 processes: no code change from the 1-process run."""
+@pytest.mark.parametrize("extra", [[], ["--hidden", "16"]], ids=["full-width", "narrow"])
+def test_two_cpu_processes_with_torchrun(tiny_bert: Path, tmp_path: Path, extra: list[str]) -> None:
+    """torch's own launcher, gloo backend, 2 processes: no code change from the 1-process run;
+    a narrow student's Dense map, used outside the wrapped forward, is reduced as well."""
     out = tmp_path / "ddp"
     exe = Path(sys.executable).parent / "edgedistil"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -267,8 +269,10 @@ def test_two_cpu_processes_with_torchrun(tiny_bert: Path, tmp_path: Path) -> Non
         "4",
         "--seq-len",
         "16",
+        *extra,
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / "edgedistil.json").read_text())
     assert len(record["history"]) == 2
+    assert (out / "2_Dense").is_dir() == bool(extra)
