@@ -174,23 +174,36 @@ class _KillAfterFirstEpoch:
         raise KeyboardInterrupt
 
 
-def test_resume_continues_exactly_where_the_run_stopped(tiny_bert: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hidden", [None, 16], ids=["full-width", "narrow"])
+def test_resume_continues_exactly_where_the_run_stopped(
+    tiny_bert: Path, tmp_path: Path, hidden: int | None
+) -> None:
     data = _plain(tmp_path / "t.txt")
     whole = tmp_path / "whole"
-    distill(Job(teacher=str(tiny_bert), data=data, out=whole, settings=_settings(epochs=3)))
+
+    def job(out: Path, resume: bool = False) -> Job:
+        return Job(
+            teacher=str(tiny_bert),
+            data=data,
+            out=out,
+            settings=_settings(epochs=3),
+            hidden=hidden,
+            resume=resume,
+        )
+
+    distill(job(whole))
     part = tmp_path / "part"
-    job = Job(teacher=str(tiny_bert), data=data, out=part, settings=_settings(epochs=3))
     with pytest.raises(KeyboardInterrupt):
-        distill(job, _KillAfterFirstEpoch())
+        distill(job(part), _KillAfterFirstEpoch())
     assert checkpoint.latest_checkpoint(part) == part / "checkpoints" / "epoch-1"
     (part / "checkpoints" / ".epoch-2.tmp").mkdir()  # a kill mid-write leaves only this behind
     with pytest.raises(DistillError, match="holds checkpoints of an unfinished run; add --resume"):
-        distill(job)
-    distill(
-        Job(teacher=str(tiny_bert), data=data, out=part, settings=_settings(epochs=3), resume=True)
-    )
-    a, b = load_file(str(whole / "model.safetensors")), load_file(str(part / "model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        distill(job(part))
+    distill(job(part, resume=True))
+    names = ["model.safetensors"] + (["2_Dense/model.safetensors"] if hidden else [])
+    for name in names:
+        a, b = load_file(str(whole / name)), load_file(str(part / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_resume_refuses_other_settings(tiny_bert: Path, tmp_path: Path) -> None:
