@@ -64,7 +64,7 @@ def test_plan_every_target_by_default(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     for name in builtin_names():
         assert name in result.output
-    assert "3 layers at hidden size 96 (narrowed)" in result.output  # cortex-m7
+    assert "3 layers at hidden size 128 (narrowed)" in result.output  # cortex-m7
     assert "[budgets].max_model_bytes" in result.output
 
 
