@@ -43,3 +43,18 @@ def test_debug_leaves_stderr_alone() -> None:
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=60
     )
     assert "oneDNN custom operations" in done.stderr and "fully_quantize" in done.stderr
+
+
+def test_native_code_holding_the_gil_can_write_half_a_megabyte() -> None:
+    # PyDLL keeps the GIL during the call, as C++ logging inside a converter call may: with a
+    # 64 KiB pipe the forwarder could never drain it and the write would hang for ever
+    script = (
+        "import ctypes\n"
+        "from edgedistil.cli._stderr import native_noise_filtered\n"
+        "line = b'x' * 99 + b'\\n'\n"
+        "with native_noise_filtered():\n"
+        "    ctypes.PyDLL(None).write(2, line * 5000, len(line) * 5000)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "EDGEDISTIL_DEBUG"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, timeout=60)
+    assert done.returncode == 0 and len(done.stderr) == 500_000

@@ -38,6 +38,7 @@ def native_noise_filtered() -> Iterator[None]:
         yield
         return
     read_end, write_end = os.pipe()
+    _widen(write_end)
     os.dup2(write_end, 2)
     os.close(write_end)
     forwarder = threading.Thread(target=_forward, args=(read_end, terminal), daemon=True)
@@ -49,6 +50,17 @@ def native_noise_filtered() -> Iterator[None]:
         os.dup2(terminal, 2)  # the pipe's last writer closes: the forwarder drains and ends
         forwarder.join(timeout=5)
         os.close(terminal)
+
+
+def _widen(pipe: int) -> None:
+    """A 1 MiB pipe where Linux allows it (64 KiB by default): native code that writes to
+    stderr while holding the GIL must not fill the pipe before the forwarder can run."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass  # another OS, or a lower limit: the default size
 
 
 def _forward(read_end: int, terminal: int) -> None:
