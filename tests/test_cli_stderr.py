@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = r"""
 import os, sys
 from edgedistil.cli._stderr import native_noise_filtered
@@ -48,6 +50,16 @@ def test_debug_leaves_stderr_alone() -> None:
 def test_native_code_holding_the_gil_can_write_half_a_megabyte() -> None:
     # PyDLL keeps the GIL during the call, as C++ logging inside a converter call may: with a
     # 64 KiB pipe the forwarder could never drain it and the write would hang for ever
+    import fcntl
+
+    read_end, write_end = os.pipe()
+    try:
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except OSError:
+        pytest.skip("this system does not allow a 1 MiB pipe (fs.pipe-max-size)")
+    finally:
+        os.close(read_end)
+        os.close(write_end)
     script = (
         "import ctypes\n"
         "from edgedistil.cli._stderr import native_noise_filtered\n"
