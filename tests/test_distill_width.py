@@ -31,6 +31,19 @@ def _text(path: Path, n: int = 40) -> Path:
     return path
 
 
+def _one_epoch(teacher: Path, tmp_path: Path, hidden: int, **kw: Any) -> Job:
+    """A one-epoch narrowing job on a short text, for the refusals."""
+    settings = Settings(task="", epochs=1, batch_size=8, seq_len=16)
+    return Job(
+        teacher=str(teacher),
+        data=_text(tmp_path / "t.txt"),
+        out=tmp_path / "s",
+        settings=settings,
+        hidden=hidden,
+        **kw,
+    )
+
+
 def _model(path: Path) -> Any:
     import transformers
 
@@ -281,14 +294,7 @@ def test_a_dense_with_bias_and_tanh_is_computed_as_pytorch_does(
 def test_widths_the_teacher_cannot_give(
     tiny_bert: Path, tmp_path: Path, hidden: int, message: str
 ) -> None:
-    job = Job(
-        teacher=str(tiny_bert),
-        data=_text(tmp_path / "t.txt"),
-        out=tmp_path / "s",
-        settings=Settings(task="", epochs=1, batch_size=8, seq_len=16),
-        layers=1,
-        hidden=hidden,
-    )
+    job = _one_epoch(tiny_bert, tmp_path, hidden, layers=1)
     with pytest.raises(DistillError, match=message.replace("(", r"\(")):
         distill(job)
     assert not (tmp_path / "s" / "edgedistil.json").exists()
@@ -353,13 +359,7 @@ def test_a_teacher_that_ends_in_a_dense_module_is_not_narrowed(
     teacher = Path(shutil.copytree(tiny_bert, tmp_path / "teacher"))
     dense = {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
     (teacher / "modules.json").write_text(json.dumps([dense]))
-    job = Job(
-        teacher=str(teacher),
-        data=_text(tmp_path / "t.txt"),
-        out=tmp_path / "s",
-        settings=Settings(task="", epochs=1, batch_size=8, seq_len=16),
-        hidden=16,
-    )
+    job = _one_epoch(teacher, tmp_path, 16)
     with pytest.raises(DistillError, match="ends in a Dense module; --hidden narrows"):
         distill(job)
 

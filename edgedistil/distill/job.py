@@ -25,6 +25,7 @@ from edgedistil.distill import checkpoint, train, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
+from edgedistil.export.model import DENSE_MODULE, NORMALIZE_MODULE, read_modules
 from edgedistil.plan import default_layers
 from edgedistil.teacher import Teacher, load_teacher_model, resolve_teacher
 
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 # the teacher 0.717 against 0.687 at 2e-4).
 LR_BY_TASK = {"classification": 5e-5, "finetune": 5e-5, "embedding": 5e-4}
 DENSE_PATH = "2_Dense"
-NORMALIZE = "sentence_transformers.models.Normalize"
 POOLING_KEYS = {
     "pooling_mode_mean_tokens": "mean",
     "pooling_mode_cls_token": "cls",
@@ -227,12 +227,11 @@ def _align_labels(examples: Examples, model: Any) -> Examples:
 def _check_no_dense(teacher: Teacher) -> None:
     """A teacher that ends in its own Dense module: its embedding is not the pooled output that
     distillation matches, and a second map would stack on it."""
-    path = teacher.path / "modules.json"
-    modules = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-    if any(m.get("type") == "sentence_transformers.models.Dense" for m in modules):
+    if any(m.get("type") == DENSE_MODULE for m in read_modules(teacher.path)):
         raise DistillError(
-            f"{path}: the teacher ends in a Dense module; --hidden narrows teachers whose "
-            "embedding is the pooled output only (leave out --hidden to keep its width)"
+            f"{teacher.path / 'modules.json'}: the teacher ends in a Dense module; --hidden "
+            "narrows teachers whose embedding is the pooled output only (leave out --hidden to "
+            "keep its width)"
         )
 
 
@@ -401,13 +400,12 @@ def _write_dense(projection: torch.nn.Linear, directory: Path) -> None:
             "pooling_mode_mean_tokens": True,
         }
         pooling.write_text(json.dumps(config, indent=2))
-    path = directory / "modules.json"
-    modules = json.loads(path.read_text()) if path.is_file() else _plain_modules()
-    at = next((i for i, m in enumerate(modules) if m.get("type") == NORMALIZE), len(modules))
-    modules.insert(at, {"path": DENSE_PATH, "type": "sentence_transformers.models.Dense"})
+    modules = read_modules(directory) or _plain_modules()
+    at = next((i for i, m in enumerate(modules) if m.get("type") == NORMALIZE_MODULE), len(modules))
+    modules.insert(at, {"path": DENSE_PATH, "type": DENSE_MODULE})
     for i, m in enumerate(modules):
         m["idx"], m["name"] = i, str(i)
-    path.write_text(json.dumps(modules, indent=2))
+    (directory / "modules.json").write_text(json.dumps(modules, indent=2))
 
 
 def _plain_modules() -> list[dict[str, Any]]:

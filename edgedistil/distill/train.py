@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edgedistil.distill import losses
+from edgedistil.distill import losses, width
 
 if TYPE_CHECKING:
     import torch
@@ -307,10 +307,8 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
 
 def sentence_embedding(model: Any, hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> Any:
     """The student's pooled embedding, mapped back to the teacher's size when it is narrower."""
-    from edgedistil.distill.width import projection_of
-
     pooled = losses.pool(hidden, mask, mode)
-    projection = projection_of(unwrap(model))
+    projection = width.projection_of(unwrap(model))
     return pooled if projection is None else projection(pooled)
 
 

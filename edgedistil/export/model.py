@@ -106,12 +106,13 @@ def read_head(model: Any, path: Path) -> Head:
         pooling = chosen[0]
     else:
         log.warning("%s has no 1_Pooling/config.json; the embedding is mean-pooled", path)
-    modules_path = path / "modules.json"
-    modules = json.loads(modules_path.read_text(encoding="utf-8")) if modules_path.is_file() else []
+    modules = read_modules(path)
     normalize = any(m.get("type") == NORMALIZE_MODULE for m in modules)
     dense = [m for m in modules if m.get("type") == DENSE_MODULE]
     if len(dense) > 1:
-        raise ExportError(f"{modules_path}: {len(dense)} Dense modules; export handles one")
+        raise ExportError(
+            f"{path / 'modules.json'}: {len(dense)} Dense modules; export handles one"
+        )
     return Head(
         task="embedding",
         pooling=pooling,
@@ -120,12 +121,19 @@ def read_head(model: Any, path: Path) -> Head:
     )
 
 
+def read_modules(path: Path) -> list[dict[str, Any]]:
+    """The sentence-transformers module list of a model directory (``modules.json``); none
+    for a plain Hugging Face directory."""
+    modules = path / "modules.json"
+    if not modules.is_file():
+        return []
+    listed: list[dict[str, Any]] = json.loads(modules.read_text(encoding="utf-8"))
+    return listed
+
+
 def dense_outputs(path: Path) -> int:
     """The output size of the model directory's Dense module (config only), 0 without one."""
-    modules_path = path / "modules.json"
-    if not modules_path.is_file():
-        return 0
-    for m in json.loads(modules_path.read_text(encoding="utf-8")):
+    for m in read_modules(path):
         if m.get("type") == DENSE_MODULE:
             config = path / m.get("path", "") / "config.json"
             if config.is_file():
