@@ -10,7 +10,7 @@ final accuracy of each finished model, so nothing is tuned on it.
 
     .venv/bin/python benchmarks/distill_sst2.py ../shared/data/sst2/train.tsv \\
         ../shared/data/sst2/dev.tsv [--subset 6000] [--epochs 2] [--seq-len 64] \\
-        [--layer-maps 0,5 0,2]
+        [--layer-maps 0,5 0,2] [--narrow 2:256] [--only student-3l-kd ...]
 
 On a CPU the defaults train on a seeded subset of the training file to finish within an hour on
 2 cores; on a GPU pass --subset 0 --epochs 3 for the full recipe. Everything goes through the
@@ -119,6 +119,13 @@ def main() -> None:
         help="extra KD students from these teacher layers, e.g. 0,5 0,2: the layer-map question",
     )
     parser.add_argument(
+        "--narrow",
+        nargs="*",
+        default=[],
+        help="extra KD students LAYERS:HIDDEN, narrowed to HIDDEN dimensions (distill --hidden), "
+        "e.g. 2:256: the speed question",
+    )
+    parser.add_argument(
         "--only",
         nargs="*",
         default=None,
@@ -162,6 +169,14 @@ def main() -> None:
             (
                 f"{len(layer_map.split(','))} layers, KD",
                 job(name, teacher_dir, layer_map=layer_map),
+            )
+        )
+    for shape in args.narrow:
+        layers, hidden = (int(x) for x in shape.split(":"))
+        students.append(
+            (
+                f"{layers} layers, hidden {hidden}, KD",
+                job(f"student-{layers}l-h{hidden}-kd", teacher_dir, layers=layers, hidden=hidden),
             )
         )
     if args.only is not None:

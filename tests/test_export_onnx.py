@@ -49,6 +49,66 @@ def test_classifier_passes_parity_and_ends_in_logits(
     assert (tmp_path / "vocab.txt").is_file()
 
 
+@pytest.mark.parametrize("graph", ["plain", "fused"])
+def test_ort_does_not_turn_layer_norms_into_skip_layer_norms(
+    tiny_classifier: Path, tmp_path: Path, graph: str
+) -> None:
+    """ORT's SkipLayerNormalization CPU kernel is ~7x slower than LayerNormalization (issue 4):
+    neither the file nor the graph a default ORT session makes from it may hold one."""
+    import onnx
+    import onnxruntime as ort
+
+    result = export_onnx(_spec(tiny_classifier, tmp_path / "out", graph=graph))
+    options = ort.SessionOptions()  # ORT's defaults, as a user's application loads the file
+    options.optimized_model_filepath = str(tmp_path / "as-loaded.onnx")
+    ort.InferenceSession(str(result.path), options, providers=["CPUExecutionProvider"])
+    for path in (result.path, tmp_path / "as-loaded.onnx"):
+        model = onnx.load(str(path))
+        ops = [n.op_type for n in model.graph.node]
+        assert "SkipLayerNormalization" not in ops
+        assert ops.count("LayerNormalization") >= 4  # one per residual of the 2 layers, at least
+    exported = onnx.load(str(result.path))
+    producer = {o: n.op_type for n in exported.graph.node for o in n.output}
+    residual_inputs = [
+        producer.get(n.input[0]) for n in exported.graph.node if n.op_type == "LayerNormalization"
+    ]
+    # the attention and FFN residuals of each layer, and in the plain graph the embedding sum
+    # (the fused graph has EmbedLayerNormalization there)
+    assert residual_inputs == ["Sum"] * (4 + (graph == "plain"))
+
+
+def test_a_bias_add_before_a_layer_norm_stays_an_add() -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgedistil.export.graph import residuals_as_sum
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4])
+    bias = onnx.numpy_helper.from_array(np.ones(4, np.float32), "bias")
+    gamma = onnx.numpy_helper.from_array(np.ones(4, np.float32), "gamma")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["x", "bias"], ["b"]),
+            helper.make_node("LayerNormalization", ["b", "gamma"], ["n"]),
+            helper.make_node("Add", ["n", "x"], ["r"]),
+            helper.make_node("LayerNormalization", ["r", "gamma"], ["y"]),
+        ],
+        "g",
+        [x],
+        [y],
+        [bias, gamma],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert residuals_as_sum(model) == 1
+    assert [n.op_type for n in model.graph.node] == [
+        "Add",
+        "LayerNormalization",
+        "Sum",
+        "LayerNormalization",
+    ]
+
+
 def test_positions_are_sliced_to_the_sequence_length(tiny_bert: Path, tmp_path: Path) -> None:
     import onnx
     from onnx import numpy_helper

@@ -137,9 +137,11 @@ def _write_graph(
         output_names=[head.output],
         dynamic_axes={name: axes for name in (*names, head.output)} | {head.output: {0: "batch"}},
     )
-    _check_loads(plain)
     if spec.graph == "plain":
+        graph_mod.keep_layer_norms(plain)
+        _check_loads(plain)
         return plain, {}
+    _check_loads(plain)
     fused_path = staging / MODEL_FILE
     counts = graph_mod.fuse(
         plain,

@@ -1,0 +1,215 @@
+"""Why edgedistil's ONNX graphs keep LayerNormalization away from SkipLayerNormalization.
+
+1. One residual LayerNorm at [1, LENGTH, HIDDEN], three ways, each in its own ORT session:
+   SkipLayerNormalization (what ORT fuses Add + LayerNormalization into), Add + LayerNormalization
+   with ORT's fusions off (basic level), and Sum + LayerNormalization with ORT's defaults (the form
+   edgedistil writes).
+2. A whole student at LENGTH tokens, fused and plain graphs, float and dynamic int8: the graph
+   edgedistil wrote before (Adds, and for "fused" the optimizer's SkipLayerNormalization) against
+   the graph it writes now (Sums, LayerNormalization), both loaded with ORT's default session
+   options, as an application would. The column "SkipLN as loaded" counts SkipLayerNormalization
+   nodes in the graph ORT actually runs (its optimized model).
+
+Every row runs batch 1 on this host's CPU with the same thread count, timed in `--rounds`
+interleaved rounds (each round every row in turn, the order rotated), so a burst of load from
+another process lands on all rows alike.
+
+    .venv/bin/python benchmarks/onnx_layernorm.py STUDENT [--length 128] [--threads 1] \\
+        [--rounds 10] [--runs 20] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedistil.data import SAMPLE_TEXT
+from edgedistil.export.graph import _infer_shapes  # the same shape pass export runs
+from edgedistil.export.onnx import MODEL_FILE, ExportSpec, export_onnx
+from edgedistil.quantize import onnx as q
+
+
+def op_graphs(length: int, hidden: int) -> dict[str, tuple[bytes, bool]]:
+    """The three forms of one residual LayerNorm: name -> (model bytes, let ORT fuse?)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal(hidden).astype(np.float32), name)
+        for name in ("gamma", "beta")
+    ]
+    shape = [1, length, hidden]
+    io_ = [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ("x", "skip")]
+    out = [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)]
+    norm = helper.make_node("LayerNormalization", ["r", "gamma", "beta"], ["y"], epsilon=1e-12)
+    forms = {
+        "SkipLayerNormalization": [
+            helper.make_node(
+                "SkipLayerNormalization",
+                ["x", "skip", "gamma", "beta"],
+                ["y"],
+                domain="com.microsoft",
+                epsilon=1e-12,
+            )
+        ],
+        "Add + LayerNormalization (unfused)": [helper.make_node("Add", ["x", "skip"], ["r"]), norm],
+        "Sum + LayerNormalization": [helper.make_node("Sum", ["x", "skip"], ["r"]), norm],
+    }
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return {
+        name: (
+            helper.make_model(
+                helper.make_graph(nodes, name, io_, out, weights), opset_imports=opsets
+            ).SerializeToString(),
+            "unfused" not in name,
+        )
+        for name, nodes in forms.items()
+    }
+
+
+def before(after: Path, target: Path, graph: str, heads: int, hidden: int) -> Path:
+    """The graph as edgedistil wrote it before: Sums back to Adds; for "fused", the optimizer's
+    default fusions (SkipLayerNormalization, BiasGelu) on that plain graph."""
+    import onnx
+    from onnxruntime.transformers import optimizer  # type: ignore[import-untyped]
+
+    model = onnx.load(str(after))
+    for node in model.graph.node:
+        if node.op_type == "Sum" and len(node.input) == 2:
+            node.op_type = "Add"
+    onnx.save(model, str(target))
+    if graph == "fused":
+        with contextlib.redirect_stdout(io.StringIO()):
+            fused = optimizer.optimize_model(
+                str(target), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
+            )
+            fused.save_model_to_file(str(target))
+        _infer_shapes(target)
+    return target
+
+
+def skip_ln_as_loaded(path: Path, threads: int, work: Path) -> int:
+    """SkipLayerNormalization nodes in the graph ORT's default session makes of ``path``."""
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.optimized_model_filepath = str(work / f"{path.stem}.loaded.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    loaded = onnx.load(options.optimized_model_filepath)
+    return sum(n.op_type == "SkipLayerNormalization" for n in loaded.graph.node)
+
+
+def session(model: str | bytes, threads: int, fuse: bool = True) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    if not fuse:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def interleaved(rows: list[tuple[Any, dict[str, np.ndarray]]], args: Any) -> list[float]:
+    """Median milliseconds per row, timed in rotated rounds."""
+    times: list[list[float]] = [[] for _ in rows]
+    for sess, feed in rows:
+        for _ in range(10):
+            sess.run(None, feed)
+    for r in range(args.rounds):
+        order = list(range(len(rows)))
+        order = order[r % len(order) :] + order[: r % len(order)]
+        for i in order:
+            sess, feed = rows[i]
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                sess.run(None, feed)
+                times[i].append(time.perf_counter() - start)
+    return [1e3 * float(np.median(t)) for t in times]
+
+
+def model_feed(path: Path, length: int) -> dict[str, np.ndarray]:
+    import onnx
+
+    inputs = onnx.load(str(path), load_external_data=False).graph.input
+    ids = np.random.default_rng(0).integers(1000, 2000, (1, length))
+    values = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
+    dtype = {onnx.TensorProto.INT32: np.int32, onnx.TensorProto.INT64: np.int64}
+    return {i.name: values[i.name].astype(dtype[i.type.tensor_type.elem_type]) for i in inputs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("student", type=Path)
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=20, help="runs per row per round")
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    import logging
+
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # not the "optimized model" notice for every row
+    logging.getLogger().setLevel(logging.ERROR)  # nor ORT's pre-processing hint per quantization
+    work = args.work or Path(tempfile.mkdtemp(prefix="onnx-layernorm-"))
+    work.mkdir(parents=True, exist_ok=True)
+    import json
+
+    config = json.loads((args.student / "config.json").read_text())
+    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+
+    ops = op_graphs(args.length, hidden)
+    x = np.random.default_rng(1).standard_normal((2, 1, args.length, hidden)).astype(np.float32)
+    op_ms = interleaved(
+        [(session(m, args.threads, fuse), {"x": x[0], "skip": x[1]}) for m, fuse in ops.values()],
+        args,
+    )
+    print(f"One residual LayerNorm at [1, {args.length}, {hidden}], {args.threads} thread(s):\n")
+    print("| form | median ms |\n|---|---:|")
+    for name, ms in zip(ops, op_ms, strict=True):
+        print(f"| {name} | {ms:.3f} |")
+
+    rows: list[tuple[str, Path]] = []
+    settings = q.Settings(scheme="dynamic-int8", fmt="qdq", activations="uint8", per_channel=True)
+    for graph in ("fused", "plain"):
+        out = work / graph
+        export_onnx(
+            ExportSpec(
+                student=args.student,
+                out=out,
+                sequence_length=args.length,
+                graph=graph,
+                parity_text=SAMPLE_TEXT,
+            )
+        )
+        now = out / MODEL_FILE
+        old = before(now, out / "before.onnx", graph, heads, hidden)
+        for label, path in (("before", old), ("now", now)):
+            int8 = q.quantize_file(path, path.with_suffix(".int8.onnx"), settings, None)
+            rows += [(f"{graph} {label} float32", path), (f"{graph} {label} dynamic int8", int8)]
+    model_ms = interleaved(
+        [(session(str(p), args.threads), model_feed(p, args.length)) for _, p in rows], args
+    )
+    print(
+        f"\n{args.student}: {args.length} tokens, batch 1, {args.threads} thread(s), ORT's default "
+        f"session options, {args.rounds} rounds x {args.runs} runs per row:\n"
+    )
+    print("| graph | SkipLN as loaded | median ms | now vs before |\n|---|---:|---:|---:|")
+    for i, ((label, path), ms) in enumerate(zip(rows, model_ms, strict=True)):
+        pair = model_ms[i - 2] / ms if " now " in label else None
+        ratio = f"{pair:.2f}x" if pair else ""
+        print(f"| {label} | {skip_ln_as_loaded(path, args.threads, work)} | {ms:.2f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
