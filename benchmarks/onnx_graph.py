@@ -1,20 +1,23 @@
-"""Why edgedistil's ONNX graphs keep LayerNormalization away from SkipLayerNormalization.
+"""Two choices in edgedistil's ONNX graphs, measured: no SkipLayerNormalization, and Attention's
+padding value (``edgedistil.export.graph``).
 
 1. One residual LayerNorm at [1, LENGTH, HIDDEN], three ways, each in its own ORT session:
    SkipLayerNormalization (what ORT fuses Add + LayerNormalization into), Add + LayerNormalization
    with ORT's fusions off (basic level), and Sum + LayerNormalization with ORT's defaults (the form
    edgedistil writes).
 2. A whole student at LENGTH tokens, fused and plain graphs, float and dynamic int8: the graph
-   edgedistil wrote before (Adds, and for "fused" the optimizer's SkipLayerNormalization) against
-   the graph it writes now (Sums, LayerNormalization), both loaded with ORT's default session
-   options, as an application would. The column "SkipLN as loaded" counts SkipLayerNormalization
-   nodes in the graph ORT actually runs (its optimized model).
+   edgedistil wrote before (Adds; for "fused" the optimizer's SkipLayerNormalization and BiasGelu,
+   and Attention's default mask_filter_value) against the graph it writes now, both loaded with
+   ORT's default session options, as an application would. Each is timed on one real sentence
+   padded to LENGTH (the fixed-length case: padding keys in every attention row) and on LENGTH
+   real tokens (no padding). "SkipLN as loaded" counts SkipLayerNormalization nodes in the graph
+   ORT actually runs (its optimized model).
 
 Every row runs batch 1 on this host's CPU with the same thread count, timed in `--rounds`
 interleaved rounds (each round every row in turn, the order rotated), so a burst of load from
 another process lands on all rows alike.
 
-    .venv/bin/python benchmarks/onnx_layernorm.py STUDENT [--length 128] [--threads 1] \\
+    .venv/bin/python benchmarks/onnx_graph.py STUDENT [--length 128] [--threads 1] \\
         [--rounds 10] [--runs 20] [--work DIR]
 """
 
@@ -32,7 +35,7 @@ import numpy as np
 
 from edgedistil.data import SAMPLE_TEXT
 from edgedistil.export.graph import _infer_shapes  # the same shape pass export runs
-from edgedistil.export.onnx import MODEL_FILE, ExportSpec, export_onnx
+from edgedistil.export.onnx import ExportSpec, export_onnx
 from edgedistil.quantize import onnx as q
 
 
@@ -74,24 +77,43 @@ def op_graphs(length: int, hidden: int) -> dict[str, tuple[bytes, bool]]:
     }
 
 
-def before(after: Path, target: Path, graph: str, heads: int, hidden: int) -> Path:
-    """The graph as edgedistil wrote it before: Sums back to Adds; for "fused", the optimizer's
-    default fusions (SkipLayerNormalization, BiasGelu) on that plain graph."""
+def with_adds(plain: Path, target: Path) -> Path:
+    """The plain graph as edgedistil wrote it before: its Sums back to Adds."""
     import onnx
-    from onnxruntime.transformers import optimizer  # type: ignore[import-untyped]
 
-    model = onnx.load(str(after))
+    model = onnx.load(str(plain))
     for node in model.graph.node:
         if node.op_type == "Sum" and len(node.input) == 2:
             node.op_type = "Add"
     onnx.save(model, str(target))
-    if graph == "fused":
-        with contextlib.redirect_stdout(io.StringIO()):
-            fused = optimizer.optimize_model(
-                str(target), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
-            )
-            fused.save_model_to_file(str(target))
-        _infer_shapes(target)
+    return target
+
+
+def fused_before(plain_before: Path, target: Path, heads: int, hidden: int) -> Path:
+    """The fused graph as edgedistil wrote it before: the optimizer's default fusions
+    (SkipLayerNormalization, BiasGelu) on the plain graph, Attention at ORT's default
+    mask_filter_value."""
+    from onnxruntime.transformers import optimizer  # type: ignore[import-untyped]
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        fused = optimizer.optimize_model(
+            str(plain_before), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
+        )
+        fused.save_model_to_file(str(target))
+    _infer_shapes(target)
+    return target
+
+
+def default_mask(fused: Path, target: Path) -> Path:
+    """``fused`` with its Attention back at ORT's default mask_filter_value (-10000)."""
+    import onnx
+
+    model = onnx.load(str(fused))
+    for node in model.graph.node:
+        kept = [a for a in node.attribute if a.name != "mask_filter_value"]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+    onnx.save(model, str(target))
     return target
 
 
@@ -136,14 +158,29 @@ def interleaved(rows: list[tuple[Any, dict[str, np.ndarray]]], args: Any) -> lis
     return [1e3 * float(np.median(t)) for t in times]
 
 
-def model_feed(path: Path, length: int) -> dict[str, np.ndarray]:
-    import onnx
+PADDED_SENTENCE = "a fine , funny film that never quite gets where it wants to go ."
 
-    inputs = onnx.load(str(path), load_external_data=False).graph.input
+
+def model_feeds(path: Path, student: Path, length: int) -> dict[str, dict[str, np.ndarray]]:
+    """ "padded": one sentence padded to ``length``; "full": ``length`` real tokens."""
+    import onnx
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(student), local_files_only=True)
+    padded = tokenizer([PADDED_SENTENCE], padding="max_length", max_length=length)
     ids = np.random.default_rng(0).integers(1000, 2000, (1, length))
-    values = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
+    full = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
+    inputs = onnx.load(str(path), load_external_data=False).graph.input
     dtype = {onnx.TensorProto.INT32: np.int32, onnx.TensorProto.INT64: np.int64}
-    return {i.name: values[i.name].astype(dtype[i.type.tensor_type.elem_type]) for i in inputs}
+    feeds = {}
+    for name, values in (("padded", padded), ("full", full)):
+        feeds[name] = {
+            i.name: np.asarray(values.get(i.name, 0 * ids)).astype(
+                dtype[i.type.tensor_type.elem_type]
+            )
+            for i in inputs
+        }
+    return feeds
 
 
 def main() -> None:
@@ -179,36 +216,55 @@ def main() -> None:
     for name, ms in zip(ops, op_ms, strict=True):
         print(f"| {name} | {ms:.3f} |")
 
-    rows: list[tuple[str, Path]] = []
+    rows: list[tuple[str, str, Path]] = []
     settings = q.Settings(scheme="dynamic-int8", fmt="qdq", activations="uint8", per_channel=True)
-    for graph in ("fused", "plain"):
-        out = work / graph
-        export_onnx(
-            ExportSpec(
-                student=args.student,
-                out=out,
-                sequence_length=args.length,
-                graph=graph,
-                parity_text=SAMPLE_TEXT,
-            )
+    now = {}
+    for graph in ("plain", "fused"):
+        spec = ExportSpec(
+            student=args.student,
+            out=work / graph,
+            sequence_length=args.length,
+            graph=graph,
+            parity_text=SAMPLE_TEXT,
         )
-        now = out / MODEL_FILE
-        old = before(now, out / "before.onnx", graph, heads, hidden)
-        for label, path in (("before", old), ("now", now)):
-            int8 = q.quantize_file(path, path.with_suffix(".int8.onnx"), settings, None)
-            rows += [(f"{graph} {label} float32", path), (f"{graph} {label} dynamic int8", int8)]
-    model_ms = interleaved(
-        [(session(str(p), args.threads), model_feed(p, args.length)) for _, p in rows], args
-    )
+        now[graph] = export_onnx(spec).path
+    plain_before = with_adds(now["plain"], work / "plain-before.onnx")
+    variants = [
+        ("fused", "before", fused_before(plain_before, work / "fused-before.onnx", heads, hidden)),
+        ("fused", "LayerNorm only", default_mask(now["fused"], work / "fused-ln-only.onnx")),
+        ("fused", "now", now["fused"]),
+        ("plain", "before", plain_before),
+        ("plain", "now", now["plain"]),
+    ]
+    for graph, label, path in variants:
+        int8 = q.quantize_file(path, path.with_suffix(".int8.onnx"), settings, None)
+        rows += [(graph, f"{label}, float32", path), (graph, f"{label}, dynamic int8", int8)]
+    timed_rows = []
+    for _, _, path in rows:
+        sess = session(str(path), args.threads)
+        feeds = model_feeds(path, args.student, args.length)
+        timed_rows += [(sess, feeds["padded"]), (sess, feeds["full"])]
+    ms = interleaved(timed_rows, args)
+    padded, full = ms[0::2], ms[1::2]
     print(
         f"\n{args.student}: {args.length} tokens, batch 1, {args.threads} thread(s), ORT's default "
-        f"session options, {args.rounds} rounds x {args.runs} runs per row:\n"
+        f"session options, {args.rounds} rounds x {args.runs} runs per row; padded: one "
+        f"{len(PADDED_SENTENCE.split())}-word sentence padded to {args.length}; full: "
+        f"{args.length} real tokens:\n"
     )
-    print("| graph | SkipLN as loaded | median ms | now vs before |\n|---|---:|---:|---:|")
-    for i, ((label, path), ms) in enumerate(zip(rows, model_ms, strict=True)):
-        pair = model_ms[i - 2] / ms if " now " in label else None
-        ratio = f"{pair:.2f}x" if pair else ""
-        print(f"| {label} | {skip_ln_as_loaded(path, args.threads, work)} | {ms:.2f} | {ratio} |")
+    print(
+        "| graph | variant | SkipLN as loaded | padded ms | full ms | vs before, padded | full |\n"
+        "|---|---|---:|---:|---:|---:|---:|"
+    )
+    for i, (graph, label, path) in enumerate(rows):
+        # against "before" of the same graph and precision, the first row of its group
+        precision = label.split(", ")[1]
+        base = next(j for j, r in enumerate(rows) if r[:2] == (graph, f"before, {precision}"))
+        print(
+            f"| {graph} | {label} | {skip_ln_as_loaded(path, args.threads, work)} | "
+            f"{padded[i]:.2f} | {full[i]:.2f} | {padded[base] / padded[i]:.2f}x | "
+            f"{full[base] / full[i]:.2f}x |"
+        )
 
 
 if __name__ == "__main__":
