@@ -1,5 +1,5 @@
-"""Two choices in edgedistil's ONNX graphs, measured: no SkipLayerNormalization, and Attention's
-padding value (``edgedistil.export.graph``).
+"""Two choices in edgedistil's ONNX graphs, measured: no SkipLayerNormalization, and the
+attention mask's padding value (``edgedistil.export.graph``).
 
 1. One residual LayerNorm at [1, LENGTH, HIDDEN], three ways, each in its own ORT session:
    SkipLayerNormalization (what ORT fuses Add + LayerNormalization into), Add + LayerNormalization
@@ -7,7 +7,8 @@ padding value (``edgedistil.export.graph``).
    edgedistil writes).
 2. A whole student at LENGTH tokens, fused and plain graphs, float and dynamic int8: the graph
    edgedistil wrote before (Adds; for "fused" the optimizer's SkipLayerNormalization and BiasGelu,
-   and Attention's default mask_filter_value) against the graph it writes now, both loaded with
+   and Attention's default mask_filter_value; for "plain" the float minimum in the mask) against
+   the graph it writes now ("LayerNorm only": now, but Attention at the default), all loaded with
    ORT's default session options, as an application would. Each is timed on one real sentence
    padded to LENGTH (the fixed-length case: padding keys in every attention row) and on LENGTH
    real tokens (no padding). "SkipLN as loaded" counts SkipLayerNormalization nodes in the graph
@@ -34,7 +35,10 @@ from typing import Any
 import numpy as np
 
 from edgedistil.data import SAMPLE_TEXT
-from edgedistil.export.graph import _infer_shapes  # the same shape pass export runs
+from edgedistil.export.graph import (
+    MASK_FILTER_VALUE,
+    _infer_shapes,  # the same shape pass export runs
+)
 from edgedistil.export.onnx import ExportSpec, export_onnx
 from edgedistil.quantize import onnx as q
 
@@ -77,16 +81,27 @@ def op_graphs(length: int, hidden: int) -> dict[str, tuple[bytes, bool]]:
     }
 
 
-def with_adds(plain: Path, target: Path) -> Path:
-    """The plain graph as edgedistil wrote it before: its Sums back to Adds."""
+def plain_as_before(plain: Path, target: Path) -> Path:
+    """The plain graph as edgedistil wrote it before: its Sums back to Adds, and the padding
+    value of the attention mask's Where back to the float minimum the exporter wrote."""
     import onnx
+    from onnx import numpy_helper
 
     model = onnx.load(str(plain))
     for node in model.graph.node:
         if node.op_type == "Sum" and len(node.input) == 2:
             node.op_type = "Add"
+        if node.op_type == "Constant" and node.attribute[0].name == "value":
+            array = numpy_helper.to_array(node.attribute[0].t)
+            if array.size == 1 and array.dtype == np.float32 and array.item() == MASK_FILTER_VALUE:
+                minimum = np.full_like(array, np.finfo(np.float32).min)
+                node.attribute[0].t.CopyFrom(numpy_helper.from_array(minimum, array_name(node)))
     onnx.save(model, str(target))
     return target
+
+
+def array_name(node: Any) -> str:
+    return str(node.attribute[0].t.name)
 
 
 def fused_before(plain_before: Path, target: Path, heads: int, hidden: int) -> Path:
@@ -228,7 +243,7 @@ def main() -> None:
             parity_text=SAMPLE_TEXT,
         )
         now[graph] = export_onnx(spec).path
-    plain_before = with_adds(now["plain"], work / "plain-before.onnx")
+    plain_before = plain_as_before(now["plain"], work / "plain-before.onnx")
     variants = [
         ("fused", "before", fused_before(plain_before, work / "fused-before.onnx", heads, hidden)),
         ("fused", "LayerNorm only", default_mask(now["fused"], work / "fused-ln-only.onnx")),

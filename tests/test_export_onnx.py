@@ -77,6 +77,39 @@ def test_ort_does_not_turn_layer_norms_into_skip_layer_norms(
     assert residual_inputs == ["Sum"] * (4 + (graph == "plain"))
 
 
+@pytest.mark.parametrize("graph", ["plain", "fused"])
+def test_padding_keys_are_masked_with_a_normal_float(
+    tiny_classifier: Path, tmp_path: Path, graph: str
+) -> None:
+    """Issue 4: a padding key at -10000 (fused Attention's default) or the float minimum (the
+    exported Where) gets a subnormal probability, which x86 multiplies slowly."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from edgedistil.export.graph import MASK_FILTER_VALUE
+
+    result = export_onnx(_spec(tiny_classifier, tmp_path, graph=graph))
+    assert result.parity.passed  # same logits as PyTorch on padded sample sentences
+    model = onnx.load(str(result.path))
+    constants = [
+        numpy_helper.to_array(n.attribute[0].t)
+        for n in model.graph.node
+        if n.op_type == "Constant" and n.attribute[0].name == "value"
+    ]
+    assert not [c for c in constants if c.dtype == np.float32 and c.min() < -1e30]
+    if graph == "fused":
+        values = [
+            helper.get_attribute_value(a)
+            for n in model.graph.node
+            if n.op_type == "Attention"
+            for a in n.attribute
+            if a.name == "mask_filter_value"
+        ]
+        assert values == [MASK_FILTER_VALUE] * 2
+    else:
+        assert [c.item() for c in constants if c.size == 1 and c.item() == MASK_FILTER_VALUE]
+
+
 def test_a_bias_add_before_a_layer_norm_stays_an_add() -> None:
     import onnx
     from onnx import TensorProto, helper

@@ -5,13 +5,17 @@ fewer, bigger kernels, but contrib operators that only full ONNX Runtime builds 
 keeps standard ONNX operators, which ORT Mobile's reduced builds and NNAPI can take. Only Python
 fusions run (opt_level 0), so the file does not depend on the CPU it was made on.
 
-Both graphs keep LayerNormalization away from SkipLayerNormalization, on purpose. ORT's CPU
-kernel for SkipLayerNormalization is a scalar loop with a division per element: at [1, 128, 384]
-it took 0.29 ms where Add + LayerNormalization took 0.04 ms, and it cost a 3-layer int8 MiniLM
-student a quarter of its time (``benchmarks/onnx_layernorm.py``). The Python optimizer is told not
-to make it, and each residual Add that feeds a LayerNormalization is written as the equal
-two-input Sum, because ORT's session would otherwise fuse Add + LayerNormalization into the same
-slow kernel when it loads the file (``SkipLayerNormFusion`` matches Add only).
+Two rewrites make both graphs faster on ORT's CPU kernels without changing a value
+(``for_ort_cpu``; measured by ``benchmarks/onnx_graph.py``):
+
+- LayerNormalization, never SkipLayerNormalization. ORT's CPU kernel for the latter is a scalar
+  loop with a division per element: at [1, 128, 384] it took 0.29 ms where Add +
+  LayerNormalization took 0.04 ms, a quarter of a 3-layer int8 MiniLM student's time. The Python
+  optimizer is told not to make it, and each residual Add that feeds a LayerNormalization is
+  written as the equal two-input Sum, because ORT's session would otherwise fuse Add +
+  LayerNormalization into the same kernel when it loads the file (its fusion matches Add only).
+- Padding keys masked with MASK_FILTER_VALUE instead of -10000 (fused Attention) or the float
+  minimum (the plain graph's Where): see there.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 GRAPHS = ("fused", "plain")
-# What ORT's Attention adds to the score of a padding key. Its default, -10000, meets the clamp
-# of MLAS's exp at about -88, whose exp is a subnormal float: every padded row then carries
-# subnormal probabilities into the next GEMM, which x86 CPUs run through slow microcode (a 3-layer
-# int8 student at 128 tokens: 7.1 ms padded against 4.9 ms unpadded). At -60 a padding key's
+# What a padding key's attention score gets added. ORT's Attention default (-10000) and the
+# exporter's float minimum both meet the clamp of MLAS's exp at about -88, whose exp is a
+# subnormal float: every padded row then carries subnormal probabilities into the next GEMM, which
+# x86 CPUs run through slow microcode (a 3-layer int8 student, one sentence padded to 128 tokens:
+# 7.1 ms, against 5.0 ms at -60, fused or plain). At -60 a padding key's
 # probability is a normal float, still under 1e-26 of the largest, so outputs stay the same
 # (measured: bit-identical); subnormals come back only for keys scoring 22 below the row's
 # maximum, and a padding key could leak only by scoring 40 above it.
@@ -56,8 +61,7 @@ def fuse(source: Path, target: Path, *, num_heads: int, hidden_size: int) -> dic
             opt_level=0,
             optimization_options=options,
         )
-        residuals_as_sum(model.model)
-        set_mask_filter_value(model.model)
+        for_ort_cpu(model.model)
         model.save_model_to_file(str(target))
         _infer_shapes(target)
     if buffer.getvalue().strip():
@@ -67,15 +71,25 @@ def fuse(source: Path, target: Path, *, num_heads: int, hidden_size: int) -> dic
     return {k: v for k, v in counts.items() if v}
 
 
-def keep_layer_norms(path: Path) -> int:
-    """``residuals_as_sum`` on the file at ``path``, rewritten in place."""
+def rewrite_for_ort_cpu(path: Path) -> dict[str, int]:
+    """``for_ort_cpu`` on the file at ``path``, rewritten in place."""
     import onnx
 
     model = onnx.load(str(path))
-    count = residuals_as_sum(model)
-    if count:
+    counts = for_ort_cpu(model)
+    if any(counts.values()):
         onnx.save(model, str(path))
-    return count
+    return counts
+
+
+def for_ort_cpu(model: Any) -> dict[str, int]:
+    """The module's two value-preserving rewrites; how many nodes each changed."""
+    counts = {
+        "Sum": residuals_as_sum(model),
+        "mask": set_mask_filter_value(model) + padding_constants(model),
+    }
+    log.info("rewritten for ORT's CPU kernels: %s", counts)
+    return counts
 
 
 def residuals_as_sum(model: Any) -> int:
@@ -112,6 +126,34 @@ def set_mask_filter_value(model: Any, value: float = MASK_FILTER_VALUE) -> int:
             kept = [a for a in node.attribute if a.name != "mask_filter_value"]
             del node.attribute[:]
             node.attribute.extend([*kept, helper.make_attribute("mask_filter_value", value)])
+            count += 1
+    return count
+
+
+def padding_constants(model: Any, value: float = MASK_FILTER_VALUE) -> int:
+    """Set to ``value`` each float32-minimum scalar Constant that only Where nodes read: the
+    plain graph's additive attention mask (see MASK_FILTER_VALUE); the count."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    readers: dict[str, set[str]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, set()).add(node.op_type)
+    count = 0
+    for node in model.graph.node:
+        if node.op_type != "Constant" or readers.get(node.output[0]) != {"Where"}:
+            continue
+        tensor = next((a.t for a in node.attribute if a.name == "value"), None)
+        if tensor is None:
+            continue
+        array = numpy_helper.to_array(tensor)
+        if (
+            array.size == 1
+            and array.dtype == np.float32
+            and array.item() == np.finfo(np.float32).min
+        ):
+            tensor.CopyFrom(numpy_helper.from_array(np.full_like(array, value), tensor.name))
             count += 1
     return count
 

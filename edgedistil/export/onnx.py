@@ -138,7 +138,7 @@ def _write_graph(
         dynamic_axes={name: axes for name in (*names, head.output)} | {head.output: {0: "batch"}},
     )
     if spec.graph == "plain":
-        graph_mod.keep_layer_norms(plain)
+        graph_mod.rewrite_for_ort_cpu(plain)
         _check_loads(plain)
         return plain, {}
     _check_loads(plain)
