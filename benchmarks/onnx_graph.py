@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -95,13 +97,10 @@ def plain_as_before(plain: Path, target: Path) -> Path:
             array = numpy_helper.to_array(node.attribute[0].t)
             if array.size == 1 and array.dtype == np.float32 and array.item() == MASK_FILTER_VALUE:
                 minimum = np.full_like(array, np.finfo(np.float32).min)
-                node.attribute[0].t.CopyFrom(numpy_helper.from_array(minimum, array_name(node)))
+                name = node.attribute[0].t.name
+                node.attribute[0].t.CopyFrom(numpy_helper.from_array(minimum, name))
     onnx.save(model, str(target))
     return target
-
-
-def array_name(node: Any) -> str:
-    return str(node.attribute[0].t.name)
 
 
 def fused_before(plain_before: Path, target: Path, heads: int, hidden: int) -> Path:
@@ -207,16 +206,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="runs per row per round")
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
-    import logging
-
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)  # not the "optimized model" notice for every row
     logging.getLogger().setLevel(logging.ERROR)  # nor ORT's pre-processing hint per quantization
-    work = args.work or Path(tempfile.mkdtemp(prefix="onnx-layernorm-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="onnx-graph-"))
     work.mkdir(parents=True, exist_ok=True)
-    import json
-
     config = json.loads((args.student / "config.json").read_text())
     hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
 
