@@ -151,11 +151,7 @@ def norm_ratios(
     import torch
     import torch.nn.functional as F
 
-    _, layers = layer_list(teacher)
-    norms = [teacher.base_model.embeddings.LayerNorm]
-    for m in layer_map:
-        layer: Any = layers[m]
-        norms += [layer.attention.output.LayerNorm, layer.output.LayerNorm]
+    norms = _layer_norms(teacher, layer_map)
     sums = [0.0] * len(norms)
     count = [0.0]
     keep: list[torch.Tensor] = []
@@ -203,16 +199,23 @@ def narrow(student: Any, narrowing: Narrowing, ratios: list[float] | None = None
     model = type(student)(config)
     model.load_state_dict(sliced, strict=True)
     if ratios is not None:
-        _, layers = layer_list(model)
-        norms = [model.base_model.embeddings.LayerNorm]
-        for layer in layers:
-            each: Any = layer
-            norms += [each.attention.output.LayerNorm, each.output.LayerNorm]
+        norms = _layer_norms(model, list(range(len(layer_list(model)[1]))))
         with torch.no_grad():
             for norm, ratio in zip(norms, ratios, strict=True):
                 norm.weight.mul_(ratio)
     model.train()
     return model
+
+
+def _layer_norms(model: Any, layer_indices: list[int]) -> list[torch.nn.LayerNorm]:
+    """The embeddings' LayerNorm, then the two of each listed layer (attention, FFN): the order
+    ``norm_ratios`` measures in and ``narrow`` scales in."""
+    _, layers = layer_list(model)
+    norms = [model.base_model.embeddings.LayerNorm]
+    for i in layer_indices:
+        layer: Any = layers[i]
+        norms += [layer.attention.output.LayerNorm, layer.output.LayerNorm]
+    return norms
 
 
 def _slice(
