@@ -94,6 +94,18 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+def mask_filter_values(model: Any) -> dict[str, list[float | None]]:
+    """op type -> mask_filter_value of each (Q)Attention node of an ONNX model (None: unset)."""
+    from onnx import helper
+
+    found: dict[str, list[float | None]] = {}
+    for node in model.graph.node:
+        if node.op_type in ("Attention", "QAttention"):
+            values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            found.setdefault(node.op_type, []).append(values.get("mask_filter_value"))
+    return found
+
+
 def write_profile(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

@@ -14,7 +14,7 @@ from edgedistil.cli import cli
 from edgedistil.data import SAMPLE_TEXT
 from edgedistil.errors import ExportError
 from edgedistil.export.onnx import ExportSpec, export_onnx
-from tests.conftest import error_line, save_tiny
+from tests.conftest import error_line, mask_filter_values, save_tiny
 
 
 def _spec(student: Path, out: Path, **kw: object) -> ExportSpec:
@@ -84,7 +84,7 @@ def test_padding_keys_are_masked_with_a_normal_float(
     """Issue 4: a padding key at -10000 (fused Attention's default) or the float minimum (the
     exported Where) gets a subnormal probability, which x86 multiplies slowly."""
     import onnx
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
 
     from edgedistil.export.graph import MASK_FILTER_VALUE
 
@@ -98,14 +98,7 @@ def test_padding_keys_are_masked_with_a_normal_float(
     ]
     assert not [c for c in constants if c.dtype == np.float32 and c.min() < -1e30]
     if graph == "fused":
-        values = [
-            helper.get_attribute_value(a)
-            for n in model.graph.node
-            if n.op_type == "Attention"
-            for a in n.attribute
-            if a.name == "mask_filter_value"
-        ]
-        assert values == [MASK_FILTER_VALUE] * 2
+        assert mask_filter_values(model) == {"Attention": [MASK_FILTER_VALUE] * 2}
     else:
         assert [c.item() for c in constants if c.size == 1 and c.item() == MASK_FILTER_VALUE]
 

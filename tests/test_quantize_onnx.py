@@ -20,7 +20,7 @@ from edgedistil.quantize import calibration, fallback
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.fidelity import Fidelity
 from edgedistil.quantize.job import Job, quantize
-from tests.conftest import error_line
+from tests.conftest import error_line, mask_filter_values
 
 CALIB = 48  # sentences: enough for every code path, fast on two cores
 
@@ -354,7 +354,7 @@ def test_static_int8_of_a_fused_graph_runs_integer_kernels_for_attention_and_emb
     allowed = {"MatMul"} if settings.fmt == "qdq" and settings.activations == "int8" else set()
     assert not {c for _, consumers in left for c in consumers} - allowed, left
     assert result.fidelity.agreement is not None and result.fidelity.agreement >= 0.9
-    assert _mask_filter_values(model) == {"QAttention": [MASK_FILTER_VALUE] * 2}
+    assert mask_filter_values(model) == {"QAttention": [MASK_FILTER_VALUE] * 2}
 
 
 def test_dynamic_int8_attention_keeps_the_padding_mask_value(
@@ -365,30 +365,14 @@ def test_dynamic_int8_attention_keeps_the_padding_mask_value(
     import onnx
 
     directory = _copy(exported_fused, tmp_path)
-    assert _mask_filter_values(onnx.load(str(directory / "model.onnx"))) == {
+    assert mask_filter_values(onnx.load(str(directory / "model.onnx"))) == {
         "Attention": [MASK_FILTER_VALUE] * 2
     }
     settings = q.Settings(scheme="dynamic-int8")
     result = quantize(_job(directory, text, settings, fallback=False))
-    assert _mask_filter_values(onnx.load(str(result.path))) == {
+    assert mask_filter_values(onnx.load(str(result.path))) == {
         "QAttention": [MASK_FILTER_VALUE] * 2
     }
-
-
-def _mask_filter_values(model: Any) -> dict[str, list[float]]:
-    """op type -> mask_filter_value of each (Q)Attention node (None where unset)."""
-    from onnx import helper
-
-    found: dict[str, list[float]] = {}
-    for node in model.graph.node:
-        if node.op_type in ("Attention", "QAttention"):
-            values = [helper.get_attribute_value(a) for a in node.attribute]
-            names = [a.name for a in node.attribute]
-            value = (
-                values[names.index("mask_filter_value")] if "mask_filter_value" in names else None
-            )
-            found.setdefault(node.op_type, []).append(value)
-    return found
 
 
 def test_nodes_the_caller_excludes_stay_float_through_the_fallback(
