@@ -293,6 +293,26 @@ def test_cli_refuses_a_missing_export(tmp_path: Path, runner: CliRunner) -> None
     assert "export.json is missing" in error_line(result)
 
 
+def test_a_quantizer_failure_inside_ort_is_one_line_and_leaves_nothing(
+    exported_fused: Path, text: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    """A fused graph stripped of its tensor types (edited outside edgedistil) makes ORT's static
+    QOperator quantizer fail on an internal AttributeError: one line, exit 1, no int8 file."""
+    import onnx
+
+    directory = _copy(exported_fused, tmp_path)
+    model = onnx.load(str(directory / "model.onnx"))
+    del model.graph.value_info[:]
+    onnx.save(model, str(directory / "model.onnx"))
+    before = sorted(p.name for p in directory.iterdir())
+    args = ["quantize", str(directory), "--scheme", "static-int8", "--format", "qoperator"]
+    result = runner.invoke(cli, [*args, "--calibration", str(text), "--no-fallback"])
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "ONNX Runtime's quantizer failed" in line and "re-export" in line
+    assert sorted(p.name for p in directory.iterdir()) == before
+
+
 FUSED_OPS = ("Attention", "EmbedLayerNormalization")
 
 

@@ -11,9 +11,11 @@ under temporary names and renamed once verified.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -105,30 +107,51 @@ def quantize_file(
         "extra_options": {"DefaultTensorType": TensorProto.FLOAT},
     }
     if settings.scheme == "dynamic-int8":
-        quantize_dynamic(str(source), str(tmp), **common)
+        with _ort_quantizer(source, tmp, settings):
+            quantize_dynamic(str(source), str(tmp), **common)
     else:
         if ranges_cache is None:
             raise QuantizeError("static-int8 needs calibration ranges; none were collected")
         prepared = target.with_name(f".{target.name}.prepared.tmp")
         try:
-            first = _prepare(source, prepared, settings, ranges_cache)
-            quantize_static(
-                str(first),
-                str(tmp),
-                None,  # no reader: the ranges come from the cache our own collector wrote
-                quant_format=QuantFormat.QDQ if settings.fmt == "qdq" else QuantFormat.QOperator,
-                activation_type=QuantType.QUInt8
-                if settings.activations == "uint8"
-                else QuantType.QInt8,
-                calibrate_method=_method(settings.method),
-                calibration_cache_path=str(ranges_cache),
-                **common,
-            )
+            with _ort_quantizer(source, tmp, settings):
+                first = _prepare(source, prepared, settings, ranges_cache)
+                quantize_static(
+                    str(first),
+                    str(tmp),
+                    None,  # no reader: the ranges come from the cache our own collector wrote
+                    quant_format=QuantFormat.QDQ
+                    if settings.fmt == "qdq"
+                    else QuantFormat.QOperator,
+                    activation_type=QuantType.QUInt8
+                    if settings.activations == "uint8"
+                    else QuantType.QInt8,
+                    calibrate_method=_method(settings.method),
+                    calibration_cache_path=str(ranges_cache),
+                    **common,
+                )
         finally:
             prepared.unlink(missing_ok=True)
     _check_loads(tmp, settings)
     os.replace(tmp, target)
     return target
+
+
+@contextlib.contextmanager
+def _ort_quantizer(source: Path, tmp: Path, settings: Settings) -> Iterator[None]:
+    """ORT's quantizer failing inside (it asserts and indexes rather than raising its own
+    errors, e.g. on a graph without tensor types) becomes one line, with nothing left behind."""
+    try:
+        yield
+    except QuantizeError:
+        raise
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise QuantizeError(
+            f"{source}: ONNX Runtime's quantizer failed ({settings.describe()}): "
+            f"{type(exc).__name__}: {first[:300]}; re-export the model with `edgedistil export`"
+        ) from None
 
 
 def op_types(settings: Settings) -> tuple[str, ...]:
