@@ -319,13 +319,46 @@ def _bench_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+# Budgets that mean something on some kinds of device only: on the others the gate could never
+# measure them, so a profile that sets one there is refused rather than failed forever.
+BUDGET_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "max_flash_bytes": (
+        ("microcontroller",),
+        "flash holds a microcontroller's firmware; other kinds load the model from storage, "
+        "which max_model_bytes bounds",
+    ),
+    "max_arena_bytes": (
+        ("microcontroller",),
+        "a tensor arena is TFLite Micro's; other runtimes allocate as they go, which "
+        "max_peak_rss_bytes bounds",
+    ),
+    "max_peak_rss_bytes": (
+        ("linux-board", "phone", "watch"),
+        "a microcontroller runs no process with a resident set; its memory is max_arena_bytes",
+    ),
+}
+
+
+def _meaningless_budgets(kind: str, b: Mapping[str, Any]) -> list[str]:
+    allowed = [
+        key
+        for key in SECTIONS["budgets"]
+        if key not in BUDGET_KINDS or kind in BUDGET_KINDS[key][0]
+    ]
+    return [
+        f'[budgets].{key} = {show(b[key])}: no meaning for kind "{kind}" ({why}); budgets '
+        f"allowed for a {kind}: {', '.join(allowed)}"
+        for key, (kinds, why) in BUDGET_KINDS.items()
+        if key in b and kind not in kinds
+    ]
+
+
 def _budget_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    meaningless = _meaningless_budgets(d["kind"], b)
     if d["kind"] != "microcontroller":
         problems = [
             *_need(b, "budgets", ("max_peak_rss_bytes",), f'for kind "{d["kind"]}"'),
-            *_only_for(
-                b, "budgets", ("max_flash_bytes", "max_arena_bytes"), "for a microcontroller"
-            ),
+            *meaningless,
             *_at_most(b, "max_model_bytes", d["storage_bytes"], "[device].storage_bytes"),
             *_at_most(b, "max_peak_rss_bytes", d["memory_bytes"], "[device].memory_bytes"),
         ]
@@ -335,7 +368,7 @@ def _budget_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     ram = d["memory_bytes"] + d.get("psram_bytes", 0)
     return [
         *_need(b, "budgets", ("max_flash_bytes", "max_arena_bytes"), "for a microcontroller"),
-        *_only_for(b, "budgets", ("max_peak_rss_bytes",), "for kinds other than microcontroller"),
+        *meaningless,
         *_at_most(b, "max_flash_bytes", d["flash_bytes"], "[device].flash_bytes"),
         *_at_most(b, "max_model_bytes", room, "flash_bytes - runtime_overhead_bytes"),
         *_at_most(b, "max_arena_bytes", ram, "memory_bytes + psram_bytes"),

@@ -1,23 +1,55 @@
 """What was measured for each release artifact of a build folder: the gate's inputs.
 
 Every number is tied to the artifact's bytes: the file must still have the sha256 the manifest
-recorded, and a bench result counts only when it carries that same sha256. The profile must be
-the one the build used, so a budget is never checked against numbers measured for another.
+recorded, and a bench result counts only when it carries that same sha256. A latency or peak RSS
+is tied to the device too: it counts only when measured on the target's kind of device
+(``bench.machine.off_target``); one measured elsewhere is shown, labelled, as unmeasured.
+
+The profile must be the one the build used in everything that shaped the artifacts or their
+measurements; only ``[budgets]`` (and the labels: name, description, extends) may differ, since
+budgets are the gate's input, not the build's. The gate lists each budget that changed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgedistil import gate as gate_mod
 from edgedistil import manifest as manifest_mod
+from edgedistil.bench import machine
 from edgedistil.bench.results import results_dir
 from edgedistil.errors import BuildError
-from edgedistil.gate import Measurement
+from edgedistil.gate import BudgetChange, Measurement
 from edgedistil.profiles import Profile
 from edgedistil.teacher import sha256_of
+
+log = logging.getLogger(__name__)
+# Keys that name, describe or locate a profile: they shape no artifact and no measurement.
+_LABELS = ("name", "description", "source", "extends")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchFile:
+    """One stored or given bench result, with the file it came from (for the reader's sake)."""
+
+    path: Path
+    entry: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return str(self.entry["artifact_sha256"])
+
+    @property
+    def timestamp(self) -> str:
+        return str(self.entry.get("timestamp"))
+
+    @property
+    def ran_on(self) -> machine.RanOn | None:
+        return machine.parse(self.entry.get("ran_on"))
 
 
 def gate_folder(
@@ -29,7 +61,7 @@ def gate_folder(
 ) -> gate_mod.Gate:
     """The gate of every release artifact in ``root`` against ``profile``'s budgets."""
     data = manifest_mod.load(root)
-    check_profile(data, profile)
+    changes = check_profile(data, profile)
     releases = {rel: a for rel, a in data["artifacts"].items() if a.get("role") == "release"}
     if not releases:
         raise BuildError(
@@ -53,35 +85,62 @@ def gate_folder(
             )
         )
     return gate_mod.Gate(
-        target=profile.name, allow_unmeasured=allow_unmeasured, artifacts=tuple(gates)
+        target=profile.name,
+        allow_unmeasured=allow_unmeasured,
+        artifacts=tuple(gates),
+        budget_changes=changes,
     )
 
 
-def check_profile(data: dict[str, Any], profile: Profile) -> None:
-    """Refuse a profile that differs from the one the build resolved (its source path aside)."""
+def check_profile(data: dict[str, Any], profile: Profile) -> tuple[BudgetChange, ...]:
+    """The budgets that changed since the build; refuse any other change but the labels', since
+    the artifacts and their measurements were made under the build's profile."""
     built = dict(data.get("profile") or {})
     now = profile.to_dict()
-    built.pop("source", None)
-    now.pop("source", None)
-    if built == now:
-        return
-    changes = [
-        f"[{section}].{key} {_show(built.get(section, {}).get(key))} -> "
-        f"{_show(now.get(section, {}).get(key))}"
-        for section in sorted(set(built) | set(now))
-        if isinstance(now.get(section), dict) or isinstance(built.get(section), dict)
-        for key in sorted(set(built.get(section) or {}) | set(now.get(section) or {}))
-        if (built.get(section) or {}).get(key) != (now.get(section) or {}).get(key)
-    ]
-    changes += [
-        f"{key} {_show(built.get(key))} -> {_show(now.get(key))}"
-        for key in sorted(set(built) | set(now))
-        if not isinstance(now.get(key), dict) and built.get(key) != now.get(key)
-    ]
-    raise BuildError(
-        f'profile "{profile.name}" changed since the build ({"; ".join(changes)}); rebuild with '
-        "edgedistil build, so that every number is measured under the profile it is checked against"
+    changed = _differences(built, now)
+    shaping = [(s, k) for s, k in changed if s != "budgets" and (s or k not in _LABELS)]
+    if shaping:
+        diff = "; ".join(
+            f"{f'[{s}].{k}' if s else k} {_show(_value(built, s, k))} -> {_show(_value(now, s, k))}"
+            for s, k in shaping
+        )
+        raise BuildError(
+            f'profile "{profile.name}" changed since the build in what shaped its artifacts or '
+            f"their measurements ({diff}); rebuild with edgedistil build, so that every number "
+            "is measured under the profile it is checked against (a change to [budgets] alone "
+            "is checked against this build)"
+        )
+    return tuple(
+        BudgetChange(
+            budget=gate_mod.budget_named(k),
+            built=_number(_value(built, s, k)),
+            now=_number(_value(now, s, k)),
+        )
+        for s, k in changed
+        if s == "budgets"
     )
+
+
+def _differences(built: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, str]]:
+    """(section, key) of every value that differs; section "" for top-level keys."""
+    found = []
+    for key in sorted(set(built) | set(now)):
+        a, b = built.get(key), now.get(key)
+        if isinstance(a, dict) or isinstance(b, dict):
+            a, b = a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}
+            found += [(key, k) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            found.append(("", key))
+    return found
+
+
+def _value(profile: dict[str, Any], section: str, key: str) -> Any:
+    table = profile.get(section) if section else profile
+    return table.get(key) if isinstance(table, dict) else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _show(value: Any) -> str:
@@ -102,7 +161,7 @@ def _check_bytes(path: Path, info: dict[str, Any]) -> None:
 
 
 def measurements(
-    path: Path, info: dict[str, Any], profile: Profile, extra: list[dict[str, Any]]
+    path: Path, info: dict[str, Any], profile: Profile, extra: list[BenchFile]
 ) -> dict[str, Measurement]:
     size = path.stat().st_size
     found = {"model_bytes": Measurement(float(size), "file size")}
@@ -115,53 +174,101 @@ def measurements(
     for quantity in ("arena_bytes", "accuracy_drop"):
         if quantity in info:
             found[quantity] = Measurement(float(info[quantity]), info[f"{quantity}_source"])
-    entry = _latest_bench(path, info["sha256"], extra)
-    if entry is not None:
-        result = entry.get("result") or {}
-        where = f"bench on {entry.get('board')} ({entry.get('runner')}), {entry.get('timestamp')}"
-        p95 = (result.get("latency_ms") or {}).get("p95")
-        rss = (result.get("memory") or {}).get("peak_rss_bytes")
-        if isinstance(p95, int | float):
-            found["p95_latency_ms"] = Measurement(float(p95), where)
-        if isinstance(rss, int | float):
-            found["peak_rss_bytes"] = Measurement(float(rss), where)
+    return found | _bench_measurements(path, info["sha256"], profile, extra)
+
+
+def _bench_measurements(
+    path: Path, sha256: str, profile: Profile, extra: list[BenchFile]
+) -> dict[str, Measurement]:
+    """p95 latency and peak RSS of the newest result measured on the target's kind of device;
+    without one, of the newest result at all, kept as evidence that does not count."""
+    files = _bench_files(path, sha256, extra)
+    if not files:
+        return {}
+    judged = [(f, _off_target(f, profile)) for f in files]
+    on_target = [(f, why) for f, why in judged if why is None]
+    chosen, why = max(on_target or judged, key=lambda pair: pair[0].timestamp)
+    if not on_target:
+        _warn_without_facts([f for f in files if f.ran_on is None], path)
+    result = chosen.entry.get("result") or {}
+    p95 = (result.get("latency_ms") or {}).get("p95")
+    rss = (result.get("memory") or {}).get("peak_rss_bytes")
+    source = _bench_source(chosen)
+    found = {}
+    if isinstance(p95, int | float):
+        found["p95_latency_ms"] = Measurement(float(p95), source, off_target=why)
+    if isinstance(rss, int | float):
+        found["peak_rss_bytes"] = Measurement(float(rss), source, off_target=why)
     return found
 
 
-def _latest_bench(path: Path, sha256: str, extra: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The newest bench result of these bytes: from ``--bench`` files first, else from the
-    artifact's own ``.bench`` folder, where results of other bytes are refused, not skipped."""
-    given = [e for e in extra if e.get("artifact_sha256") == sha256]
+def _off_target(bench: BenchFile, profile: Profile) -> str | None:
+    ran_on = bench.ran_on
+    if ran_on is None:
+        return (
+            f"{bench.path.name} does not say what it ran on (an older edgedistil wrote it): "
+            "counts as unmeasured"
+        )
+    return machine.off_target(ran_on, profile)
+
+
+def _bench_source(bench: BenchFile) -> str:
+    ran_on = bench.ran_on
+    if ran_on is None:
+        entry = bench.entry
+        return f"bench on {entry.get('board')} ({entry.get('runner')}), {bench.timestamp}"
+    return f"bench on {ran_on.describe()}, {bench.timestamp}"
+
+
+def _warn_without_facts(old: list[BenchFile], artifact: Path) -> None:
+    """One warning for results that predate ``ran_on``: they cannot show where they ran."""
+    if not old:
+        return
+    newest = max(old, key=lambda f: f.timestamp)
+    more = f" (and {len(old) - 1} older result(s) like it)" if len(old) > 1 else ""
+    log.warning(
+        "%s%s: a bench result without device facts (written by an older edgedistil); its "
+        "latency and peak RSS count as unmeasured; re-run edgedistil bench on %s",
+        newest.path,
+        more,
+        artifact,
+    )
+
+
+def _bench_files(path: Path, sha256: str, extra: list[BenchFile]) -> list[BenchFile]:
+    """The bench results of these bytes: the ``--bench`` files when any is of these bytes, else
+    the artifact's own ``.bench`` folder, where results of other bytes are refused, not skipped."""
+    given = [f for f in extra if f.sha256 == sha256]
     if given:
-        return max(given, key=lambda e: str(e.get("timestamp")))
+        return given
     folder = results_dir(path)
     stored = [_read_bench(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-    matching = [e for e in stored if e.get("artifact_sha256") == sha256]
+    matching = [f for f in stored if f.sha256 == sha256]
     if stored and not matching:
-        other = stored[-1].get("artifact_sha256", "?")
+        other = stored[-1].sha256
         raise BuildError(
-            f"{folder}: the bench results are for other bytes (sha256 {str(other)[:12]}..., the "
+            f"{folder}: the bench results are for other bytes (sha256 {other[:12]}..., the "
             f"artifact is {sha256[:12]}...); re-run edgedistil bench on {path}"
         )
-    return max(matching, key=lambda e: str(e.get("timestamp"))) if matching else None
+    return matching
 
 
-def _read_bench(path: Path) -> dict[str, Any]:
+def _read_bench(path: Path) -> BenchFile:
     try:
         entry = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise BuildError(f"{path}: not a readable bench result ({exc})") from None
     if not isinstance(entry, dict) or "artifact_sha256" not in entry or "result" not in entry:
         raise BuildError(f"{path}: not a bench result (no artifact_sha256 and result)")
-    return entry
+    return BenchFile(path=path, entry=entry)
 
 
-def _check_bench_files(extra: list[dict[str, Any]], releases: dict[str, Any]) -> None:
+def _check_bench_files(extra: list[BenchFile], releases: dict[str, Any]) -> None:
     known = {a["sha256"] for a in releases.values()}
-    for entry in extra:
-        if entry["artifact_sha256"] not in known:
+    for bench in extra:
+        if bench.sha256 not in known:
             raise BuildError(
-                f"--bench: the result for {entry.get('artifact')} (sha256 "
-                f"{str(entry['artifact_sha256'])[:12]}...) is for none of this build's release "
+                f"--bench: the result for {bench.entry.get('artifact')} (sha256 "
+                f"{bench.sha256[:12]}...) in {bench.path} is for none of this build's release "
                 "artifacts; bench the artifact this build made"
             )

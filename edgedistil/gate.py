@@ -2,7 +2,9 @@
 printing; a broken budget is data (a ``Check`` with status ``fail``), not an exception.
 
 Fail closed: a budget with no measurement fails, unless the caller allows unmeasured budgets,
-when it is ``skipped`` and said so in every report.
+when it is ``skipped`` and said so in every report. A measurement taken off the target (a bench
+on the build host for a phone) is kept on its check, so every report shows it, labelled, but the
+check's status is that of an unmeasured budget.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ BUDGETS = (
 class Measurement:
     value: float
     source: str  # where the number comes from, so a reader can judge it
+    # Why the number is no evidence of the target (measured on another machine); None when it is.
+    off_target: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetChange:
+    """A budget of the profile checked now that differs from the build's (None: unset)."""
+
+    budget: Budget
+    built: float | None
+    now: float | None
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,11 @@ class Check:
     @property
     def ok(self) -> bool:
         return self.status in (PASS, SKIPPED)
+
+    @property
+    def off_target(self) -> str | None:
+        """Why the measurement shown does not count, when it was taken off the target."""
+        return None if self.measured is None else self.measured.off_target
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,8 @@ class Gate:
     target: str
     allow_unmeasured: bool
     artifacts: tuple[ArtifactGate, ...]
+    # Budgets that differ from the profile the build used: the gate checks the new values.
+    budget_changes: tuple[BudgetChange, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -94,7 +114,7 @@ def check_artifact(
         if limit is None:
             continue
         value = measured.get(budget.quantity)
-        if value is None:
+        if value is None or value.off_target is not None:
             status = SKIPPED if allow_unmeasured else UNMEASURED
         else:
             # A small tolerance for the accuracy drop only: it is a ratio of counts printed with
@@ -103,6 +123,12 @@ def check_artifact(
             status = PASS if value.value <= limit + slack else FAIL
         checks.append(Check(budget=budget, limit=float(limit), measured=value, status=status))
     return ArtifactGate(artifact=artifact, sha256=sha256, checks=tuple(checks))
+
+
+def budget_named(key: str) -> Budget:
+    """The gate's budget ``key``; a key it does not know (a newer manifest's) by its name."""
+    known = {b.key: b for b in BUDGETS}
+    return known.get(key) or Budget(key, key, key.removeprefix("max_").replace("_", " "), "")
 
 
 def exit_code(gate: Gate) -> int:

@@ -51,6 +51,7 @@ class Request:
     boards: tuple[str, ...] = ()
     bench_runs: int = 50
     skip_bench: bool = False
+    host_is_target: bool = False  # --runner local on the target device itself (bench.machine)
 
 
 class Events(Protocol):
@@ -594,6 +595,10 @@ def _check_boards(request: Request, profile: Profile) -> None:
     from edgedistil.bench.fleet import resolve_boards
 
     runner = request.runner or profile.bench.runner
+    if request.host_is_target:
+        from edgedistil.bench.machine import check_host_is_target
+
+        check_host_is_target(runner, profile)
     if request.skip_bench or runner == "none":
         return
     where = "" if request.runner else f" ([bench].runner of {profile.name})"
@@ -617,6 +622,8 @@ def _bench(ctx: Context) -> None:
             ctx.request.boards,
             ctx.request.bench_runs,
             ctx.profile.to_dict()["bench"],
+            # Stored in each result: declaring the host the target later must bench again.
+            ctx.request.host_is_target,
         )
         stage(ctx, f"bench {rel}", key, lambda rel=rel: _bench_one(ctx, rel, runner))  # type: ignore[misc]
 
@@ -635,6 +642,7 @@ def _bench_one(ctx: Context, rel: str, runner: str) -> dict[str, Any]:
             text=ctx.request.eval_path,
             # The student's own tokenizer: a .tflite folder holds no tokenizer files.
             tokenizer=ctx.request.student or ctx.root / STUDENT_DIR,
+            host_is_target=ctx.request.host_is_target,
         )
     )
     if report.failed:

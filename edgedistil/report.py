@@ -1,5 +1,9 @@
 """The gate as JSON, Markdown (a pull-request comment) and JUnit XML (one test case per budget, so
-CI systems list each budget natively). Pure renderers: data in, text out."""
+CI systems list each budget natively). Pure renderers: data in, text out.
+
+Every report shows a measurement taken off the target beside its budget, labelled as such (it
+counts as unmeasured), and lists each budget that differs from the profile the build used.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from edgedistil.gate import FAIL, PASS, SKIPPED, UNMEASURED, Check, Gate
+from edgedistil.gate import FAIL, PASS, SKIPPED, UNMEASURED, BudgetChange, Check, Gate
 from edgedistil.units import format_value
 
-SCHEMA = 1
+# 2: a check's "measured" may be set while its status is unmeasured/skipped ("off_target" says
+# why); "budget_changes" lists the budgets that differ from the build's profile.
+SCHEMA = 2
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", UNMEASURED: "❌ unmeasured", SKIPPED: "⚪ skipped"}
 
 
@@ -30,6 +36,16 @@ def to_dict(gate: Gate) -> dict[str, Any]:
             }
             for a in gate.artifacts
         ],
+        "budget_changes": [
+            {
+                "budget": change.budget.key,
+                "label": change.budget.label,
+                "unit": change.budget.unit,
+                "built": change.built,
+                "now": change.now,
+            }
+            for change in gate.budget_changes
+        ],
     }
 
 
@@ -41,6 +57,7 @@ def _check_dict(check: Check) -> dict[str, Any]:
         "limit": check.limit,
         "measured": None if check.measured is None else check.measured.value,
         "source": None if check.measured is None else check.measured.source,
+        "off_target": check.off_target,
         "status": check.status,
     }
 
@@ -49,10 +66,35 @@ def to_json(gate: Gate) -> str:
     return json.dumps(to_dict(gate), indent=2) + "\n"
 
 
-def _measured_text(check: Check) -> str:
+def measured_text(check: Check) -> str:
+    """The measured value, marked when it was taken off the target and does not count."""
     if check.measured is None:
         return "not measured"
-    return format_value(check.measured.value, check.budget.unit)
+    value = format_value(check.measured.value, check.budget.unit)
+    return value if check.off_target is None else f"{value} (off target)"
+
+
+def source_text(check: Check) -> str:
+    """Where the number comes from and, off the target, why it counts as unmeasured."""
+    if check.measured is None:
+        return ""
+    if check.off_target is None:
+        return check.measured.source
+    return f"{check.measured.source}: {check.off_target}"
+
+
+def change_text(change: BudgetChange) -> str:
+    """``max_model_bytes (model size): 23.84 MiB -> 1000 B`` (unset on either side)."""
+
+    def show(value: float | None) -> str:
+        return "(unset)" if value is None else format_value(value, change.budget.unit)
+
+    key, label = change.budget.key, change.budget.label
+    return f"{key} ({label}): {show(change.built)} -> {show(change.now)}"
+
+
+def changed_keys(gate: Gate) -> dict[str, BudgetChange]:
+    return {change.budget.key: change for change in gate.budget_changes}
 
 
 def to_markdown(gate: Gate) -> str:
@@ -66,12 +108,20 @@ def to_markdown(gate: Gate) -> str:
             "|---|---:|---:|---|---|",
         ]
         for c in artifact.checks:
-            source = "" if c.measured is None else c.measured.source
             lines.append(
                 f"| {c.budget.label} | {format_value(c.limit, c.budget.unit)} | "
-                f"{_measured_text(c)} | {_MARK[c.status]} | {_escape_cell(source)} |"
+                f"{measured_text(c)} | {_MARK[c.status]} | {_escape_cell(source_text(c))} |"
             )
         lines.append("")
+    if gate.budget_changes:
+        lines += ["Budgets changed since the build (checked at the new values):", ""]
+        lines += [f"- `{change_text(change)}`" for change in gate.budget_changes]
+        lines.append("")
+    if any(c.off_target for a in gate.artifacts for c in a.checks):
+        lines.append(
+            "Figures marked *off target* were measured on another machine than the target's "
+            "kind of device: shown, but they count as unmeasured."
+        )
     if gate.count(UNMEASURED):
         lines.append(
             "Unmeasured budgets fail (fail closed); run the missing measurement, or pass "
@@ -88,6 +138,7 @@ def to_junit(gate: Gate) -> str:
     """One ``<testsuite>`` per artifact, one ``<testcase>`` per budget; an unmeasured budget is a
     failure (fail closed) unless skipped."""
     suites = ET.Element("testsuites", name=f"edgedistil gate {gate.target}")
+    changes = changed_keys(gate)
     for artifact in gate.artifacts:
         checks = artifact.checks
         suite = ET.SubElement(
@@ -99,24 +150,38 @@ def to_junit(gate: Gate) -> str:
             skipped=str(sum(c.status == SKIPPED for c in checks)),
             errors="0",
         )
+        if changes:
+            properties = ET.SubElement(suite, "properties")
+            for change in changes.values():
+                ET.SubElement(
+                    properties,
+                    "property",
+                    name=f"budget changed since the build: {change.budget.key}",
+                    value=change_text(change),
+                )
         for c in checks:
-            case = ET.SubElement(
-                suite, "testcase", classname=f"{gate.target}.{artifact.artifact}", name=c.budget.key
-            )
-            limit = format_value(c.limit, c.budget.unit)
-            if c.status == FAIL:
-                failure = ET.SubElement(
-                    case, "failure", message=f"{_measured_text(c)} exceeds {limit}"
-                )
-                failure.text = c.measured.source if c.measured else ""
-            elif c.status == UNMEASURED:
-                ET.SubElement(case, "failure", message=f"not measured; budget {limit}")
-            elif c.status == SKIPPED:
-                ET.SubElement(case, "skipped", message=f"not measured; budget {limit}")
-            else:
-                out = ET.SubElement(case, "system-out")
-                out.text = (
-                    f"{_measured_text(c)} <= {limit} ({c.measured.source if c.measured else ''})"
-                )
+            _junit_case(suite, gate.target, artifact.artifact, c, changes.get(c.budget.key))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
+
+
+def _junit_case(
+    suite: ET.Element, target: str, artifact: str, c: Check, change: BudgetChange | None
+) -> None:
+    case = ET.SubElement(suite, "testcase", classname=f"{target}.{artifact}", name=c.budget.key)
+    limit = format_value(c.limit, c.budget.unit)
+    if change is not None:
+        limit += f" (changed since the build: {change_text(change)})"
+    unmeasured = (
+        "not measured" if c.measured is None else f"{measured_text(c)}, counts as unmeasured"
+    )
+    if c.status == FAIL:
+        failure = ET.SubElement(case, "failure", message=f"{measured_text(c)} exceeds {limit}")
+        failure.text = source_text(c)
+    elif c.status in (UNMEASURED, SKIPPED):
+        tag = "failure" if c.status == UNMEASURED else "skipped"
+        element = ET.SubElement(case, tag, message=f"{unmeasured}; budget {limit}")
+        element.text = source_text(c) or None
+    else:
+        out = ET.SubElement(case, "system-out")
+        out.text = f"{measured_text(c)} <= {limit} ({source_text(c)})"

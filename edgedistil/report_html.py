@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgedistil.bench.machine import parse as parse_ran_on
 from edgedistil.bench.results import results_dir
 from edgedistil.gate import Gate
-from edgedistil.report import to_dict
+from edgedistil.report import change_text, measured_text, source_text
 from edgedistil.units import format_value
 
 PLOTS = ("bytes.png", "latency.png", "accuracy.png")
@@ -48,6 +49,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.pass{{color:#07
 </head><body>
 <h1>{title} {verdict}</h1>
 {_table(gate)}
+{_changes(gate)}
 {images}
 </body></html>
 """
@@ -55,29 +57,34 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.pass{{color:#07
 
 def _table(gate: Gate) -> str:
     rows = []
-    for artifact in to_dict(gate)["artifacts"]:
-        for c in artifact["checks"]:
-            measured = (
-                "not measured" if c["measured"] is None else format_value(c["measured"], c["unit"])
-            )
+    for artifact in gate.artifacts:
+        for c in artifact.checks:
             rows.append(
                 "<tr>"
                 + "".join(
                     f"<td>{html.escape(str(v))}</td>"
                     for v in (
-                        artifact["artifact"],
-                        c["label"],
-                        format_value(c["limit"], c["unit"]),
-                        measured,
+                        artifact.artifact,
+                        c.budget.label,
+                        format_value(c.limit, c.budget.unit),
+                        measured_text(c),
                     )
                 )
-                + f'<td class="{c["status"]}">{c["status"]}</td>'
-                + f"<td>{html.escape(c['source'] or '')}</td></tr>"
+                + f'<td class="{c.status}">{c.status}</td>'
+                + f"<td>{html.escape(source_text(c))}</td></tr>"
             )
     head = "".join(
         f"<th>{h}</th>" for h in ("artifact", "budget", "limit", "measured", "result", "source")
     )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _changes(gate: Gate) -> str:
+    """The budgets that differ from the build's profile, checked at their new values."""
+    if not gate.budget_changes:
+        return ""
+    items = "".join(f"<li>{html.escape(change_text(c))}</li>" for c in gate.budget_changes)
+    return f"<p>Budgets changed since the build (checked at the new values):</p><ul>{items}</ul>"
 
 
 def byte_parts(path: Path) -> dict[str, int]:
@@ -137,7 +144,11 @@ def _latency_plot(folder: Path, artifacts: dict[str, Any], path: Path) -> tuple[
         mine = [e for e in entries if e.get("artifact_sha256") == info["sha256"]]
         if mine:
             latest = max(mine, key=lambda e: str(e.get("timestamp")))
-            series[f"{rel} ({latest.get('board')})"] = latest["result"]["latency_ms"]
+            ran_on = parse_ran_on(latest.get("ran_on"))
+            where = (
+                latest.get("board") if ran_on is None else f"{ran_on.architecture} {ran_on.board}"
+            )
+            series[f"{rel} ({where})"] = latest["result"]["latency_ms"]
     title = "Latency quantiles from the newest bench of each artifact's bytes"
     if not series:
         path.unlink(missing_ok=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import shutil
 import sys
 from pathlib import Path
@@ -86,6 +88,12 @@ def test_results_are_stored_beside_the_artifact_with_its_sha(onnx_copy: Path) ->
     stored = json.loads(first.saved.read_text())
     assert stored["artifact_sha256"] == sha256_of(onnx_copy)
     assert stored["board"] == "local" and stored["result"]["ok"] is True
+    # What it ran on, as the board script read it in the process that ran the model.
+    ran_on = stored["ran_on"]
+    assert ran_on["runner"] == "local" and ran_on["board"] == "localhost"
+    assert ran_on["machine"] == platform.machine() and ran_on["host_is_target"] is False
+    assert ran_on["cores"] == os.cpu_count() and ran_on["os"].startswith(platform.system())
+    assert ran_on["cpu_model"] == stored["result"]["board"]["cpu_model"]
     history = (first.saved.parent / results.HISTORY).read_text().splitlines()
     assert [json.loads(line)["timestamp"] for line in history] == [
         stored["timestamp"],
@@ -176,6 +184,8 @@ def test_json_that_is_not_a_result(runner: CliRunner, onnx_copy: Path) -> None:
         (["--runner", "ssh", "--board", "-oProxyCommand=x"], "is not user@host[:port]"),
         (["--cpus", "0-x"], "--cpus '0-x'"),
         (["--tokenizer", "/nonexistent"], "no tokenizer.json or vocab.txt"),
+        (["--host-is-target", "--target", "esp32-s3", "--runner", "local"], "is xtensa-lx7"),
+        (["--host-is-target", "--runner", "ssh", "--board", "pi@h"], "needs --runner local"),
     ],
 )
 def test_bad_input_is_one_line(
@@ -265,3 +275,10 @@ def test_more_threads_than_host_cores_are_capped_with_a_warning(
     assert f"{asked} threads asked for (--threads) but this host has" in result.stderr
     [board] = json.loads(result.stdout)["boards"]
     assert board["result"]["result"]["threads"] == os.cpu_count()
+
+
+def test_host_is_target_is_recorded_in_the_result(runner: CliRunner, onnx_copy: Path) -> None:
+    result = runner.invoke(cli, ["bench", str(onnx_copy), *FAST, "--host-is-target", "--json"])
+    assert result.exit_code == 0, result.output
+    ran_on = json.loads(result.stdout)["boards"][0]["result"]["ran_on"]
+    assert ran_on["host_is_target"] is True and ran_on["runner"] == "local"

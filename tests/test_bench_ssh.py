@@ -75,6 +75,11 @@ def test_cli_over_ssh_stores_the_result(
     (entry,) = json.loads(result.stdout)["boards"]
     assert entry["ok"] and entry["board"] == sshd.address
     assert Path(entry["saved"]).parent == tmp_path / "model.onnx.bench"
+    # What it ran on: the board by its address, the machine as the board script saw it there.
+    ran_on = entry["result"]["ran_on"]
+    assert ran_on["runner"] == "ssh" and ran_on["board"] == sshd.address
+    assert ran_on["machine"] == entry["result"]["result"]["board"]["machine"]
+    assert ran_on["host_is_target"] is False
 
 
 def test_address_from_the_profiles_environment_variable(

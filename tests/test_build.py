@@ -3,25 +3,36 @@ distillation, ONNX export, int8 quantization, local bench and gate, into one fol
 
 from __future__ import annotations
 
+import html
 import json
+import platform
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from edgedistil.bench.machine import architecture_of
 from edgedistil.cli import cli
 from edgedistil.teacher import sha256_of
 from tests.conftest import error_line, save_tiny
 
-# The Raspberry Pi 4 profile with ONNX only: the format every test here builds.
-PROFILE = """extends = "raspberry-pi-4"
+# This host's architecture, in the profiles' words: a local bench counts for a profile only on
+# a host of its architecture declared to be the target (--host-is-target).
+HOST_ARCH = architecture_of(platform.machine())
+# The Raspberry Pi 4 profile with ONNX only (the format every test here builds), on this host's
+# architecture, so that this host may stand for the board.
+PROFILE = f"""extends = "raspberry-pi-4"
 name = "pi4-onnx"
-description = "the Raspberry Pi 4 profile, ONNX only"
+description = "the Raspberry Pi 4 profile, ONNX only, on this host's architecture"
+[device]
+architecture = "{HOST_ARCH}"
 [export]
 runtimes = ["onnxruntime"]
 formats = ["onnx"]
 """
+LOCAL = ("--runner", "local", "--host-is-target")  # this host benches as the target itself
 
 
 def _profile(directory: Path, extra: str = "", name: str = "pi4.toml") -> Path:
@@ -48,7 +59,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     teacher = save_tiny(root / "teacher")
     profile = _profile(root)
     out = root / "out"
-    result = _build("--target", profile, "--teacher", teacher, "--out", out, "--runner", "local")
+    result = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL)
     assert result.exit_code == 0, result.output + result.stderr
     return teacher, profile, out
 
@@ -89,7 +100,7 @@ def test_a_second_build_redoes_nothing(built: tuple[Path, Path, Path], tmp_path:
     teacher, profile, _ = built
     out = _copy(built, tmp_path)
     before = (out / "onnx" / "model.int8.onnx").stat().st_mtime_ns
-    result = _build("--target", profile, "--teacher", teacher, "--out", out, "--runner", "local")
+    result = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL)
     assert result.exit_code == 0, result.output
     skipped = [line for line in result.output.splitlines() if line.startswith("= ")]
     assert len(skipped) == 5, result.output
@@ -104,7 +115,7 @@ def test_other_edgedistil_code_redoes_every_stage(
     teacher, profile, _ = built
     out = _copy(built, tmp_path)
     monkeypatch.setattr(manifest, "code_sha256", lambda: "an upgraded edgedistil")
-    result = _build("--target", profile, "--teacher", teacher, "--out", out, "--runner", "local")
+    result = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL)
     assert result.exit_code == 0, result.output
     assert not [line for line in result.output.splitlines() if line.startswith("= ")]
 
@@ -117,7 +128,7 @@ def test_a_changed_input_redoes_its_stage_and_those_after(
     calibration = tmp_path / "calibration.txt"
     calibration.write_text("set a timer for five minutes\nthe battery is low\n" * 20)
     result = _build(
-        "--target", profile, "--teacher", teacher, "--out", out, "--runner", "local",
+        "--target", profile, "--teacher", teacher, "--out", out, *LOCAL,
         "--calibration", calibration,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -164,7 +175,7 @@ def test_check_fails_with_exit_3_when_a_budget_is_exceeded(
     tight = _profile(tmp_path, "[budgets]\nmax_model_bytes = 1000\n")
     folder = tmp_path / "tight"
     result = _build("--target", tight, "--student", out / "student", "--out", folder,
-                    "--runner", "local")  # fmt: skip
+                    *LOCAL)  # fmt: skip
     assert result.exit_code == 3, result.output
     gate = json.loads((folder / "gate.json").read_text())
     (size,) = [c for c in gate["artifacts"][0]["checks"] if c["budget"] == "max_model_bytes"]
@@ -197,12 +208,16 @@ def test_a_bench_result_file_from_ci_is_matched_by_sha256(
     elsewhere = tmp_path / "from-the-board.json"
     entry = json.loads(stored.read_text())
     entry["result"]["latency_ms"]["p95"] = 1234.5  # what a slow board would report
+    # ... through the profile's own runner (ssh), on a board of the profile's architecture
+    entry["ran_on"] = {**entry["ran_on"], "runner": "ssh", "board": "pi@10.0.0.7",
+                       "host_is_target": False}  # fmt: skip
     elsewhere.write_text(json.dumps(entry))
     result = _check(out, "--target", profile, "--bench", elsewhere)
     assert result.exit_code == 3
     checks = json.loads((out / "gate.json").read_text())["artifacts"][0]["checks"]
     (p95,) = [c for c in checks if c["budget"] == "max_p95_latency_ms"]
-    assert p95["measured"] == 1234.5 and p95["status"] == "fail"
+    assert p95["measured"] == 1234.5 and p95["status"] == "fail" and p95["off_target"] is None
+    assert "board pi@10.0.0.7" in p95["source"]
 
 
 # ---- bad input: one line, exit 1 ----
@@ -259,10 +274,13 @@ def test_check_refuses_a_profile_changed_since_the_build(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     _, _, out = built
-    changed = _profile(tmp_path, "[budgets]\nmax_p95_latency_ms = 20.0\n")
+    changed = _profile(
+        tmp_path, "[quantize]\nper_channel = false\n[budgets]\nmax_p95_latency_ms = 20.0\n"
+    )
     line = error_line(_check(out, "--target", changed))
-    assert 'profile "pi4-onnx" changed since the build' in line
-    assert "[budgets].max_p95_latency_ms 40.0 -> 20.0" in line
+    assert 'profile "pi4-onnx" changed since the build in what shaped its artifacts' in line
+    assert "[quantize].per_channel true -> false" in line
+    assert "max_p95_latency_ms" not in line  # a budget is the gate's input: not a reason
 
 
 def test_check_refuses_a_budget_in_the_wrong_unit(
@@ -289,7 +307,7 @@ def test_a_failed_stage_keeps_the_earlier_ones_and_a_rerun_starts_there(
     assert manifest["stages"]["onnx-verify"]["status"] == "done"
     assert not (folder / "gate.json").exists()
     rerun = _build("--target", profile, "--student", out / "student", "--out", folder,
-                   "--runner", "local")  # fmt: skip
+                   *LOCAL)  # fmt: skip
     assert rerun.exit_code == 0, rerun.output
     lines = rerun.output.splitlines()
     assert "= onnx-export: inputs unchanged" in lines and "= onnx-verify: inputs unchanged" in lines
@@ -331,8 +349,9 @@ def test_a_watch_build_verifies_and_benches_a_litert_artifact(
     watch = tmp_path / "watch.toml"
     watch.write_text('extends = "wear-os-watch"\nname = "watch"\ndescription = "w"\n')
     folder = tmp_path / "watch"
+    # This host benches for the watch without standing for it: its figures count as unmeasured.
     result = _build("--target", watch, "--student", out / "student", "--out", folder,
-                    "--runner", "local")  # fmt: skip
+                    "--runner", "local", "--allow-unmeasured")  # fmt: skip
     assert result.exit_code == 0, result.output
     (release,) = [
         (rel, a)
@@ -341,8 +360,11 @@ def test_a_watch_build_verifies_and_benches_a_litert_artifact(
     ]
     assert release[0] == "tflite/model.static-int8.tflite"
     gate = json.loads((folder / "gate.json").read_text())
-    measured = {c["budget"]: c["measured"] for c in gate["artifacts"][0]["checks"]}
-    assert measured["max_p95_latency_ms"] > 0 and measured["max_peak_rss_bytes"] > 0
+    checks = {c["budget"]: c for c in gate["artifacts"][0]["checks"]}
+    for key in ("max_p95_latency_ms", "max_peak_rss_bytes"):
+        assert checks[key]["measured"] > 0 and checks[key]["status"] == "skipped"
+        assert "counts as unmeasured" in checks[key]["off_target"]
+    assert "(off target)" in result.output
 
 
 def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasured(
@@ -394,3 +416,137 @@ def test_when_nothing_fits_at_the_teachers_width_build_narrows_the_student(
     assert result.exit_code == 0, result.output
     replanned = json.loads((again / "plan.json").read_text())
     assert replanned["parts"]["head"] == planned["parts"]["head"] > 0
+
+
+# ---- latency and RSS count only from the target's kind of device ----
+
+
+def _stored(out: Path) -> Path:
+    (stored,) = (out / "onnx" / "model.int8.onnx.bench").glob("*.json")
+    return stored
+
+
+def _check_of(folder: Path, budget: str) -> dict[str, Any]:
+    checks = json.loads((folder / "gate.json").read_text())["artifacts"][0]["checks"]
+    (check,) = [c for c in checks if c["budget"] == budget]
+    return check  # type: ignore[no-any-return]
+
+
+def test_a_bench_on_a_host_declared_the_target_counts(built: tuple[Path, Path, Path]) -> None:
+    _, _, out = built
+    ran_on = json.loads(_stored(out).read_text())["ran_on"]
+    assert ran_on["runner"] == "local" and ran_on["board"] == "localhost"
+    assert ran_on["machine"] == platform.machine() and ran_on["architecture"] == HOST_ARCH
+    assert ran_on["host_is_target"] is True and ran_on["cores"] >= 1 and ran_on["os"]
+    for budget in ("max_p95_latency_ms", "max_peak_rss_bytes"):
+        check = _check_of(out, budget)
+        assert check["status"] == "pass" and check["off_target"] is None
+
+
+def test_a_bench_on_a_host_not_declared_the_target_is_shown_but_unmeasured(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    stored = _stored(out)
+    entry = json.loads(stored.read_text())
+    entry["ran_on"]["host_is_target"] = False  # a plain --runner local on the build host
+    stored.write_text(json.dumps(entry))
+    closed = _check(out, "--target", profile)
+    assert closed.exit_code == 3, closed.output
+    p95 = _check_of(out, "max_p95_latency_ms")
+    assert p95["status"] == "unmeasured"
+    assert p95["measured"] == entry["result"]["latency_ms"]["p95"]
+    assert "not declared to be the target" in p95["off_target"]
+    assert "(off target)" in closed.output
+    for name in ("gate.md", "gate.junit.xml", "report.html"):
+        text = html.unescape((out / name).read_text())
+        assert "(off target)" in text and "not declared to be the target" in text, name
+    allowed = _check(out, "--target", profile, "--allow-unmeasured")
+    assert allowed.exit_code == 0, allowed.output
+    assert _check_of(out, "max_p95_latency_ms")["status"] == "skipped"
+
+
+def test_a_bench_of_another_architecture_counts_as_unmeasured(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    stored = _stored(out)
+    entry = json.loads(stored.read_text())
+    other = "aarch64" if HOST_ARCH == "x86_64" else "x86_64"
+    # Declared the target, through the profile's runner even: the architecture still decides.
+    entry["ran_on"].update(machine=other, architecture=architecture_of(other), runner="ssh")
+    stored.write_text(json.dumps(entry))
+    assert _check(out, "--target", profile).exit_code == 3
+    assert "not on the target" in _check_of(out, "max_peak_rss_bytes")["off_target"]
+
+
+def test_an_old_bench_result_without_device_facts_is_unmeasured_with_a_warning(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    stored = _stored(out)
+    entry = json.loads(stored.read_text())
+    del entry["ran_on"]
+    entry["schema"] = 1
+    stored.write_text(json.dumps(entry))
+    result = _check(out, "--target", profile)
+    assert result.exit_code == 3, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warnings) == 1 and str(stored) in warnings[0], result.stderr
+    assert "without device facts" in warnings[0]
+    p95 = _check_of(out, "max_p95_latency_ms")
+    assert p95["status"] == "unmeasured" and stored.name in p95["off_target"]
+
+
+def test_build_refuses_host_is_target_on_a_host_of_another_architecture(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, _, out = built
+    esp = tmp_path / "esp.toml"
+    esp.write_text('extends = "esp32-s3"\nname = "esp"\ndescription = "e"\n')
+    result = _build("--target", esp, "--student", out / "student", "--out", tmp_path / "o",
+                    "--runner", "local", "--host-is-target")  # fmt: skip
+    line = error_line(result)
+    assert "--host-is-target: this host is" in line
+    assert "[device].architecture is xtensa-lx7" in line
+    assert not (tmp_path / "o").exists()
+
+
+# ---- check takes new budgets ----
+
+
+def test_check_takes_a_tighter_budget_and_names_it(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    tight = tmp_path / "tight.toml"
+    tight.write_text(f'extends = "{profile}"\nname = "tight"\n[budgets]\nmax_model_bytes = 1000\n')
+    result = _check(out, "--target", tight)
+    assert result.exit_code == 3, result.output
+    change = "max_model_bytes (model size): 23.84 MiB -> 1000 B"
+    assert f"budget changed since the build: {change}" in result.output
+    gate = json.loads((out / "gate.json").read_text())
+    assert gate["target"] == "tight"
+    assert gate["budget_changes"] == [
+        {"budget": "max_model_bytes", "label": "model size", "unit": "bytes",
+         "built": 25_000_000, "now": 1000},
+    ]  # fmt: skip
+    assert _check_of(out, "max_model_bytes")["status"] == "fail"
+    for name in ("gate.md", "gate.junit.xml", "report.html"):
+        assert change in html.unescape((out / name).read_text()), name
+
+
+def test_check_refuses_a_budget_with_no_meaning_for_the_kind(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, out = built
+    arena = tmp_path / "arena.toml"
+    arena.write_text(f'extends = "{profile}"\n[budgets]\nmax_arena_bytes = 524_288\n')
+    line = error_line(_check(out, "--target", arena))
+    assert 'arena.toml: [budgets].max_arena_bytes = 524_288: no meaning for kind "linux-board"' in (
+        line
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 
@@ -80,6 +81,7 @@ def test_json_report_carries_every_check_with_its_source() -> None:
         "limit": 1000.0,
         "measured": 2000.0,
         "source": "file size",
+        "off_target": None,
         "status": "fail",
     }
 
@@ -111,3 +113,64 @@ def test_junit_marks_allowed_unmeasured_budgets_skipped() -> None:
     gate = _gate({k: v for k, v in ALL.items() if k != "peak_rss_bytes"}, allow=True)
     (suite,) = ET.fromstring(report.to_junit(gate)).findall("testsuite")
     assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+
+
+# ---- evidence from another machine, budgets changed since the build ----
+
+HOST = "bench on x86_64 host localhost (AMD EPYC, 2 cores; local), 2026-01-01T00:00:00Z"
+WHY = "not on the target (arm64 Cortex-A78): counts as unmeasured"
+
+
+def test_an_off_target_figure_counts_as_unmeasured_but_stays_on_the_check() -> None:
+    foreign = {**ALL, "p95_latency_ms": Measurement(5.0, HOST, off_target=WHY)}
+    closed = _gate(foreign)
+    (p95,) = [c for c in closed.artifacts[0].checks if c.budget.key == "max_p95_latency_ms"]
+    # Within the budget, yet not a pass: the host's latency says nothing about the phone.
+    assert p95.status == "unmeasured" and not closed.passed
+    assert p95.measured is not None and p95.measured.value == 5.0 and p95.off_target == WHY
+    allowed = _gate(foreign, allow=True)
+    assert allowed.passed and allowed.count("skipped") == 1
+
+
+def test_every_report_shows_an_off_target_figure_labelled() -> None:
+    gate = _gate({**ALL, "p95_latency_ms": Measurement(33.86, HOST, off_target=WHY)}, allow=True)
+    (p95,) = [
+        c
+        for c in json.loads(report.to_json(gate))["artifacts"][0]["checks"]
+        if c["budget"] == "max_p95_latency_ms"
+    ]
+    assert p95["measured"] == 33.86 and p95["status"] == "skipped" and p95["off_target"] == WHY
+    markdown = report.to_markdown(gate)
+    assert f"| 33.86 ms (off target) | ⚪ skipped | {HOST}: {WHY} |" in markdown
+    (suite,) = ET.fromstring(report.to_junit(gate)).findall("testsuite")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    skipped = cases["max_p95_latency_ms"].find("skipped")
+    assert skipped is not None and "33.86 ms (off target), counts as unmeasured" in str(
+        skipped.get("message")
+    )
+    assert WHY in str(skipped.text)
+
+
+def test_budget_changes_are_listed_in_every_report() -> None:
+    size = gate_mod.budget_named("max_model_bytes")
+    latency = gate_mod.budget_named("max_p95_latency_ms")
+    changes = (
+        gate_mod.BudgetChange(budget=size, built=25_000_000, now=1000),
+        gate_mod.BudgetChange(budget=latency, built=None, now=10.0),
+    )
+    gate = dataclasses.replace(_gate(ALL), budget_changes=changes)
+    data = json.loads(report.to_json(gate))
+    assert data["budget_changes"] == [
+        {"budget": "max_model_bytes", "label": "model size", "unit": "bytes",
+         "built": 25_000_000, "now": 1000},
+        {"budget": "max_p95_latency_ms", "label": "p95 latency", "unit": "ms",
+         "built": None, "now": 10.0},
+    ]  # fmt: skip
+    markdown = report.to_markdown(gate)
+    assert "- `max_model_bytes (model size): 23.84 MiB -> 1000 B`" in markdown
+    assert "- `max_p95_latency_ms (p95 latency): (unset) -> 10.00 ms`" in markdown
+    (suite,) = ET.fromstring(report.to_junit(gate)).findall("testsuite")
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["budget changed since the build: max_model_bytes"] == (
+        "max_model_bytes (model size): 23.84 MiB -> 1000 B"
+    )

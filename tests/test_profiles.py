@@ -183,6 +183,24 @@ def test_a_budget_the_device_cannot_hold(tmp_path: Path) -> None:
     assert "[budgets].max_arena_bytes = 4_000_000: more than the device has" in message
 
 
+@pytest.mark.parametrize(
+    ("parent", "key", "kind"),
+    [
+        ("android-phone", "max_arena_bytes", "phone"),
+        ("raspberry-pi-4", "max_flash_bytes", "linux-board"),
+        ("wear-os-watch", "max_arena_bytes", "watch"),
+        ("esp32-s3", "max_peak_rss_bytes", "microcontroller"),
+    ],
+)
+def test_a_budget_with_no_meaning_for_the_kind(
+    tmp_path: Path, parent: str, key: str, kind: str
+) -> None:
+    message = _error(tmp_path, f'extends = "{parent}"\n[budgets]\n{key} = 524_288\n')
+    assert f'[budgets].{key} = 524_288: no meaning for kind "{kind}"' in message
+    allowed = message.split(f"budgets allowed for a {kind}: ")[1].split(", ")
+    assert key not in allowed and "max_model_bytes" in allowed
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     message = _error(
         tmp_path, PI4 + "[export]\nsequence_length = 0\n[budgets]\nmax_model_bytes = -1\n"

@@ -1,11 +1,11 @@
 """Where results live, and how a run compares with the last one.
 
 Each result is a JSON file beside the artifact, ``<artifact>.bench/<board>-<UTC time>.json``,
-carrying the artifact's sha256, and one line in ``<artifact>.bench/history.jsonl``. ``compare``
-finds the previous run of the same board on the same bytes (same sha256) and flags p95 latency
-or peak RSS that got worse by more than a threshold. Files are written whole, under a temporary
-name then renamed, so a crash never leaves half a result; a lock file keeps two concurrent runs
-from losing each other's history lines.
+carrying the artifact's sha256 and what it ran on (``ran_on``, see ``machine``), and one line
+in ``<artifact>.bench/history.jsonl``. ``compare`` finds the previous run of the same board on
+the same bytes (same sha256) and flags p95 latency or peak RSS that got worse by more than a
+threshold. Files are written whole, under a temporary name then renamed, so a crash never leaves
+half a result; a lock file keeps two concurrent runs from losing each other's history lines.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.bench import stats
+from edgedistil.bench.machine import RanOn
 from edgedistil.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,19 @@ def results_dir(artifact: Path) -> Path:
 
 
 def record(
-    *, artifact: Path, sha256: str, board: str, runner: str, target: str | None, result: Any
+    *,
+    artifact: Path,
+    sha256: str,
+    board: str,
+    runner: str,
+    target: str | None,
+    result: Any,
+    ran_on: RanOn,
 ) -> dict[str, Any]:
-    """One history entry: the board's result and what it was a result of."""
+    """One history entry: the board's result, what it was a result of and what it ran on."""
     return {
-        "schema": 1,
+        # 2: ``ran_on`` added; a result without it counts as unmeasured for latency and RSS.
+        "schema": 2,
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "artifact": artifact.name,
         "artifact_sha256": sha256,
@@ -83,6 +92,7 @@ def record(
         "runner": runner,
         "target": target,
         "result": result,
+        "ran_on": ran_on.to_dict(),
     }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgedistil.bench import fleet, inputs, results
+from edgedistil.bench import fleet, inputs, machine, results
 from edgedistil.bench.base import MODEL_SUFFIXES, Board, Job, Options, make_runner
 from edgedistil.errors import BenchError
 
@@ -42,6 +42,7 @@ class Request:
     options: Options = field(default_factory=Options)
     compare: bool = False
     threshold: float = results.DEFAULT_THRESHOLD
+    host_is_target: bool = False  # the user says this host is the target device itself
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +81,8 @@ def bench(request: Request) -> Report:
     runner = request.runner or (profile.bench.runner if profile else "local")
     where = "" if request.runner or not profile else f" ([bench].runner of {profile.name})"
     make_runner(runner, request.options, where)  # an unknown name fails before anything else
+    if request.host_is_target:
+        machine.check_host_is_target(runner, profile)
     boards = fleet.resolve_boards(
         runner=runner,
         addresses=request.boards,
@@ -155,6 +158,13 @@ def _store(
             runner=outcome.board.runner,
             target=target,
             result=outcome.result,
+            ran_on=machine.ran_on(
+                runner=outcome.board.runner,
+                address=outcome.board.address,
+                label=outcome.board.label,
+                result=outcome.result,
+                host_is_target=request.host_is_target,
+            ),
         )
         before = results.previous(artifact, outcome.board.label, sha)
         try:

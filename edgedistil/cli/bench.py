@@ -110,6 +110,12 @@ from edgedistil.cli._app import cli, format_size, make_console
     show_default=True,
     help="Percent worse p95 latency or peak RSS that --compare calls a regression.",
 )
+@click.option(
+    "--host-is-target",
+    is_flag=True,
+    help="With --runner local: this host is the --target device itself (e.g. run on the Pi), "
+    "so the gate counts its latency and RSS. Checked against [device].architecture.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def bench(ctx: click.Context, /, artifact: str, as_json: bool, **kw: Any) -> None:
@@ -162,6 +168,7 @@ def _bench_request(artifact: str, kw: dict[str, Any]) -> Any:
         ),
         compare=kw["compare"],
         threshold=kw["threshold"] / 100.0,
+        host_is_target=kw["host_is_target"],
     )
 
 

@@ -17,6 +17,10 @@ from edgedistil.cli.train import _TrainingProgress
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 _DIR = click.Path(path_type=Path, file_okay=False)
 _STATUS_STYLE = {"pass": "green", "fail": "red", "unmeasured": "red", "skipped": "yellow"}
+_HOST_IS_TARGET = (
+    "With --runner local: this host is the target device (e.g. edgedistil run on the Pi), so "
+    "its latency and RSS count. Without it they are shown but count as unmeasured."
+)
 
 
 class _Events:
@@ -59,6 +63,7 @@ class _Events:
 @click.option("--board", "boards", multiple=True, help="Board address (ssh) or serial (adb).")
 @click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--skip-bench", is_flag=True, help="Leave latency and RSS unmeasured.")
+@click.option("--host-is-target", is_flag=True, help=_HOST_IS_TARGET)
 @click.option("--allow-unmeasured", is_flag=True, help="Skip budgets with no measurement.")
 def build_command(**kw: Any) -> None:
     """Distil, export, quantize, verify, bench and gate a student for TARGET in one folder."""
@@ -84,6 +89,7 @@ def build_command(**kw: Any) -> None:
         boards=tuple(kw["boards"]),
         bench_runs=kw["runs"],
         skip_bench=kw["skip_bench"],
+        host_is_target=kw["host_is_target"],
     )
     build(request, _Events(console))
     _gate(console, kw["out"], kw["target"], allow, ())
@@ -131,23 +137,27 @@ def _gate(
 
 
 def _print_gate(console: Console, gate: Any) -> None:
+    from edgedistil.report import change_text, measured_text, source_text
     from edgedistil.units import format_value
 
     table = Table(title=f"gate: {gate.target}")
     for column in ("artifact", "budget", "limit", "measured", "result", "source"):
-        table.add_column(column, justify="right" if column in ("limit", "measured") else "left")
+        right = column in ("limit", "measured")
+        # The measured value stays on one line with its "(off target)" mark; the source wraps.
+        table.add_column(column, justify="right" if right else "left", no_wrap=right)
     for artifact in gate.artifacts:
         for c in artifact.checks:
-            unit = c.budget.unit
-            measured = "-" if c.measured is None else format_value(c.measured.value, unit)
             style = _STATUS_STYLE[c.status]
             table.add_row(
                 artifact.artifact,
                 c.budget.label,
-                format_value(c.limit, unit),
-                measured,
+                format_value(c.limit, c.budget.unit),
+                "-" if c.measured is None else escape(measured_text(c)),
                 f"[{style}]{c.status}[/{style}]",
-                escape("" if c.measured is None else c.measured.source),
+                escape(source_text(c)),
             )
     console.print(table)
+    for change in gate.budget_changes:
+        line = f"budget changed since the build: {change_text(change)}"
+        console.print(line, markup=False, soft_wrap=True)
     console.print("PASSED" if gate.passed else "FAILED", style="green" if gate.passed else "red")
