@@ -466,8 +466,19 @@ class OnnxFormat(Format):
             ort = str(result.ort_path.relative_to(ctx.root))
             ctx.manifest.add_artifact(ort, stage="onnx-verify", format="ort", role="copy")
             outputs.append(ort)
-        summary = f"{result.settings.describe()}, {f.metric} drop {f.drop:.4f}"
-        return {"outputs": outputs, "drop": f.drop, "summary": summary}
+        share = result.float_share
+        kept = f", fallback: {share.describe()}" if share.nodes else ""
+        summary = (
+            f"{result.settings.describe()}{kept}, {f.metric} drop {f.drop:.4f}, "
+            f"verified on {result.verified_on.machine} ({result.verified_on.u8s8} u8s8 kernels)"
+        )
+        return {
+            "outputs": outputs,
+            "drop": f.drop,
+            "summary": summary,
+            "kept_float": {"nodes": share.nodes, "weight_fraction": round(share.fraction, 4)},
+            "verified_on": result.verified_on.to_dict(),
+        }
 
 
 @register

@@ -166,15 +166,42 @@ def test_fallback_keeps_sensitive_nodes_float_until_the_budget_fits(
     exported_enc: Path, text: Path, tmp_path: Path
 ) -> None:
     directory = _copy(exported_enc, tmp_path)
-    # An embedding's drop is 1 - mean cosine, never 0 in int8: a budget of 0 forces fallback.
-    result = quantize(_job(directory, text, q.Settings(scheme="static-int8"), budget=0.0))
+    settings = q.Settings(scheme="static-int8")
+    # 70% of the all-int8 drop: a few nodes must go float, far from all of them
+    budget = 0.7 * _first_drop(directory, text, settings)
+    result = quantize(_job(directory, text, settings, budget=budget))
     outcome = result.fallback
     assert outcome is not None and result.first_drop > 0
     assert outcome.chosen.excluded and outcome.fits
     assert result.fidelity.drop <= result.first_drop
     assert result.settings.nodes_to_exclude == outcome.chosen.excluded
+    share = result.float_share
+    assert 0 < share.nodes == len(outcome.chosen.excluded) < share.of_nodes
+    assert 0 < share.fraction <= fallback.MOSTLY_FLOAT
     report = json.loads((directory / "fidelity.json").read_text())
     assert report["fallback"]["kept_float"] == list(outcome.chosen.excluded)
+    assert report["kept_float"]["weight_fraction"] == share.fraction
+
+
+def test_a_fallback_that_leaves_the_model_mostly_float_fails_and_writes_nothing(
+    exported_enc: Path, text: Path, tmp_path: Path
+) -> None:
+    """Issue 14: a fallback that kept every node float shipped the float model as int8."""
+    directory = _copy(exported_enc, tmp_path)
+    # An embedding's drop is 1 - mean cosine, never 0 in int8: a budget of 0 needs all float.
+    with pytest.raises(QuantizeError, match=r"of the weights\) to meet the accuracy budget 0 "):
+        quantize(_job(directory, text, q.Settings(scheme="static-int8"), budget=0.0))
+    assert not (directory / "model.int8.onnx").exists()
+    assert not (directory / "fidelity.json").exists()
+    assert not list(directory.glob(".*.tmp"))
+
+
+def _first_drop(directory: Path, text: Path, settings: q.Settings) -> float:
+    """The all-int8 drop, measured in a scratch copy."""
+    scratch = Path(shutil.copytree(directory, directory.parent / "first-drop"))
+    drop = quantize(_job(scratch, text, settings, fallback=False)).fidelity.drop
+    shutil.rmtree(scratch)
+    return drop
 
 
 def test_fallback_search_stops_at_the_first_step_that_fits() -> None:
@@ -224,13 +251,14 @@ def test_ort_format_loads_in_onnxruntime(exported_cls: Path, text: Path, tmp_pat
     assert out[0].shape == (1, 3)
 
 
-def test_reduce_range_only_on_x86_without_vnni(tmp_path: Path) -> None:
-    with_vnni, without = tmp_path / "a", tmp_path / "b"
-    with_vnni.write_text("flags\t: fpu sse avx2 avx512f avx512_vnni\n")
-    without.write_text("flags\t: fpu sse avx2 avx512f\n")
-    assert not q.needs_reduce_range("arm64", without)
-    assert not q.needs_reduce_range("x86_64", with_vnni)
-    assert q.needs_reduce_range("x86_64", without)
+def test_reduce_range_only_for_an_x86_target_whose_u8s8_kernels_saturate() -> None:
+    from edgedistil.quantize import kernels
+
+    for saturates in (True, False):
+        assert not q.needs_reduce_range("arm64", host_saturates=saturates)
+        assert q.needs_reduce_range("x86_64", host_saturates=saturates) is saturates
+    # with no answer given, this host's ORT is probed
+    assert q.needs_reduce_range("x86_64") is kernels.u8s8_saturates()
 
 
 def test_a_truncated_onnx_file(exported_cls: Path, text: Path, tmp_path: Path) -> None:
@@ -404,8 +432,10 @@ def test_nodes_the_caller_excludes_stay_float_through_the_fallback(
     matmuls = [n.name for n in onnx.load(str(directory / "model.onnx")).graph.node
                if n.op_type == "MatMul"]  # fmt: skip
     settings = q.Settings(scheme="static-int8", nodes_to_exclude=(matmuls[0],))
-    # an embedding's drop is never 0 in int8: a budget of 0 makes the fallback run
-    result = quantize(_job(directory, text, settings, budget=0.0))
+    # below the drop with that node float: the fallback must run
+    result = quantize(
+        _job(directory, text, settings, budget=0.7 * _first_drop(directory, text, settings))
+    )
     assert result.fallback is not None
     assert result.settings.nodes_to_exclude[0] == matmuls[0]
     nodes = {n.name: n.op_type for n in onnx.load(str(result.path)).graph.node}

@@ -160,7 +160,7 @@ def _print_report(console: Console, result: Any, job: Any) -> None:
     if result.fallback is not None:
         kept = result.fallback.chosen.excluded
         console.print(
-            f"fallback: drop {result.first_drop:.4f} before; {len(kept)} node(s) kept in float, "
+            f"fallback: drop {result.first_drop:.4f} before; {result.float_share.describe()}, "
             f"+{format_size(max(0, result.int8_bytes - result.fallback.steps[0].bytes))}, "
             f"{result.latency_ms['int8'] - result.latency_ms['int8_first']:+.2f} ms: "
             + (", ".join(kept) or "none")
@@ -169,4 +169,6 @@ def _print_report(console: Console, result: Any, job: Any) -> None:
         console.print(
             f"ORT format: {result.ort_path} ({format_size(result.ort_path.stat().st_size)})"
         )
+    on = result.verified_on
+    console.print(f"verified on {on.machine} ({on.cpu}): {on.verified_with}", markup=False)
     console.print(f"report: {result.report}")

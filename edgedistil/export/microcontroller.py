@@ -29,6 +29,7 @@ from edgedistil import __version__
 from edgedistil.errors import ExportError
 from edgedistil.export import tflite_ops
 from edgedistil.export.tflite import Reference, dequantize, measure, write_record
+from edgedistil.quantize import kernels
 from edgedistil.quantize.fidelity import Fidelity
 
 ALIGNMENT = 16  # TFLite Micro's tensor alignment; the flatbuffer's buffers want it too
@@ -141,6 +142,7 @@ def _record(result: MCUResult, profile: Any, source: Path) -> dict[str, Any]:
         else asdict(result.fidelity) | {"drop": result.fidelity.drop},
         "c_file": result.c_path.name,
         "h_file": result.h_path.name,
+        "verified_on": kernels.host_facts(),
     }
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from edgedistil.bench.results import write_atomic
 from edgedistil.errors import ExportError
 from edgedistil.export import tflite_ops
+from edgedistil.quantize import kernels
 from edgedistil.quantize.fidelity import Fidelity, compare
 
 log = logging.getLogger(__name__)
@@ -396,6 +397,7 @@ def record_of(result: TFLiteResult, spec: TFLiteSpec) -> dict[str, Any]:
         "max_drop": spec.max_drop,
         "ops": result.ops.ops,
         "xnnpack_fallback": list(result.ops.fallback),
+        "verified_on": kernels.host_facts(),
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgedistil.export.parity import cosines
+from edgedistil.quantize import kernels
 
 Batch = dict[str, np.ndarray]
 LATENCY_RUNS = 20  # a median over 20 single-row runs is stable to a few percent on a quiet CPU
@@ -39,13 +40,16 @@ class Fidelity:
 
 
 def session(path: Path, *, basic: bool = False) -> Any:
-    """A CPU session; ``basic`` stops at the optimisations an ``.ort`` file was saved with."""
+    """A CPU session that computes int8 as the target does, whatever this host's CPU
+    (``kernels.session``); ``basic`` stops at the optimisations an ``.ort`` file was saved with."""
+    return kernels.session(path, level="basic" if basic else "all")
+
+
+def timing_session(path: Path) -> Any:
+    """ORT's defaults, as an app runs the file: latency is timed on these, never verified."""
     import onnxruntime as ort  # type: ignore[import-untyped]
 
-    options = ort.SessionOptions()
-    if basic:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def measure(
@@ -132,7 +136,7 @@ def _score(
 def latency_ms(path: Path, batch: Batch, runs: int = LATENCY_RUNS) -> float:
     """Median single-row latency; a few warm-up runs first, as the bench does."""
     one = {k: v[:1] for k, v in batch.items()}
-    s = session(path)
+    s = timing_session(path)
     for _ in range(3):
         s.run(None, one)
     times = []

@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgedistil.errors import QuantizeError
 from edgedistil.export.onnx import MODEL_FILE, read_record
-from edgedistil.quantize import calibration, fallback, fidelity
+from edgedistil.quantize import calibration, fallback, fidelity, kernels
 from edgedistil.quantize import onnx as q
+from edgedistil.quantize.fallback import FloatShare
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ class Result:
     unk_ratio: float
     calibration_sentences: int
     report: Path
+    float_share: FloatShare
+    verified_on: kernels.Int8Path
 
 
 class _Context:
@@ -113,6 +117,7 @@ def quantize(job: Job) -> Result:
             outcome = _fall_back(ctx, first, first_bytes)
             chosen_excluded = outcome.chosen.excluded
         settings = q.with_excluded(job.settings, chosen_excluded)
+        share = _float_share(ctx, settings, first.drop)
         final = job.export_dir / INT8_FILE
         q.quantize_file(ctx.source, final, settings, ctx.cache)
         result_fidelity = ctx.measure(final)
@@ -136,9 +141,30 @@ def quantize(job: Job) -> Result:
         unk_ratio=unk,
         calibration_sentences=sentences,
         report=job.export_dir / REPORT_FILE,
+        float_share=share,
+        verified_on=kernels.host_path(),
     )
     _write_report(job, result)
     return result
+
+
+def _float_share(ctx: _Context, settings: q.Settings, first_drop: float) -> fallback.FloatShare:
+    """What stays float; a mostly float result fails here, before any file is written."""
+    import onnx
+
+    share = fallback.float_share(
+        onnx.load(str(ctx.source), load_external_data=False),
+        q.OP_TYPES,
+        settings.nodes_to_exclude,
+    )
+    if share.fraction > fallback.MOSTLY_FLOAT:
+        raise QuantizeError(
+            f"{settings.describe()}: {share.describe()} to meet the accuracy budget "
+            f"{ctx.job.max_accuracy_drop:.4g} (drop {first_drop:.4g} all int8); more than "
+            f"{fallback.MOSTLY_FLOAT:.0%} float is a float model, not an int8 artifact: distil "
+            "longer, calibrate on more text or allow a larger [budgets].max_accuracy_drop"
+        )
+    return share
 
 
 def _fall_back(ctx: _Context, first: fidelity.Fidelity, first_bytes: int) -> fallback.Outcome:
@@ -186,6 +212,12 @@ def report_dict(result: Result) -> dict[str, Any]:
             "steps": [asdict(s) for s in outcome.steps],
             "ranking": [list(r) for r in outcome.ranking],
         },
+        "kept_float": {
+            **asdict(result.float_share),
+            "weight_fraction": result.float_share.fraction,
+        },
+        # the host's int8 kernels: fidelity on x86 without VNNI comes from ORT's exact ones
+        "verified_on": result.verified_on.to_dict(),
         "latency_ms": result.latency_ms,
         "calibration": {"sentences": result.calibration_sentences, "unk_ratio": result.unk_ratio},
     }

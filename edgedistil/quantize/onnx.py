@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.errors import QuantizeError
-from edgedistil.quantize import fused
+from edgedistil.quantize import fused, kernels
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ FORMATS = ("qdq", "qoperator")
 # What gets int8: the matrix products (where the time goes) and the embedding lookups (where
 # the bytes are). Add, Softmax and LayerNorm stay float: int8 there costs accuracy, saves little.
 OP_TYPES = ("MatMul", "Gemm", "Attention", "Gather", "EmbedLayerNormalization")
-VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,19 +53,16 @@ class Settings:
         )
 
 
-def needs_reduce_range(architecture: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """7-bit weights only where u8*s8 products can saturate: x86 with AVX2/AVX-512 but no VNNI.
+def needs_reduce_range(architecture: str, *, host_saturates: bool | None = None) -> bool:
+    """7-bit weights only where u8*s8 products saturate: x86 without VNNI (``kernels``).
 
     ARM's sdot/udot and i8mm accumulate in 32 bits, so ARM targets never need it. An x86_64
-    target is taken to be this host (the local runner), whose CPU flags are read.
+    target is taken to be this host (the local runner), whose ORT kernels are probed;
+    ``host_saturates`` gives the answer instead (tests take each branch on any host).
     """
     if architecture != "x86_64":
         return False
-    try:
-        flags = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return True  # unknown CPU: the safe choice costs a little accuracy, never wrong results
-    return not any(flag in flags.split() for flag in VNNI_FLAGS)
+    return kernels.u8s8_saturates() if host_saturates is None else host_saturates
 
 
 def check_model(path: Path) -> None:
