@@ -39,8 +39,8 @@ class Request:
     teacher: str = "default"
     data: Path | None = None  # training text; default: the shipped sample text
     student: Path | None = None  # reuse a student instead of distilling one
-    eval_path: Path | None = None  # fidelity text; default: the shipped sample text
-    calibration: Path | None = None  # int8 calibration text; default: the sample text
+    eval_path: Path | None = None  # fidelity text; default: held out from the data (heldout)
+    calibration: Path | None = None  # int8 calibration text; default: the data's train part
     layers: int | None = None
     vocab_size: int | None = None
     hidden: int | None = None  # narrow the student (distill.width); None: the plan's
@@ -67,6 +67,7 @@ class Context:
     profile: Profile
     manifest: Manifest
     events: Events
+    texts: Any  # heldout.Texts: the train, eval and calibration files the stages read
 
     @property
     def root(self) -> Path:
@@ -82,7 +83,8 @@ def build(request: Request, events: Events) -> Manifest:
     _check_boards(request, profile)
     manifest = Manifest.open(request.out)
     _describe(manifest, request, profile)
-    ctx = Context(request=request, profile=profile, manifest=manifest, events=events)
+    texts = _split(manifest, request, events)
+    ctx = Context(request=request, profile=profile, manifest=manifest, events=events, texts=texts)
     plan = stage(ctx, "plan", _plan_key(ctx), lambda: _plan(ctx))
     student = _student(ctx, plan)
     for fmt in profile.export.formats:
@@ -130,8 +132,8 @@ def _describe(manifest: Manifest, request: Request, profile: Profile) -> None:
             "teacher": request.teacher,
             "student": str(request.student) if request.student else None,
             "data": {"path": str(data), "sha256": tree_sha256(data)},
-            "eval": _file_input(request.eval_path or SAMPLE_TEXT),
-            "calibration": _file_input(request.calibration or SAMPLE_TEXT),
+            "eval": _file_input(request.eval_path) if request.eval_path else None,
+            "calibration": _file_input(request.calibration) if request.calibration else None,
             "layers": request.layers,
             "vocab_size": request.vocab_size,
             "hidden": request.hidden,
@@ -140,6 +142,33 @@ def _describe(manifest: Manifest, request: Request, profile: Profile) -> None:
         },
     )
     manifest.save()
+
+
+def _split(manifest: Manifest, request: Request, events: Events) -> Any:
+    """The train / eval / calibration files (``heldout``), recorded under the manifest's
+    ``split``: cheap and deterministic, so redone on every build, and the stages' keys hash
+    the files it writes."""
+    from edgedistil.data import SAMPLE_TEXT
+    from edgedistil.heldout import prepare
+
+    texts = prepare(
+        request.out,
+        data=request.data or SAMPLE_TEXT,
+        eval_path=request.eval_path,
+        calibration=request.calibration,
+        seed=request.seed,
+    )
+    manifest.data["split"] = texts.record
+    manifest.save()
+    events.stage("split", "done", texts.summary)
+    return texts
+
+
+def _unk_fields(ctx: Context) -> dict[str, Any]:
+    """The [UNK] share of the eval text under the tokenizer a release ships with."""
+    from edgedistil.heldout import unk_fields
+
+    return unk_fields(ctx.request.student or ctx.root / STUDENT_DIR, ctx.texts.eval)
 
 
 def _file_input(path: Path) -> dict[str, str]:
@@ -169,9 +198,12 @@ def _teacher(ctx: Context) -> Any:
 def _plan_key(ctx: Context) -> str:
     r = ctx.request
     source = r.student if r.student else _teacher(ctx).path
+    from edgedistil.tokens import count_pieces
+
     return key_of(
         "plan",
         tree_sha256(source / "config.json"),
+        count_pieces(source),  # the pieces every pruned vocabulary keeps: priced in the plan
         ctx.profile.to_dict(),
         r.layers,
         r.vocab_size,
@@ -208,6 +240,7 @@ def _plan(ctx: Context) -> dict[str, Any]:
     else:
         teacher = _teacher(ctx)
         shape = plan_mod.read_shape(teacher.config, teacher.name)
+        shape = plan_mod.with_pieces(shape, teacher.path)
         plan = plan_mod.plan_student(
             shape=shape,
             teacher=teacher.name,
@@ -245,6 +278,7 @@ def _plan(ctx: Context) -> dict[str, Any]:
         "hidden": plan.student_hidden,
         "narrow": plan.student_hidden < plan.hidden_size,
         "vocab_size": plan.vocab_size,
+        "vocab_pieces": plan.pieces,  # single-character pieces within vocab_size
         "prune_vocab": plan.vocab_size < plan.teacher_vocab_size,
         "planned_bytes": plan.artifact_bytes,
         "limit_bytes": plan.limit_bytes,
@@ -270,16 +304,12 @@ def _student(ctx: Context, plan: dict[str, Any]) -> Path:
         if not (r.student / "config.json").is_file():
             raise BuildError(f"--student {r.student}: not a model directory (no config.json)")
         return r.student
-    from edgedistil.data import SAMPLE_TEXT
-
     teacher = _teacher(ctx)
-    data = r.data or SAMPLE_TEXT
     settings = _train_settings(ctx)
     key = key_of(
         "distill",
         tree_sha256(teacher.path),
-        tree_sha256(data),
-        _file_input(r.eval_path)["sha256"] if r.eval_path else None,
+        tree_sha256(ctx.texts.train),  # the train part only: the eval text never reaches it
         plan["layers"],
         plan["vocab_size"],
         plan.get("hidden"),
@@ -303,7 +333,6 @@ def _train_settings(ctx: Context) -> Any:
 
 
 def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any]:
-    from edgedistil.data import SAMPLE_TEXT
     from edgedistil.distill.job import Job, distill
 
     out = ctx.root / STUDENT_DIR
@@ -311,13 +340,15 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
     r = ctx.request
     job = Job(
         teacher=r.teacher,
-        data=r.data or SAMPLE_TEXT,
+        data=ctx.texts.train,
         out=out,
         settings=settings,
         layers=plan["layers"],
         vocab_size=plan["vocab_size"] if plan["prune_vocab"] else None,
         hidden=plan["hidden"] if plan.get("narrow") else None,
-        eval_path=r.eval_path,
+        # None: the job picks its best epoch on a share of the train part, so not even model
+        # selection sees the text the verdict is measured on.
+        eval_path=None,
     )
     outcome = distill(job, ctx.events.training())
     last = outcome.state.history[-1] if outcome.state.history else {}
@@ -368,26 +399,22 @@ class OnnxFormat(Format):
     folder = "onnx"
 
     def run(self, student: Path) -> None:
-        from edgedistil.data import SAMPLE_TEXT
-
         ctx = self.ctx
         export = ctx.profile.export
         key = key_of("onnx-export", tree_sha256(student), ctx.profile.to_dict()["export"])
         stage(ctx, "onnx-export", key, lambda: self._export(student))
-        r = ctx.request
         key = key_of(
             "onnx-verify",
             ctx.manifest.data["stages"]["onnx-export"]["outputs"],
             ctx.profile.to_dict()["quantize"],
             ctx.profile.budgets.max_accuracy_drop,
-            tree_sha256(r.calibration or SAMPLE_TEXT),
-            tree_sha256(r.eval_path or SAMPLE_TEXT),
+            tree_sha256(ctx.texts.calibration),
+            tree_sha256(ctx.texts.eval),
             export.sequence_length,
         )
         stage(ctx, "onnx-verify", key, self._verify)
 
     def _export(self, student: Path) -> dict[str, Any]:
-        from edgedistil.data import SAMPLE_TEXT
         from edgedistil.export.onnx import ExportSpec, export_onnx
 
         ctx = self.ctx
@@ -401,7 +428,7 @@ class OnnxFormat(Format):
                 input_dtype=ctx.profile.export.input_dtype,
                 graph=ctx.profile.export.onnx_graph,
                 dynamic=False,
-                parity_text=ctx.request.eval_path or SAMPLE_TEXT,
+                parity_text=ctx.texts.eval,
                 target=ctx.profile.name,
             )
         )
@@ -415,7 +442,6 @@ class OnnxFormat(Format):
         }
 
     def _verify(self) -> dict[str, Any]:
-        from edgedistil.data import SAMPLE_TEXT
         from edgedistil.export.onnx import MODEL_FILE
         from edgedistil.quantize import onnx as q
         from edgedistil.quantize.job import Job, quantize
@@ -435,14 +461,15 @@ class OnnxFormat(Format):
                 role="release",
                 accuracy_drop=0.0,
                 accuracy_drop_source="float32 export, parity-checked against PyTorch",
+                **_unk_fields(ctx),
             )
             return {"outputs": [rel], "summary": "float32 release"}
         result = quantize(
             Job(
                 export_dir=folder,
                 settings=onnx_settings(ctx.profile),
-                calibration=ctx.request.calibration or SAMPLE_TEXT,
-                eval_path=ctx.request.eval_path or SAMPLE_TEXT,
+                calibration=ctx.texts.calibration,
+                eval_path=ctx.texts.eval,
                 max_accuracy_drop=ctx.profile.budgets.max_accuracy_drop,
                 ort=ctx.profile.device.kind == "phone",  # ORT Mobile on Android loads .ort
             )
@@ -458,8 +485,9 @@ class OnnxFormat(Format):
             accuracy_drop=f.drop,
             accuracy_drop_source=(
                 f"{f.metric} of int8 vs the float student on {f.sentences} sentences of "
-                f"{(ctx.request.eval_path or SAMPLE_TEXT).name}"
+                f"{ctx.texts.eval.name}"
             ),
+            **_unk_fields(ctx),
         )
         outputs = [rel, release, f"{self.folder}/fidelity.json"]
         if result.ort_path is not None:
@@ -491,23 +519,20 @@ class TFLiteFormat(Format):
     runtime = "litert"
 
     def run(self, student: Path) -> None:
-        from edgedistil.data import SAMPLE_TEXT
-
-        ctx, r = self.ctx, self.ctx.request
+        ctx = self.ctx
         key = key_of(
             f"{self.name}-verify",
             tree_sha256(student),
             ctx.profile.to_dict(),
-            tree_sha256(r.calibration or SAMPLE_TEXT),
-            tree_sha256(r.eval_path or SAMPLE_TEXT),
+            tree_sha256(ctx.texts.calibration),
+            tree_sha256(ctx.texts.eval),
         )
         stage(ctx, f"{self.name}-verify", key, lambda: self._verify(student))
 
     def _convert(self, student: Path) -> Any:
-        from edgedistil.data import SAMPLE_TEXT
         from edgedistil.export.tflite import TFLiteSpec, convert_tflite
 
-        ctx, r = self.ctx, self.ctx.request
+        ctx = self.ctx
         out = ctx.root / self.folder
         shutil.rmtree(out, ignore_errors=True)
         return convert_tflite(
@@ -517,16 +542,14 @@ class TFLiteFormat(Format):
                 scheme=ctx.profile.quantize.scheme,
                 sequence_length=ctx.profile.export.sequence_length,
                 runtime=self.runtime,
-                calibration=r.calibration or SAMPLE_TEXT,
-                eval_text=r.eval_path or SAMPLE_TEXT,
+                calibration=ctx.texts.calibration,
+                eval_text=ctx.texts.eval,
                 max_drop=ctx.profile.budgets.max_accuracy_drop,
                 target=ctx.profile.name,
             )
         )
 
     def _release(self, result: Any, **extra: Any) -> str:
-        from edgedistil.data import SAMPLE_TEXT
-
         ctx = self.ctx
         f = result.fidelity
         rel = str(result.path.relative_to(ctx.root))
@@ -539,8 +562,9 @@ class TFLiteFormat(Format):
             accuracy_drop=f.drop,
             accuracy_drop_source=(
                 f"{f.metric} of {result.scheme} in {self.runtime} vs PyTorch on {f.sentences} "
-                f"sentences of {(ctx.request.eval_path or SAMPLE_TEXT).name}"
+                f"sentences of {ctx.texts.eval.name}"
             ),
+            **_unk_fields(ctx),
             **extra,
         )
         return rel

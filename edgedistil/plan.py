@@ -7,7 +7,10 @@ then priced at the target's quantization scheme. Two decisions shape the numbers
 - the artifact keeps only the position rows its static sequence length can reach (a 64-token
   model ships 64 of BERT's 512 position rows); export slices the table to match;
 - an embedding student pools by mean inside the graph, so the teacher's pooler is not shipped;
-  a classification student ships the pooler (or pre-classifier) and the classifier.
+  a classification student ships the pooler (or pre-classifier) and the classifier;
+- a pruned vocabulary always holds the teacher's single-character pieces (``tokens``), and they
+  count within its size: ``vocab_size`` is the embedding table's rows, whatever fills them, so
+  the bytes priced here are the bytes the artifact has.
 
 Graph structure (node metadata, activation scales) is added per layer as measured on real
 ONNX Runtime files; ``benchmarks/plan_vs_artifact.py`` compares the plan with real artifacts.
@@ -16,6 +19,7 @@ ONNX Runtime files; ``benchmarks/plan_vs_artifact.py`` compares the plan with re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edgedistil.errors import PlanError
@@ -46,7 +50,11 @@ GRAPH_BYTES = {
 }
 SCALE_BYTES = 5  # one float32 scale and one 8-bit zero point per quantized channel or tensor
 MIN_SPECIAL_TOKENS = 5  # [PAD], [UNK], [CLS], [SEP], [MASK] survive any pruning
-# Below ~1,000 WordPiece tokens general text turns mostly into [UNK]; no suggestion goes lower.
+# Whole tokens a suggestion keeps beyond the special tokens and the single-character pieces.
+# The pieces spell any word, but one spelt letter by letter takes a position per letter: on
+# SST-2 dev with a vocabulary pruned on SST-2 train (benchmarks/heldout_unk.py), 0 whole tokens
+# make sentences 3.9x the teacher's length (24% over a 64-token model's 62), 500 make 2.1x
+# (5.7%), 1,000 make 1.7x (2.5%), 2,000 1.4x (0.8%). No suggestion goes below 1,000.
 MIN_USEFUL_VOCAB = 1_000
 # A narrow suggestion first keeps this many tokens, when some width allows it: narrowing costs
 # every sentence a little, a small vocabulary costs the sentences it cannot spell a lot. Measured
@@ -76,6 +84,7 @@ class Shape:
     num_labels: int
     num_heads: int = 1
     projection: int = 0  # a narrow embedding student's map back to the teacher's size
+    pieces: int = 0  # single-character pieces a pruned vocabulary keeps (0: not known)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +114,7 @@ class Plan:
     layers: int
     vocab_size: int
     teacher_vocab_size: int
+    pieces: int  # single-character pieces within vocab_size (0 when nothing is pruned)
     hidden_size: int  # the teacher's
     student_hidden: int
     sequence_length: int
@@ -174,6 +184,26 @@ def read_shape(config: dict[str, Any], source: str) -> Shape:
 def _num_labels(config: dict[str, Any]) -> int:
     labels = config.get("id2label")
     return len(labels) if isinstance(labels, dict) and labels else int(config.get("num_labels", 2))
+
+
+def with_pieces(shape: Shape, model_dir: Path) -> Shape:
+    """``shape`` with the single-character pieces the tokenizer in ``model_dir`` makes every
+    pruned vocabulary keep (``tokens.count_pieces``)."""
+    from dataclasses import replace
+
+    from edgedistil.tokens import count_pieces
+
+    return replace(shape, pieces=count_pieces(model_dir))
+
+
+def vocab_floor(shape: Shape) -> int:
+    """The smallest pruned vocabulary: the special tokens and the single-character pieces."""
+    return MIN_SPECIAL_TOKENS + shape.pieces
+
+
+def useful_vocab(shape: Shape) -> int:
+    """The smallest vocabulary a suggestion offers: the floor plus ``MIN_USEFUL_VOCAB``."""
+    return vocab_floor(shape) + MIN_USEFUL_VOCAB
 
 
 def default_layers(teacher_layers: int) -> int:
@@ -263,6 +293,7 @@ def plan_student(
         layers=layers,
         vocab_size=vocab,
         teacher_vocab_size=shape.vocab_size,
+        pieces=shape.pieces if vocab < shape.vocab_size else 0,
         hidden_size=teacher_shape.hidden_size,
         student_hidden=shape.hidden_size,
         sequence_length=profile.export.sequence_length,
@@ -334,6 +365,15 @@ def _check_request(shape: Shape, profile: Profile, layers: int, vocab: int) -> N
             f"--vocab-size {vocab}: must be from {MIN_SPECIAL_TOKENS} (the special tokens) "
             f"to the teacher's {shape.vocab_size:,} tokens"
         )
+    if vocab < shape.vocab_size and vocab < vocab_floor(shape):
+        # Refused, not grown: a size that silently became larger would break the budget the
+        # user sized it for, and one the pieces ate would prune every word of the text.
+        raise PlanError(
+            f"--vocab-size {vocab}: a pruned vocabulary keeps the {MIN_SPECIAL_TOKENS} special "
+            f"tokens and the teacher's {shape.pieces:,} single-character pieces (so that no word "
+            f"of its alphabet becomes [UNK]); use {vocab_floor(shape):,} to "
+            f"{shape.vocab_size:,} tokens"
+        )
     usable = shape.max_positions - shape.position_offset
     if profile.export.sequence_length > usable:
         raise PlanError(
@@ -396,7 +436,7 @@ def _suggest(
     pruned = 0
     for n in range(layers, 0, -1):
         v = min(_max_vocab(shape, profile, n, positions, limit), vocab - 1)
-        if v < MIN_USEFUL_VOCAB:
+        if v < useful_vocab(shape):
             if pruned:
                 break
             continue
@@ -420,7 +460,8 @@ def _suggest_narrow(
         return ()
     size = head_size(shape)
     found: list[Suggestion] = []
-    for floor in (BROAD_VOCAB, MIN_USEFUL_VOCAB):
+    useful = useful_vocab(shape)
+    for floor in (max(BROAD_VOCAB, useful), useful):
         for width in range(shape.hidden_size - size, 2 * size - 1, -size):
             narrow = narrowed(shape, width)
             v = min(_max_vocab(narrow, profile, layers, positions, limit), vocab)
@@ -442,15 +483,16 @@ def _suggest_narrow(
 
 
 def _nothing_fits(shape: Shape, profile: Profile, positions: int, limit: int) -> Suggestion:
-    smallest = _bytes_at(shape, profile, 1, MIN_USEFUL_VOCAB, positions)
+    vocab = min(useful_vocab(shape), shape.vocab_size)
+    smallest = _bytes_at(shape, profile, 1, vocab, positions)
     return Suggestion(
         layers=1,
-        vocab_size=MIN_USEFUL_VOCAB,
+        vocab_size=vocab,
         bytes=smallest,
         hidden=shape.hidden_size,
         text=(
             f"nothing at hidden size {shape.hidden_size} fits: 1 layer with a "
-            f"{MIN_USEFUL_VOCAB:,}-token vocabulary is still {smallest - limit:,} bytes over; "
+            f"{vocab:,}-token vocabulary is still {smallest - limit:,} bytes over; "
             "a narrower student (--hidden) is needed"
         ),
     )

@@ -114,7 +114,10 @@ def test_pruned_student_has_a_matching_tokenizer(tiny_bert: Path, tmp_path: Path
     )
     model = transformers.AutoModel.from_pretrained(str(out))
     tok = transformers.AutoTokenizer.from_pretrained(str(out))
-    assert model.config.vocab_size == len(tok) == 5 + len(WORDS)
+    # the specials, the text's words, and the tiny vocabulary's single-character pieces
+    # ("a" and "##s": a word the text never showed can still be spelt)
+    assert model.config.vocab_size == len(tok) == 5 + len(WORDS) + 2
+    assert {"a", "##s"} <= set(tok.get_vocab())
     vocab = (out / "vocab.txt").read_text().split()
     assert vocab[:2] == ["[PAD]", "[UNK]"] and len(vocab) == len(tok)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +133,9 @@ def test_a_three_layer_minilm_does_not_fit_a_cortex_m7(minilm: plan.Shape) -> No
     # nothing at hidden 384 fits: the suggestions narrow the student, widest first per floor
     broad, useful = result.suggestions
     assert broad.hidden < useful.hidden < 384
-    assert broad.vocab_size >= plan.BROAD_VOCAB and useful.vocab_size >= plan.MIN_USEFUL_VOCAB
-    for s, floor in ((broad, plan.BROAD_VOCAB), (useful, plan.MIN_USEFUL_VOCAB)):
+    least = plan.useful_vocab(minilm)
+    assert broad.vocab_size >= plan.BROAD_VOCAB and useful.vocab_size >= least
+    for s, floor in ((broad, plan.BROAD_VOCAB), (useful, least)):
         fitted = plan.plan_student(
             shape=minilm, teacher="d", profile=p, layers=3, vocab_size=s.vocab_size, hidden=s.hidden
         )
@@ -250,3 +252,81 @@ def test_configs_that_are_not_bert_family() -> None:
         plan.read_shape({"model_type": "gpt2"}, "config.json")
     with pytest.raises(PlanError, match="config.json: hidden_size = None"):
         plan.read_shape({"model_type": "bert", "vocab_size": 9}, "config.json")
+
+
+# ---- the single-character pieces every pruned vocabulary keeps ----
+
+
+@pytest.fixture(scope="module")
+def minilm_pieces(minilm: plan.Shape) -> plan.Shape:
+    return plan.with_pieces(minilm, teacher.default_teacher_dir())
+
+
+def test_a_pruned_plan_prices_the_pieces_within_its_size(minilm_pieces: plan.Shape) -> None:
+    assert minilm_pieces.pieces == 1_658
+    p = profiles.load_profile("esp32-s3")
+    result = plan.plan_student(shape=minilm_pieces, teacher="d", profile=p, vocab_size=3_000)
+    # the size is the embedding rows, pieces included: 3,000 int8 rows of 384, one scale
+    assert result.vocab_size == 3_000 and result.pieces == 1_658
+    positions = p.export.sequence_length
+    tables = (3_000 + positions + 2) * 384 + 3 * plan.SCALE_BYTES
+    assert result.embeddings.bytes == tables + 2 * 384 * 4  # + the LayerNorm, float32
+    unpruned = plan.plan_student(shape=minilm_pieces, teacher="d", profile=p)
+    assert unpruned.pieces == 0  # nothing pruned, nothing to keep
+
+
+def test_suggestions_keep_room_for_whole_tokens_beyond_the_pieces(
+    minilm_pieces: plan.Shape,
+) -> None:
+    least = plan.useful_vocab(minilm_pieces)
+    assert least == 5 + 1_658 + plan.MIN_USEFUL_VOCAB
+    for target in ("esp32-s3", "wear-os-watch", "cortex-m7"):
+        p = profiles.load_profile(target)
+        result = plan.plan_student(shape=minilm_pieces, teacher="d", profile=p)
+        assert result.suggestions and all(s.vocab_size >= least for s in result.suggestions)
+        for s in result.suggestions:
+            fitted = plan.plan_student(
+                shape=minilm_pieces,
+                teacher="d",
+                profile=p,
+                layers=s.layers,
+                vocab_size=s.vocab_size,
+                hidden=s.hidden,
+            )
+            assert fitted.fits and fitted.pieces == 1_658
+
+
+def test_a_vocab_size_below_the_pieces_is_refused(minilm_pieces: plan.Shape) -> None:
+    with pytest.raises(
+        PlanError,
+        match=r"--vocab-size 1000: a pruned vocabulary keeps the 5 special tokens and the "
+        r"teacher's 1,658 single-character pieces \(so that no word of its alphabet becomes "
+        r"\[UNK\]\); use 1,663 to 30,522 tokens",
+    ):
+        plan.plan_student(
+            shape=minilm_pieces,
+            teacher="d",
+            profile=profiles.load_profile("esp32-s3"),
+            vocab_size=1000,
+        )
+    plan.plan_student(  # the floor itself is a valid, if short-spelling, vocabulary
+        shape=minilm_pieces, teacher="d", profile=profiles.load_profile("esp32-s3"), vocab_size=1663
+    )
+
+
+def test_plan_cli_prices_the_pieces_and_refuses_a_size_below_them() -> None:
+    from click.testing import CliRunner
+
+    from edgedistil.cli import cli
+    from tests.conftest import error_line
+
+    result = CliRunner().invoke(cli, ["plan", "--target", "esp32-s3", "--vocab-size", "1000"])
+    assert result.exit_code == 1
+    assert "1,658 single-character pieces" in error_line(result)
+    result = CliRunner().invoke(
+        cli, ["plan", "--target", "esp32-s3", "--vocab-size", "3000", "--json"]
+    )
+    (entry,) = json.loads(result.output)
+    assert entry["pieces"] == 1_658 and entry["vocab_size"] == 3_000
+    result = CliRunner().invoke(cli, ["plan", "--target", "esp32-s3"])
+    assert "1,658 single-character pieces within its size" in " ".join(result.output.split())

@@ -150,13 +150,15 @@ def plan(
     as_json: bool,
 ) -> None:
     """Size a student from the teacher's config alone, against each target's budget."""
-    from edgedistil.plan import plan_student, read_shape
+    from edgedistil.plan import plan_student, read_shape, with_pieces
     from edgedistil.profiles import builtin_names, load_profile
     from edgedistil.teacher import resolve_teacher
 
     profiles = [load_profile(t) for t in (target_names or builtin_names())]
     resolved = resolve_teacher(teacher)
-    shape = read_shape(resolved.config, str(resolved.path / "config.json"))
+    shape = with_pieces(
+        read_shape(resolved.config, str(resolved.path / "config.json")), resolved.path
+    )
     plans = [
         plan_student(
             shape=shape,
@@ -171,7 +173,7 @@ def plan(
     if as_json:
         click.echo(json.dumps([_plan_dict(p) for p in plans], indent=2))
         return
-    _print_plans(plans)
+    _print_plans(plans, shape.pieces)
 
 
 def _plan_dict(plan: Plan) -> dict[str, Any]:
@@ -188,7 +190,7 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
     return data
 
 
-def _print_plans(plans: list[Plan]) -> None:
+def _print_plans(plans: list[Plan], pieces: int) -> None:
     console = make_console()
     first = plans[0]
     console.print(
@@ -245,6 +247,14 @@ def _print_plans(plans: list[Plan]) -> None:
         for s in p.suggestions:
             size = "" if s.bytes > p.limit_bytes else f" ({format_size(s.bytes)})"
             console.print(f"  - {escape(s.text)}{size}")
+    pruned = any(p.pieces for p in plans) or any(
+        s.vocab_size < p.teacher_vocab_size for p in plans for s in p.suggestions
+    )
+    if pruned and pieces:
+        console.print(
+            f"A pruned vocabulary counts the teacher's {pieces:,} single-character pieces within "
+            "its size: a word the training text never showed splits into them, not [UNK]."
+        )
 
 
 # ---- bench ----

@@ -111,7 +111,11 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         student.pooler.requires_grad_(False)
     student_tokenizer, id_map = tokenizer, None
     if job.prune_vocab or job.vocab_size is not None:
-        pruning = choose_tokens(tokenizer, train_set.texts + eval_set.texts, job.vocab_size)
+        # The data file only (its train part and the share held out for picking the best
+        # epoch), never an --eval text: a vocabulary chosen on the eval text would make its
+        # [UNK] share, and every score on it, look better than on text the student never saw.
+        seen = train_set.texts + (eval_set.texts if job.eval_path is None else [])
+        pruning = choose_tokens(tokenizer, seen, job.vocab_size)
         prune_embeddings(student, pruning)
         student_tokenizer = prune_tokenizer(tokenizer, pruning)
         id_map = _id_map(pruning.old_to_new, len(tokenizer), tokenizer.unk_token_id)

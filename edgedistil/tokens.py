@@ -1,0 +1,160 @@
+"""What a WordPiece vocabulary can spell: the single-character pieces every pruned vocabulary
+keeps, and the share of a text that becomes [UNK].
+
+WordPiece cuts a word into the longest pieces its vocabulary holds and, when some part of the
+word matches no piece, turns the *whole word* into [UNK]. A vocabulary that holds each character
+of a word as a piece (the first as ``c``, the others as ``##c``) can always spell it, one
+character at a time if nothing longer survived pruning. So a pruned vocabulary keeps the
+teacher's single-character pieces, and a word of the teacher's alphabet that the pruning text
+never showed splits into pieces instead of vanishing.
+
+Only pieces the teacher's own normaliser and pre-tokeniser can produce are kept. BERT splits
+punctuation and CJK ideographs into words of their own, so their ``##`` forms are never matched:
+of all-MiniLM-L6-v2's 997 single characters and 997 ``##`` forms, 1,658 can occur (the 997 and
+661 ``##`` forms); the other 336 rows would cost bytes and spell nothing.
+
+Every script's pieces are kept, not only those of the scripts the pruning text uses: a rule
+keyed on that text would again let the text a build happened to get decide what the device can
+read, which is the failure the pieces exist to end. The price, measured by
+benchmarks/heldout_unk.py: 1,658 embedding rows, 636,672 int8 bytes at hidden 384 (9.3% of the
+esp32-s3 budget) and 212,224 at hidden 128 (11.6% of cortex-m7's), against 181 rows for Latin
+pieces alone. They count within the vocabulary size, so where the budget binds they displace
+whole words and English spells more of its words in pieces: SST-2 dev pruned on SST-2 train to
+3,133 tokens takes 17.0 tokens a sentence with every piece, 13.9 with Latin pieces only, 11.4
+under the teacher; [UNK] is 0.00% either way on English, and only every piece keeps it there for
+the teacher's other scripts.
+
+This module sits below both ``plan`` (which prices the pieces) and ``distill.vocab`` (which
+keeps them), and needs only the ``tokenizers`` library, so ``edgedistil plan`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+TOKENIZER_FILE = "tokenizer.json"
+VOCAB_FILE = "vocab.txt"
+BATCH = 256  # sentences tokenised at a time: constant memory on a long text
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnkRate:
+    """How much of a text a tokenizer turns into [UNK]."""
+
+    tokens: int
+    unk_tokens: int
+    sentences: int
+    unk_sentences: int  # sentences with at least one [UNK]
+
+    @property
+    def token_share(self) -> float:
+        return self.unk_tokens / self.tokens if self.tokens else 0.0
+
+    @property
+    def sentence_share(self) -> float:
+        return self.unk_sentences / self.sentences if self.sentences else 0.0
+
+
+def is_wordpiece(backend: Tokenizer) -> bool:
+    return type(backend.model).__name__ == "WordPiece"
+
+
+def single_pieces(backend: Tokenizer) -> list[str]:
+    """The vocabulary's one-character tokens and one-character ``##`` forms that its normaliser
+    and pre-tokeniser can produce, in vocabulary order; [] for a tokenizer that is not
+    WordPiece."""
+    if not is_wordpiece(backend):
+        return []
+    prefix: str = backend.model.continuing_subword_prefix
+    words = _word_splitter(backend)
+    vocab = backend.get_vocab()
+    kept = []
+    for token in sorted(vocab, key=vocab.__getitem__):
+        if len(token) == 1 and words(token) == [token]:
+            kept.append(token)
+        elif len(token) == len(prefix) + 1 and token.startswith(prefix):
+            c = token[-1]
+            if words(c + c) == [c + c]:  # c stays inside a word, so ##c can be matched
+                kept.append(token)
+    return kept
+
+
+def _word_splitter(backend: Tokenizer) -> Callable[[str], list[str]]:
+    """text -> the words WordPiece sees: normalised, then pre-tokenised."""
+    normalizer, pre = backend.normalizer, backend.pre_tokenizer
+
+    def words(text: str) -> list[str]:
+        normalized = normalizer.normalize_str(text) if normalizer is not None else text
+        if pre is None:
+            return [normalized]
+        return [word for word, _ in pre.pre_tokenize_str(normalized)]
+
+    return words
+
+
+def load_backend(directory: Path) -> Tokenizer | None:
+    """The tokenizer of a model directory: its tokenizer.json, else a BERT WordPiece tokenizer
+    over its vocab.txt built as transformers builds one (tokenizer_config.json's lower-casing,
+    accents and CJK settings); None when it has neither file."""
+    from tokenizers import Tokenizer
+
+    if (directory / TOKENIZER_FILE).is_file():
+        return Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+    if (directory / VOCAB_FILE).is_file():
+        return _bert_from_vocab(directory)
+    return None
+
+
+def _bert_from_vocab(directory: Path) -> Tokenizer:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    config_path = directory / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    vocab = models.WordPiece.read_file(str(directory / VOCAB_FILE))
+    backend = Tokenizer(models.WordPiece(vocab, unk_token=config.get("unk_token", "[UNK]")))
+    backend.normalizer = normalizers.BertNormalizer(
+        clean_text=True,
+        handle_chinese_chars=config.get("tokenize_chinese_chars", True),
+        strip_accents=config.get("strip_accents"),
+        lowercase=config.get("do_lower_case", True),
+    )
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return backend
+
+
+def count_pieces(directory: Path) -> int:
+    """How many single-character pieces a pruned vocabulary of this model keeps (0 when the
+    directory holds no WordPiece tokenizer: nothing is pruned then)."""
+    backend = load_backend(directory)
+    return 0 if backend is None else len(single_pieces(backend))
+
+
+def unk_rate(backend: Tokenizer, texts: list[str]) -> UnkRate:
+    """The tokens and sentences of ``texts`` that ``backend`` turns into [UNK] (special tokens
+    left out: they are never [UNK] and only dilute the share)."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(backend.to_str())  # a copy: padding and truncation off, the
+    backend.no_padding()  # every token of every sentence counted
+    backend.no_truncation()
+    unk_token = getattr(backend.model, "unk_token", None)
+    unk = backend.token_to_id(unk_token) if unk_token else None
+    tokens = unk_tokens = unk_sentences = 0
+    for start in range(0, len(texts), BATCH):
+        for encoding in backend.encode_batch(
+            texts[start : start + BATCH], add_special_tokens=False
+        ):
+            found = sum(1 for i in encoding.ids if i == unk)
+            tokens += len(encoding.ids)
+            unk_tokens += found
+            unk_sentences += found > 0
+    return UnkRate(
+        tokens=tokens, unk_tokens=unk_tokens, sentences=len(texts), unk_sentences=unk_sentences
+    )
