@@ -91,6 +91,7 @@ def build_command(**kw: Any) -> None:
         skip_bench=kw["skip_bench"],
         host_is_target=kw["host_is_target"],
     )
+    _forget_reports(kw["out"])
     build(request, _Events(console))
     _gate(console, kw["out"], kw["target"], allow, ())
 
@@ -161,3 +162,44 @@ def _print_gate(console: Console, gate: Any) -> None:
         line = f"budget changed since the build: {change_text(change)}"
         console.print(line, markup=False, soft_wrap=True)
     console.print("PASSED" if gate.passed else "FAILED", style="green" if gate.passed else "red")
+
+
+def _forget_reports(folder: Path) -> None:
+    """The last gate's reports describe the last build: gone before this one changes anything,
+    so a build that fails leaves no verdict behind that ``summary`` could take for its own."""
+    from edgedistil.release import REPORTS
+
+    for name in REPORTS:
+        (folder / name).unlink(missing_ok=True)
+
+
+@cli.command("summary")
+@click.argument("folders", nargs=-1, required=True, type=_DIR)
+def summary_command(folders: tuple[Path, ...]) -> None:
+    """One table of the gates of several build FOLDERS (each one's gate.json).
+
+    Exit 0 when every gate passed, 3 when one failed, 1 when a folder has no current gate."""
+    from edgedistil import summary
+
+    rows = summary.summarize(folders)
+    console = make_console()
+    table = Table(title="gates")
+    for column in ("folder", "target", "artifacts", *summary.STATUSES, "verdict", "why"):
+        table.add_column(column, justify="right" if column in summary.STATUSES else "left")
+    for row in rows:
+        style = {"passed": "green", "failed": "red"}.get(row.verdict, "red")
+        table.add_row(
+            escape(str(row.folder)),
+            escape(row.target or "-"),
+            str(row.artifacts),
+            *(str(row.counts.get(s, "-")) for s in summary.STATUSES),
+            f"[{style}]{row.verdict}[/{style}]",
+            escape(row.reason),
+        )
+    console.print(table)
+    code = summary.exit_code(rows)
+    console.print(
+        {0: "PASSED", 1: "INCOMPLETE", 3: "FAILED"}[code], style="green" if not code else "red"
+    )
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,136 @@
+"""The verdicts of several build folders side by side: one row per folder, from its gate.json.
+
+A release for a product line is several targets (the phone, the watch, the board); ``make demo``
+and CI build each whatever another's verdict, then need one answer. A folder's gate.json counts
+only while it describes the folder's current release artifacts (the same sha256 as the
+manifest): a build that failed after an older gate, or bytes changed since, show as no verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgedistil import manifest as manifest_mod
+from edgedistil.errors import BuildError, EdgedistilError
+
+GATE_FILE = "gate.json"
+STATUSES = ("pass", "fail", "unmeasured", "skipped")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    folder: Path
+    target: str | None
+    passed: bool | None  # None: no current verdict
+    counts: dict[str, int]
+    artifacts: int
+    reason: str  # why there is no verdict, or the failing budgets
+
+    @property
+    def verdict(self) -> str:
+        if self.passed is None:
+            return "no verdict"
+        return "passed" if self.passed else "failed"
+
+
+def summarize(folders: tuple[Path, ...]) -> tuple[Row, ...]:
+    return tuple(read_row(folder) for folder in folders)
+
+
+def exit_code(rows: tuple[Row, ...]) -> int:
+    """1 when a folder has no current verdict (its build broke), else 3 for a failed gate."""
+    if any(r.passed is None for r in rows):
+        return 1
+    return 0 if all(r.passed for r in rows) else 3
+
+
+def read_row(folder: Path) -> Row:
+    try:
+        releases = _releases(folder)
+        gate = _read_gate(folder / GATE_FILE)
+    except EdgedistilError as exc:
+        return Row(folder=folder, target=None, passed=None, counts={}, artifacts=0, reason=str(exc))
+    gated = {a["artifact"]: a["sha256"] for a in gate["artifacts"]}
+    if gated != releases:
+        return Row(
+            folder=folder,
+            target=gate["target"],
+            passed=None,
+            counts={},
+            artifacts=len(releases),
+            reason=f"{folder / GATE_FILE} is for other release artifacts than the manifest lists "
+            "(the last build or check did not finish); rebuild or re-run edgedistil check",
+        )
+    failing = [
+        f"{a['artifact']}: {c['label']} {c['status']}"
+        for a in gate["artifacts"]
+        for c in a["checks"]
+        if c["status"] in ("fail", "unmeasured")
+    ]
+    return Row(
+        folder=folder,
+        target=gate["target"],
+        passed=gate["passed"],
+        counts={s: int(gate["counts"].get(s, 0)) for s in STATUSES},
+        artifacts=len(gated),
+        reason="; ".join(failing),
+    )
+
+
+def _releases(folder: Path) -> dict[str, str]:
+    data = manifest_mod.load(folder)
+    artifacts = data.get("artifacts")
+    if not isinstance(artifacts, dict):
+        raise BuildError(f"{folder / manifest_mod.MANIFEST}: no artifacts table")
+    return {
+        rel: str(info.get("sha256"))
+        for rel, info in artifacts.items()
+        if isinstance(info, dict) and info.get("role") == "release"
+    }
+
+
+def _read_gate(path: Path) -> dict[str, Any]:
+    """gate.json, checked for every field this module reads."""
+    if not path.is_file():
+        raise BuildError(f"{path}: no gate yet (the build did not reach its gate)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{path}: not readable JSON ({exc})") from None
+    problems = _problems(data)
+    if problems:
+        raise BuildError(f"{path}: not a gate report: {'; '.join(problems)}")
+    return data  # type: ignore[no-any-return]
+
+
+def _problems(data: Any) -> list[str]:
+    if not isinstance(data, dict):
+        return [f"a JSON {type(data).__name__}, not an object"]
+    problems = []
+    if not isinstance(data.get("target"), str):
+        problems.append("target is not a string")
+    if not isinstance(data.get("passed"), bool):
+        problems.append("passed is not true/false")
+    counts = data.get("counts")
+    if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
+        problems.append("counts is not a table of integers")
+    artifacts = data.get("artifacts")
+    if not isinstance(artifacts, list) or not all(_is_artifact(a) for a in artifacts):
+        problems.append("artifacts is not a list of {artifact, sha256, checks}")
+    return problems
+
+
+def _is_artifact(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("artifact"), str)
+        and isinstance(item.get("sha256"), str)
+        and isinstance(item.get("checks"), list)
+        and all(
+            isinstance(c, dict) and isinstance(c.get("label"), str) and c.get("status") in STATUSES
+            for c in item["checks"]
+        )
+    )
