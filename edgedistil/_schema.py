@@ -110,6 +110,10 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "max_p95_latency_ms": _f("float", low=0.001, unit="ms"),
         # A fraction, not percentage points: 0.01 is one point of accuracy; 1.0 allows anything.
         "max_accuracy_drop": _f("float", required=True, low=0.0, high=1.0, unit="fraction"),
+        # What ships against the teacher, end to end (vs_teacher): the same kind of fraction.
+        # Not required, so a profile of one's own that omits it still loads; every built-in
+        # target sets it.
+        "max_drop_vs_teacher": _f("float", low=0.0, high=1.0, unit="fraction"),
     },
 }
 

@@ -82,6 +82,7 @@ def gate_folder(
                 artifact=rel,
                 sha256=info["sha256"],
                 allow_unmeasured=allow_unmeasured,
+                reasons=unmeasured_reasons(info),
             )
         )
     return gate_mod.Gate(
@@ -171,10 +172,22 @@ def measurements(
             float(size + overhead),
             f"model bytes + [device].runtime_overhead_bytes ({overhead:,}, an estimate)",
         )
-    for quantity in ("arena_bytes", "accuracy_drop"):
+    for quantity in ("arena_bytes", "accuracy_drop", "drop_vs_teacher"):
         if quantity in info:
             found[quantity] = Measurement(float(info[quantity]), info[f"{quantity}_source"])
     return found | _bench_measurements(path, info["sha256"], profile, extra)
+
+
+def unmeasured_reasons(info: dict[str, Any]) -> dict[str, str]:
+    """Why the build has no figure against the teacher for this artifact: the reason the build
+    recorded (no teacher, nothing comparable), or a manifest from before the comparison."""
+    if "drop_vs_teacher" in info:
+        return {}
+    why = info.get("drop_vs_teacher_unmeasured") or (
+        "the build recorded no comparison with the teacher (an older edgedistil made it); "
+        "rebuild to measure it"
+    )
+    return {"drop_vs_teacher": str(why)}
 
 
 def _bench_measurements(

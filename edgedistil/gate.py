@@ -4,7 +4,8 @@ printing; a broken budget is data (a ``Check`` with status ``fail``), not an exc
 Fail closed: a budget with no measurement fails, unless the caller allows unmeasured budgets,
 when it is ``skipped`` and said so in every report. A measurement taken off the target (a bench
 on the build host for a phone) is kept on its check, so every report shows it, labelled, but the
-check's status is that of an unmeasured budget.
+check's status is that of an unmeasured budget. A quantity the build tried and could not measure
+(no teacher to compare with) carries the reason instead, shown where the source would be.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ BUDGETS = (
     Budget("max_peak_rss_bytes", "peak_rss_bytes", "peak RSS", "bytes"),
     Budget("max_p95_latency_ms", "p95_latency_ms", "p95 latency", "ms"),
     Budget("max_accuracy_drop", "accuracy_drop", "accuracy drop", "fraction"),
+    Budget("max_drop_vs_teacher", "drop_vs_teacher", "drop vs teacher", "fraction"),
 )
 
 
@@ -58,6 +60,8 @@ class Check:
     limit: float
     measured: Measurement | None
     status: str
+    # Why nothing was measured, when the build said (no teacher to compare with); else None.
+    unmeasured_reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -105,9 +109,11 @@ def check_artifact(
     artifact: str,
     sha256: str,
     allow_unmeasured: bool = False,
+    reasons: Mapping[str, str] | None = None,
 ) -> ArtifactGate:
     """Every budget the profile sets, in the order of ``BUDGETS``; budgets it leaves unset are
-    not checked."""
+    not checked. ``reasons``: quantity -> why the build could not measure it."""
+    reasons = reasons or {}
     checks = []
     for budget in BUDGETS:
         limit = getattr(budgets, budget.key)
@@ -121,7 +127,16 @@ def check_artifact(
             # four decimals, and 0.01 must pass a budget of 0.01.
             slack = 1e-9 if budget.unit == "fraction" else 0.0
             status = PASS if value.value <= limit + slack else FAIL
-        checks.append(Check(budget=budget, limit=float(limit), measured=value, status=status))
+        why = reasons.get(budget.quantity) if value is None else None
+        checks.append(
+            Check(
+                budget=budget,
+                limit=float(limit),
+                measured=value,
+                status=status,
+                unmeasured_reason=why,
+            )
+        )
     return ArtifactGate(artifact=artifact, sha256=sha256, checks=tuple(checks))
 
 

@@ -89,6 +89,7 @@ def build(request: Request, events: Events) -> Manifest:
     student = _student(ctx, plan)
     for fmt in profile.export.formats:
         FORMATS[fmt](ctx).run(student)
+    _vs_teacher(ctx, student)
     if not request.skip_bench:
         _bench(ctx)
     return manifest
@@ -618,6 +619,38 @@ def onnx_settings(profile: Profile, **overrides: Any) -> Any:
         reduce_range=q.needs_reduce_range(profile.device.architecture),
     )
     return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# ---- against the teacher ----
+
+
+def _vs_teacher(ctx: Context, student: Path) -> None:
+    """Each release artifact against the teacher, end to end (``vs_teacher``), recorded on the
+    artifact beside its drop against the float student. A teacher that cannot be had leaves the
+    figure unmeasured with the reason, and the build goes on."""
+    from edgedistil import vs_teacher
+
+    releases = {rel: a for rel, a in ctx.manifest.artifacts().items() if a.get("role") == "release"}
+    teacher, eval_path = ctx.request.teacher, ctx.texts.eval
+    key = key_of(
+        "vs-teacher",
+        {rel: a["sha256"] for rel, a in releases.items()},
+        tree_sha256(student),  # the tokenizer the artifacts ship with, and their task
+        vs_teacher.teacher_key(teacher),
+        tree_sha256(eval_path),
+    )
+    record = stage(
+        ctx,
+        "vs-teacher",
+        key,
+        lambda: vs_teacher.stage_record(
+            releases=releases, root=ctx.root, student=student, teacher=teacher, eval_path=eval_path
+        ),
+    )
+    # On the entries even when the stage is skipped: a verify stage redone to the same bytes
+    # wrote its artifact's entry afresh.
+    vs_teacher.record_on(ctx.manifest.data["artifacts"], record["artifacts"])
+    ctx.manifest.save()
 
 
 # ---- bench ----

@@ -72,6 +72,7 @@ class Budgets:
     max_peak_rss_bytes: int | None = None
     max_p95_latency_ms: float | None = None
     max_accuracy_drop: float
+    max_drop_vs_teacher: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,8 @@ from edgedistil.units import format_value
 
 # 2: a check's "measured" may be set while its status is unmeasured/skipped ("off_target" says
 # why); "budget_changes" lists the budgets that differ from the build's profile.
-SCHEMA = 2
+# 3: "unmeasured_reason" on a check the build tried and could not measure (no teacher).
+SCHEMA = 3
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", UNMEASURED: "❌ unmeasured", SKIPPED: "⚪ skipped"}
 
 
@@ -58,6 +59,7 @@ def _check_dict(check: Check) -> dict[str, Any]:
         "measured": None if check.measured is None else check.measured.value,
         "source": None if check.measured is None else check.measured.source,
         "off_target": check.off_target,
+        "unmeasured_reason": check.unmeasured_reason,
         "status": check.status,
     }
 
@@ -75,9 +77,10 @@ def measured_text(check: Check) -> str:
 
 
 def source_text(check: Check) -> str:
-    """Where the number comes from and, off the target, why it counts as unmeasured."""
+    """Where the number comes from and, off the target, why it counts as unmeasured; with no
+    number, why the build could not measure it, when it said."""
     if check.measured is None:
-        return ""
+        return check.unmeasured_reason or ""
     if check.off_target is None:
         return check.measured.source
     return f"{check.measured.source}: {check.off_target}"

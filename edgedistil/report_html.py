@@ -3,7 +3,8 @@
 - where the bytes go (embeddings, encoder, head, other) in each ONNX artifact, read from its
   initializers; other formats show their total only;
 - the latency quantiles of each release artifact's newest bench result on its bytes;
-- the accuracy drop against size across the build's artifacts.
+- the accuracy drop against size across the build's artifacts: against the float student, and
+  each release's drop against the teacher beside it.
 """
 
 from __future__ import annotations
@@ -173,14 +174,20 @@ def _accuracy_plot(artifacts: dict[str, Any], path: Path) -> tuple[Path | None, 
         if info.get("role") in ("float", "release")
     ]
     points = [p for p in points if p[2] is not None]
-    title = "Accuracy drop (points, against the float student) against size"
-    if not points:
+    teacher = [
+        (rel, info["bytes"], info["drop_vs_teacher"])
+        for rel, info in sorted(artifacts.items())
+        if info.get("drop_vs_teacher") is not None
+    ]
+    title = "Accuracy drop (points) against size: vs the float student (o), vs the teacher (x)"
+    if not points and not teacher:
         path.unlink(missing_ok=True)
         return None, title
     fig, ax = plt.subplots(figsize=(8, 4))
-    for rel, size, drop in points:
-        ax.scatter(size / 2**20, 100 * drop)
-        ax.annotate(rel, (size / 2**20, 100 * drop), fontsize="small")
+    for marker, series in (("o", points), ("x", teacher)):
+        for rel, size, drop in series:
+            ax.scatter(size / 2**20, 100 * drop, marker=marker)
+            ax.annotate(rel, (size / 2**20, 100 * drop), fontsize="small")
     ax.set_xlabel("MiB")
     ax.set_ylabel("accuracy drop (points)")
     fig.tight_layout()

@@ -122,6 +122,28 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def is_classifier(config: dict[str, Any]) -> bool:
+    """Whether a model's ``config.json`` names a sequence classifier (it ends in logits)."""
+    architectures = config.get("architectures") or []
+    return any(str(a).endswith("ForSequenceClassification") for a in architectures)
+
+
+def teacher_of(given: str | None, student: Path | None) -> str:
+    """The teacher a build names: the one given; else, for a reused student, the one its
+    ``edgedistil.json`` records (what it was distilled from, so that the gate compares the two);
+    else the default."""
+    if given is not None:
+        return given
+    if student is not None:
+        try:
+            record = json.loads((student / "edgedistil.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "default"  # a student from elsewhere: no record of its teacher
+        if isinstance(record, dict) and isinstance(record.get("teacher"), str):
+            return str(record["teacher"])
+    return "default"
+
+
 def find_weights(path: Path) -> Path:
     for name in WEIGHT_FILES:
         if (path / name).is_file():
@@ -171,9 +193,7 @@ def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     config = AutoConfig.from_pretrained(str(teacher.path), local_files_only=True)
-    architectures = teacher.config.get("architectures") or []
-    classifier = any(a.endswith("ForSequenceClassification") for a in architectures)
-    factory = AutoModelForSequenceClassification if classifier else AutoModel
+    factory = AutoModelForSequenceClassification if is_classifier(teacher.config) else AutoModel
     model: torch.nn.Module = factory.from_config(config)  # type: ignore[no-untyped-call]
     state = load_state_dict(teacher.path)
     result = model.load_state_dict(state, strict=False)

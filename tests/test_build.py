@@ -90,8 +90,14 @@ def test_build_writes_a_manifest_whose_hashes_match_the_files(
         "distill",
         "onnx-export",
         "onnx-verify",
+        "vs-teacher",
         "bench onnx/model.int8.onnx",
     }
+    # The release against the teacher too, end to end: the student is the tiny teacher's.
+    release = manifest["artifacts"]["onnx/model.int8.onnx"]
+    assert release["vs_teacher"]["runtime"] == "ONNX Runtime"
+    assert release["vs_teacher"]["teacher"] == manifest["inputs"]["teacher"]
+    assert 0 <= release["drop_vs_teacher"] < 0.05
     for name in ("gate.json", "gate.md", "gate.junit.xml", "report.html", "bytes.png"):
         assert (out / name).is_file(), name
 
@@ -103,7 +109,7 @@ def test_a_second_build_redoes_nothing(built: tuple[Path, Path, Path], tmp_path:
     result = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL)
     assert result.exit_code == 0, result.output
     skipped = [line for line in result.output.splitlines() if line.startswith("= ")]
-    assert len(skipped) == 5, result.output
+    assert len(skipped) == 6, result.output
     assert (out / "onnx" / "model.int8.onnx").stat().st_mtime_ns == before
 
 
@@ -162,7 +168,7 @@ def test_check_passes_with_exit_0_and_writes_every_report(
     assert result.exit_code == 0, result.output
     assert "PASSED" in result.output
     gate = json.loads((reports / "gate.json").read_text())
-    assert gate["passed"] and gate["counts"]["pass"] == 4
+    assert gate["passed"] and gate["counts"]["pass"] == 5
     html = (reports / "report.html").read_text()
     for image in ("bytes.png", "latency.png", "accuracy.png"):
         assert f'src="{image}"' in html and (reports / image).stat().st_size > 0
@@ -359,6 +365,9 @@ def test_a_watch_build_verifies_and_benches_a_litert_artifact(
         if a["role"] == "release"
     ]
     assert release[0] == "tflite/model.static-int8.tflite"
+    # --student without --teacher: the teacher its edgedistil.json names, run in PyTorch
+    assert release[1]["vs_teacher"]["runtime"] == "LiteRT"
+    assert "in LiteRT (its own tokenizer)" in release[1]["drop_vs_teacher_source"]
     gate = json.loads((folder / "gate.json").read_text())
     checks = {c["budget"]: c for c in gate["artifacts"][0]["checks"]}
     for key in ("max_p95_latency_ms", "max_peak_rss_bytes"):
@@ -386,6 +395,9 @@ def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasure
     flash = checks["max_flash_bytes"]["measured"]
     assert flash == checks["max_model_bytes"]["measured"] + 1_048_576  # + the runtime estimate
     assert (folder / "tflite-micro" / "model_data.cc").is_file()
+    teacher = checks["max_drop_vs_teacher"]
+    assert teacher["status"] == "pass"
+    assert "in TFLite Micro (its own tokenizer)" in teacher["source"]
     assert _check(folder, "--target", esp, "--allow-unmeasured").exit_code == 0
 
 

@@ -82,6 +82,7 @@ def test_json_report_carries_every_check_with_its_source() -> None:
         "measured": 2000.0,
         "source": "file size",
         "off_target": None,
+        "unmeasured_reason": None,
         "status": "fail",
     }
 
@@ -174,3 +175,56 @@ def test_budget_changes_are_listed_in_every_report() -> None:
     assert properties["budget changed since the build: max_model_bytes"] == (
         "max_model_bytes (model size): 23.84 MiB -> 1000 B"
     )
+
+
+# ---- against the teacher ----
+
+TEACHER = dataclasses.replace(BUDGETS, max_drop_vs_teacher=0.3)
+GONE = 'the teacher "/models/teacher" cannot be loaded: Teacher "/models/teacher" does not exist'
+
+
+def _teacher_gate(
+    measured: dict[str, Measurement], reasons: dict[str, str], allow: bool = False
+) -> gate_mod.Gate:
+    artifact = gate_mod.check_artifact(
+        TEACHER, measured, artifact="a.onnx", sha256="ab" * 32, allow_unmeasured=allow,
+        reasons=reasons,
+    )  # fmt: skip
+    return gate_mod.Gate(target="pi", allow_unmeasured=allow, artifacts=(artifact,))
+
+
+def test_the_drop_vs_teacher_is_checked_after_the_drop_vs_the_float_student() -> None:
+    far = _teacher_gate({**ALL, "drop_vs_teacher": Measurement(0.37, "1 - mean cosine")}, {})
+    keys = [c.budget.key for c in far.artifacts[0].checks]
+    assert keys[-2:] == ["max_accuracy_drop", "max_drop_vs_teacher"]
+    assert far.artifacts[0].checks[-1].status == "fail" and not far.passed
+    near = _teacher_gate({**ALL, "drop_vs_teacher": Measurement(0.3, "1 - mean cosine")}, {})
+    assert near.passed  # the budget itself passes, as 0.01 passes max_accuracy_drop = 0.01
+
+
+def test_a_figure_the_build_could_not_measure_shows_why_in_every_report() -> None:
+    closed = _teacher_gate(ALL, {"drop_vs_teacher": GONE})
+    check = closed.artifacts[0].checks[-1]
+    assert check.status == "unmeasured" and check.unmeasured_reason == GONE
+    assert not closed.passed
+    data = json.loads(report.to_json(closed))["artifacts"][0]["checks"][-1]
+    assert data["measured"] is None and data["unmeasured_reason"] == GONE
+    assert f"| drop vs teacher | 30.00 pt | not measured | ❌ unmeasured | {GONE} |" in (
+        report.to_markdown(closed)
+    )
+    (suite,) = ET.fromstring(report.to_junit(closed)).findall("testsuite")
+    failure = {c.get("name"): c for c in suite.findall("testcase")}["max_drop_vs_teacher"]
+    assert GONE in str(failure.findtext("failure"))
+    allowed = _teacher_gate(ALL, {"drop_vs_teacher": GONE}, allow=True)
+    assert allowed.passed and allowed.artifacts[0].checks[-1].status == "skipped"
+    # a reason never hides a figure: a measured value is checked as measured
+    measured = _teacher_gate({**ALL, "drop_vs_teacher": Measurement(0.1, "s")}, {"x": "y"})
+    assert measured.artifacts[0].checks[-1].unmeasured_reason is None and measured.passed
+
+
+def test_a_manifest_from_before_the_comparison_says_so() -> None:
+    from edgedistil.evidence import unmeasured_reasons
+
+    assert "an older edgedistil made it" in unmeasured_reasons({})["drop_vs_teacher"]
+    assert unmeasured_reasons({"drop_vs_teacher_unmeasured": GONE}) == {"drop_vs_teacher": GONE}
+    assert unmeasured_reasons({"drop_vs_teacher": 0.2}) == {}

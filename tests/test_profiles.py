@@ -52,6 +52,28 @@ def test_every_number_in_a_target_carries_its_reason(path: Path) -> None:
         assert "#" in line, f"{path.name}: {key} has no comment giving its reason"
 
 
+@pytest.mark.parametrize("path", TARGET_FILES, ids=lambda p: p.stem)
+def test_every_target_judges_what_ships_against_the_teacher(path: Path) -> None:
+    budget = profiles.load_profile(path.stem).budgets.max_drop_vs_teacher
+    # Set, and no looser than what a one-epoch demo student reaches (cosine ~0.6: drop ~0.4).
+    assert budget is not None and 0 < budget < 0.4
+
+
+@pytest.mark.parametrize("parent", ["raspberry-pi-4", "android-phone", "wear-os-watch", "esp32-s3"])
+def test_the_drop_vs_teacher_has_a_meaning_for_every_kind(tmp_path: Path, parent: str) -> None:
+    path = write_profile(
+        tmp_path / "mine.toml", f'extends = "{parent}"\n[budgets]\nmax_drop_vs_teacher = 0.5\n'
+    )
+    assert profiles.load_profile(str(path)).budgets.max_drop_vs_teacher == 0.5
+
+
+def test_a_profile_of_ones_own_may_leave_the_drop_vs_teacher_unset(tmp_path: Path) -> None:
+    text = profiles.load_profile("raspberry-pi-4").source.read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("max_drop_vs_teacher")]
+    path = write_profile(tmp_path / "own.toml", "\n".join(lines).replace("raspberry-pi-4", "own"))
+    assert profiles.load_profile(str(path)).budgets.max_drop_vs_teacher is None
+
+
 def test_microcontrollers_carry_flash_and_arena_budgets() -> None:
     for name in ("cortex-m7", "esp32-s3"):
         p = profiles.load_profile(name)
@@ -119,6 +141,21 @@ def test_unknown_section(tmp_path: Path) -> None:
             "budgets",
             "max_accuracy_drop = 1.5",
             "[budgets].max_accuracy_drop = 1.5: must be a number from 0.0 to 1.0",
+        ),
+        (
+            "budgets",
+            "max_drop_vs_teacher = 1.5",
+            "[budgets].max_drop_vs_teacher = 1.5: must be a number from 0.0 to 1.0",
+        ),
+        (
+            "budgets",
+            "max_drop_vs_teacher = -0.1",
+            "[budgets].max_drop_vs_teacher = -0.1: must be a number from 0.0 to 1.0",
+        ),
+        (
+            "budgets",
+            'max_drop_vs_teacher = "20%"',
+            '[budgets].max_drop_vs_teacher = "20%": must be a number from 0.0 to 1.0',
         ),
         ("bench", "threads = true", "[bench].threads = true: must be an integer"),
         (

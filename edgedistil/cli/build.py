@@ -17,6 +17,10 @@ from edgedistil.cli.train import _TrainingProgress
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 _DIR = click.Path(path_type=Path, file_okay=False)
 _STATUS_STYLE = {"pass": "green", "fail": "red", "unmeasured": "red", "skipped": "yellow"}
+_TEACHER = (
+    '"default" or a directory. Default: "default"; with --student, the teacher its '
+    "edgedistil.json names (the gate compares each release artifact with it)."
+)
 _HOST_IS_TARGET = (
     "With --runner local: this host is the target device (e.g. edgedistil run on the Pi), so "
     "its latency and RSS count. Without it they are shown but count as unmeasured."
@@ -45,7 +49,7 @@ class _Events:
 
 @cli.command("build")
 @click.option("--target", required=True, help="Profile name or path.")
-@click.option("--teacher", default="default", show_default=True, help='"default" or a directory.')
+@click.option("--teacher", help=_TEACHER)
 @click.option("--data", type=_FILE, help="Training text (.txt/.tsv/.csv/.jsonl). Default: sample.")
 @click.option("--student", type=_DIR, help="Reuse this student directory instead of distilling.")
 @click.option("--eval", "eval_path", type=_FILE, help="Fidelity text. Default: the sample text.")
@@ -68,13 +72,14 @@ class _Events:
 def build_command(**kw: Any) -> None:
     """Distil, export, quantize, verify, bench and gate a student for TARGET in one folder."""
     from edgedistil.pipeline import Request, build
+    from edgedistil.teacher import teacher_of
 
     console = make_console()
     allow = kw.pop("allow_unmeasured")
     request = Request(
         target=kw["target"],
         out=kw["out"],
-        teacher=kw["teacher"],
+        teacher=teacher_of(kw["teacher"], kw["student"]),
         data=kw["data"],
         student=kw["student"],
         eval_path=kw["eval_path"],

@@ -1,0 +1,102 @@
+"""Each artifact format run in its own runtime on raw text, tokenised as the device would: with
+the tokenizer the artifact ships with (the student's: its vocabulary may be pruned), at the
+artifact's own length. ONNX Runtime computes int8 on the exact kernels of ``quantize.kernels``,
+whatever this host's CPU; LiteRT and TFLite Micro through ``export.tflite.run_litert`` and
+``export.microcontroller.run_micro``, the helpers their verify stages use.
+
+One ``Runtime`` per manifest format, registered with ``@runtime``: its name for the reports, how
+many sentences it takes, and how to run a file on texts (one output row a text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# The first 1,000 eval sentences at most: an agreement of 95% on 1,000 is known to about +-1.4
+# points, and a mean cosine (its spread over sentences: 0.08-0.15 for make demo's students) to
+# about +-0.01, finer than any budget.
+SENTENCES = 1_000
+# TFLite Micro's reference kernels run ~40x slower than LiteRT on a host (make demo's 2-layer
+# ESP32-S3 student at length 64: 0.19 s a sentence against 0.0045 s, 2 shared x86 cores), so 200
+# sentences: ~40 s, and a mean cosine known to about +-0.02.
+MICRO_SENTENCES = 200
+BATCH = 32  # ONNX Runtime batches: memory stays flat at any eval size
+# (file, its manifest entry, the student directory, texts) -> outputs, one row a text
+Runner = Callable[[Path, dict[str, Any], Path, list[str]], np.ndarray]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    name: str
+    sentences: int
+    run: Runner
+
+
+RUNTIMES: dict[str, Runtime] = {}
+
+
+def runtime(fmt: str, name: str, sentences: int = SENTENCES) -> Callable[[Runner], Runner]:
+    def register(run: Runner) -> Runner:
+        RUNTIMES[fmt] = Runtime(name=name, sentences=sentences, run=run)
+        return run
+
+    return register
+
+
+def tokenizer_of(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+@runtime("onnx", "ONNX Runtime")
+def _run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+    """The graph with the tokenizer exported beside it, on the exact int8 kernels."""
+    from edgedistil.export.onnx import read_record
+    from edgedistil.quantize.calibration import batches
+    from edgedistil.quantize.kernels import session
+
+    record = read_record(path.parent)
+    data = batches(
+        tokenizer_of(path.parent),
+        texts,
+        length=record["sequence_length"],
+        names=record["inputs"],
+        dtype=record["input_dtype"],
+        batch_size=BATCH,
+    )
+    run = session(path)
+    return np.concatenate([run.run(None, batch)[0] for batch in data])
+
+
+@runtime("tflite", "LiteRT")
+def _run_litert(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+    from edgedistil.export.tflite import run_litert
+
+    outputs, _ = run_litert(path, int32_inputs(path, student, texts))
+    return outputs
+
+
+@runtime("tflite-micro", "TFLite Micro", sentences=MICRO_SENTENCES)
+def _run_micro(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+    from edgedistil.export.microcontroller import run_micro
+
+    arena = int(info["arena_bytes"])  # measured by the verify stage in TFLite Micro itself
+    return run_micro(path.read_bytes(), int32_inputs(path, student, texts), arena)
+
+
+def int32_inputs(path: Path, student: Path, texts: list[str]) -> dict[str, np.ndarray]:
+    """Ids and mask as a .tflite takes them: the student's tokenizer (a .tflite folder holds
+    none), padded to the file's own length."""
+    from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-untyped]
+
+    from edgedistil.export.parity import encode
+    from edgedistil.export.tflite import NAMES
+
+    length = int(Interpreter(model_path=str(path)).get_input_details()[0]["shape"][1])
+    return encode(tokenizer_of(student), texts, length, NAMES, "int32")
