@@ -83,6 +83,7 @@ def gate_folder(
                 sha256=info["sha256"],
                 allow_unmeasured=allow_unmeasured,
                 reasons=unmeasured_reasons(info),
+                coverage=coverage(info),
             )
         )
     return gate_mod.Gate(
@@ -159,6 +160,18 @@ def _check_bytes(path: Path, info: dict[str, Any]) -> None:
             f"{path} changed since the build: sha256 {digest[:12]}..., the manifest says "
             f"{info['sha256'][:12]}...; rebuild rather than gate bytes nobody verified"
         )
+
+
+def coverage(info: dict[str, Any]) -> gate_mod.Coverage | None:
+    """The [UNK] share of the eval text under the artifact's tokenizer, as the build recorded it."""
+    rate, sentences = info.get("eval_unk_rate"), info.get("eval_unk_sentences")
+    if not isinstance(rate, int | float) or not isinstance(sentences, int | float):
+        return None
+    return gate_mod.Coverage(
+        unk_rate=float(rate),
+        sentences_with_unk=float(sentences),
+        source=str(info.get("eval_unk_source") or "the eval text"),
+    )
 
 
 def measurements(

@@ -74,12 +74,24 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How the shipped tokenizer reads the eval text the verdict was measured on: a pruned
+    vocabulary turns words it lacks into [UNK], and a verdict on text the device reads that way
+    says less. Reported beside the budgets, not a budget itself."""
+
+    unk_rate: float  # share of the eval text's tokens that are [UNK]
+    sentences_with_unk: float  # share of its sentences with at least one
+    source: str
+
+
+@dataclass(frozen=True)
 class ArtifactGate:
     """One artifact's checks: the file, its sha256 and each budget of the profile."""
 
     artifact: str
     sha256: str
     checks: tuple[Check, ...]
+    coverage: Coverage | None = None  # None: a build from before the split recorded none
 
     @property
     def passed(self) -> bool:
@@ -110,6 +122,7 @@ def check_artifact(
     sha256: str,
     allow_unmeasured: bool = False,
     reasons: Mapping[str, str] | None = None,
+    coverage: Coverage | None = None,
 ) -> ArtifactGate:
     """Every budget the profile sets, in the order of ``BUDGETS``; budgets it leaves unset are
     not checked. ``reasons``: quantity -> why the build could not measure it."""
@@ -137,7 +150,7 @@ def check_artifact(
                 unmeasured_reason=why,
             )
         )
-    return ArtifactGate(artifact=artifact, sha256=sha256, checks=tuple(checks))
+    return ArtifactGate(artifact=artifact, sha256=sha256, checks=tuple(checks), coverage=coverage)
 
 
 def budget_named(key: str) -> Budget:

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import asdict
 from typing import Any
 
-from edgedistil.gate import FAIL, PASS, SKIPPED, UNMEASURED, BudgetChange, Check, Gate
+from edgedistil.gate import (
+    FAIL,
+    PASS,
+    SKIPPED,
+    UNMEASURED,
+    BudgetChange,
+    Check,
+    Coverage,
+    Gate,
+)
 from edgedistil.units import format_value
 
 # 2: a check's "measured" may be set while its status is unmeasured/skipped ("off_target" says
 # why); "budget_changes" lists the budgets that differ from the build's profile.
 # 3: "unmeasured_reason" on a check the build tried and could not measure (no teacher).
-SCHEMA = 3
+# 4: "eval_unk" on each artifact: the [UNK] share of the eval text under its tokenizer.
+SCHEMA = 4
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", UNMEASURED: "❌ unmeasured", SKIPPED: "⚪ skipped"}
 
 
@@ -34,6 +45,7 @@ def to_dict(gate: Gate) -> dict[str, Any]:
                 "sha256": a.sha256,
                 "passed": a.passed,
                 "checks": [_check_dict(c) for c in a.checks],
+                "eval_unk": None if a.coverage is None else asdict(a.coverage),
             }
             for a in gate.artifacts
         ],
@@ -116,6 +128,8 @@ def to_markdown(gate: Gate) -> str:
                 f"{measured_text(c)} | {_MARK[c.status]} | {_escape_cell(source_text(c))} |"
             )
         lines.append("")
+        if artifact.coverage is not None:
+            lines += [coverage_text(artifact.coverage), ""]
     if gate.budget_changes:
         lines += ["Budgets changed since the build (checked at the new values):", ""]
         lines += [f"- `{change_text(change)}`" for change in gate.budget_changes]
@@ -131,6 +145,13 @@ def to_markdown(gate: Gate) -> str:
             "`--allow-unmeasured` to skip them."
         )
     return "\n".join(lines).rstrip() + "\n"
+
+
+def coverage_text(coverage: Coverage) -> str:
+    return (
+        f"[UNK] on the eval text: {coverage.unk_rate:.2%} of tokens, "
+        f"{coverage.sentences_with_unk:.1%} of sentences ({coverage.source})"
+    )
 
 
 def _escape_cell(text: str) -> str:
@@ -153,8 +174,11 @@ def to_junit(gate: Gate) -> str:
             skipped=str(sum(c.status == SKIPPED for c in checks)),
             errors="0",
         )
-        if changes:
+        if changes or artifact.coverage is not None:
             properties = ET.SubElement(suite, "properties")
+            if artifact.coverage is not None:
+                text = coverage_text(artifact.coverage)
+                ET.SubElement(properties, "property", name="eval_unk", value=text)
             for change in changes.values():
                 ET.SubElement(
                     properties,

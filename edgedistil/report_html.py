@@ -17,7 +17,7 @@ from typing import Any
 from edgedistil.bench.machine import parse as parse_ran_on
 from edgedistil.bench.results import results_dir
 from edgedistil.gate import Gate
-from edgedistil.report import change_text, measured_text, source_text
+from edgedistil.report import change_text, coverage_text, measured_text, source_text
 from edgedistil.units import format_value
 
 PLOTS = ("bytes.png", "latency.png", "accuracy.png")
@@ -50,6 +50,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.pass{{color:#07
 </head><body>
 <h1>{title} {verdict}</h1>
 {_table(gate)}
+{_coverage(gate)}
 {_changes(gate)}
 {images}
 </body></html>
@@ -78,6 +79,16 @@ def _table(gate: Gate) -> str:
         f"<th>{h}</th>" for h in ("artifact", "budget", "limit", "measured", "result", "source")
     )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _coverage(gate: Gate) -> str:
+    """How each artifact's tokenizer reads the eval text the verdict was measured on."""
+    items = "".join(
+        f"<li>{html.escape(a.artifact)}: {html.escape(coverage_text(a.coverage))}</li>"
+        for a in gate.artifacts
+        if a.coverage is not None
+    )
+    return f"<ul>{items}</ul>" if items else ""
 
 
 def _changes(gate: Gate) -> str:

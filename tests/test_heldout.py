@@ -245,6 +245,12 @@ def test_each_release_records_the_unk_share_of_the_eval_text(
         f"{_vocab_size(out / 'student')}-token vocabulary"
     )
     assert "eval.txt" in release["accuracy_drop_source"]
+    # and every report of the gate shows it beside the budgets
+    gate = json.loads((out / "gate.json").read_text())
+    assert gate["artifacts"][0]["eval_unk"]["unk_rate"] == release["eval_unk_rate"]
+    line = "[UNK] on the eval text: 33.33% of tokens, 100.0% of sentences"
+    for report in ("gate.md", "gate.junit.xml", "report.html"):
+        assert line in (out / report).read_text(), report
 
 
 def _vocab_size(student: Path) -> int:

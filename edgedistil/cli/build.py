@@ -143,7 +143,7 @@ def _gate(
 
 
 def _print_gate(console: Console, gate: Any) -> None:
-    from edgedistil.report import change_text, measured_text, source_text
+    from edgedistil.report import change_text, coverage_text, measured_text, source_text
     from edgedistil.units import format_value
 
     table = Table(title=f"gate: {gate.target}")
@@ -163,6 +163,10 @@ def _print_gate(console: Console, gate: Any) -> None:
                 escape(source_text(c)),
             )
     console.print(table)
+    for artifact in gate.artifacts:
+        if artifact.coverage is not None:
+            line = f"{artifact.artifact}: {coverage_text(artifact.coverage)}"
+            console.print(line, markup=False, soft_wrap=True)
     for change in gate.budget_changes:
         line = f"budget changed since the build: {change_text(change)}"
         console.print(line, markup=False, soft_wrap=True)
