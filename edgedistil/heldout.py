@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 SPLIT_DIR = "split"
 # A tenth held out: the usual dev share, and the distill job's own; the other 90% stays for
-# training, pruning and calibration (the 661-line sample text: 66 eval, 595 train lines).
+# training, pruning and calibration (the 9,256-line sample text: 926 eval, 8,330 train lines).
 SHARE = 0.1
 # At least 50 eval lines: below that one sentence moves agreement by more than the 2-point
 # budgets of the microcontroller and watch targets. Never more than half the data: the student

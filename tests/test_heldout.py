@@ -46,10 +46,10 @@ def test_the_split_is_deterministic_disjoint_and_covers_the_data(tmp_path: Path)
     data = _lines(SAMPLE_TEXT)
     assert not set(train) & set(held)
     assert sorted(train + held) == sorted(data)
-    assert (len(held), len(train)) == (66, 595)  # a tenth of the sample text's 661 lines
+    assert (len(held), len(train)) == (926, 8_330)  # a tenth of the sample text's 9,256 lines
     assert first.calibration == first.train  # no --calibration: the train part calibrates
     other = _lines(_prepare(tmp_path / "c", seed=7).eval)
-    assert other != held and len(other) == 66
+    assert other != held and len(other) == 926
 
 
 def test_a_line_depends_on_itself_alone_and_repeats_stay_on_one_side(tmp_path: Path) -> None:
@@ -101,10 +101,10 @@ def test_the_record_names_files_counts_hashes_and_the_rule(tmp_path: Path) -> No
     assert record["data"] == {
         "path": str(SAMPLE_TEXT),
         "sha256": sha256_of(SAMPLE_TEXT),
-        "lines": 661,
+        "lines": 9_256,
     }
-    assert record["train"]["path"] == "split/train.txt" and record["train"]["lines"] == 595
-    assert record["eval"]["path"] == "split/eval.txt" and record["eval"]["lines"] == 66
+    assert record["train"]["path"] == "split/train.txt" and record["train"]["lines"] == 8_330
+    assert record["eval"]["path"] == "split/eval.txt" and record["eval"]["lines"] == 926
     assert record["calibration"]["path"] == "split/train.txt"
     for side in ("train", "eval"):
         assert record[side]["sha256"] == sha256_of(out / record[side]["path"])
@@ -144,7 +144,7 @@ def test_eval_lines_in_the_calibration_text_are_left_out_too(tmp_path: Path) -> 
 
 
 def test_an_eval_text_that_is_all_training_text_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(BuildError, match=r"--eval .*sentences.txt: all 661 of its lines also"):
+    with pytest.raises(BuildError, match=r"--eval .*sentences.txt: all 9,256 of its lines also"):
         _prepare(tmp_path / "out", eval_path=SAMPLE_TEXT)
 
 
@@ -154,7 +154,7 @@ def test_a_calibration_text_holding_every_eval_line_is_refused(tmp_path: Path) -
     calibration.write_text("\n".join(held) + "\n")
     with pytest.raises(
         BuildError,
-        match=r"sentences.txt: all 66 eval lines held out of it also occur in the training or "
+        match=r"sentences.txt: all 926 eval lines held out of it also occur in the training or "
         r"calibration text, .* leave out --calibration to use its train part",
     ):
         _prepare(tmp_path / "out", calibration=calibration)
