@@ -62,7 +62,7 @@ def gate_folder(
     """The gate of every release artifact in ``root`` against ``profile``'s budgets."""
     data = manifest_mod.load(root)
     changes = check_profile(data, profile)
-    releases = {rel: a for rel, a in data["artifacts"].items() if a.get("role") == "release"}
+    releases = manifest_mod.releases(data["artifacts"])
     if not releases:
         raise BuildError(
             f"{root}: the manifest lists no verified release artifact (the build stopped before "

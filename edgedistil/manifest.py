@@ -139,6 +139,18 @@ class Manifest:
     def artifacts(self) -> dict[str, dict[str, Any]]:
         return dict(self.data["artifacts"])
 
+    def releases(self) -> dict[str, dict[str, Any]]:
+        return releases(self.data["artifacts"])
+
+
+def releases(artifacts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The artifacts a build ships (role "release"), by path: what the gate judges."""
+    return {
+        rel: info
+        for rel, info in artifacts.items()
+        if isinstance(info, dict) and info.get("role") == "release"
+    }
+
 
 def load(root: Path) -> dict[str, Any]:
     """A build folder's manifest, refused with one line when missing or unreadable."""

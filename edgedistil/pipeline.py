@@ -630,7 +630,7 @@ def _vs_teacher(ctx: Context, student: Path) -> None:
     figure unmeasured with the reason, and the build goes on."""
     from edgedistil import vs_teacher
 
-    releases = {rel: a for rel, a in ctx.manifest.artifacts().items() if a.get("role") == "release"}
+    releases = ctx.manifest.releases()
     teacher, eval_path = ctx.request.teacher, ctx.texts.eval
     key = key_of(
         "vs-teacher",
@@ -678,7 +678,7 @@ def _check_boards(request: Request, profile: Profile) -> None:
 
 def _bench(ctx: Context) -> None:
     runner = ctx.request.runner or ctx.profile.bench.runner
-    releases = {rel: a for rel, a in ctx.manifest.artifacts().items() if a.get("role") == "release"}
+    releases = ctx.manifest.releases()
     if runner == "none":
         ctx.events.stage("bench", "skipped", f"{ctx.profile.name} has no board runner")
         return

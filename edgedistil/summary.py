@@ -85,11 +85,7 @@ def _releases(folder: Path) -> dict[str, str]:
     artifacts = data.get("artifacts")
     if not isinstance(artifacts, dict):
         raise BuildError(f"{folder / manifest_mod.MANIFEST}: no artifacts table")
-    return {
-        rel: str(info.get("sha256"))
-        for rel, info in artifacts.items()
-        if isinstance(info, dict) and info.get("role") == "release"
-    }
+    return {rel: str(info.get("sha256")) for rel, info in manifest_mod.releases(artifacts).items()}
 
 
 def _read_gate(path: Path) -> dict[str, Any]:

@@ -67,6 +67,19 @@ def write_vocab(directory: Path, size: int) -> None:
     (directory / "vocab.txt").write_text("\n".join(tokens[:size]) + "\n", encoding="utf-8")
 
 
+def write_word_lines(path: Path, count: int, seed: int) -> Path:
+    """``count`` lines of 2-11 words from the tiny vocabulary's words: calibration and eval
+    text every tokenizer of these tests reads without [UNK]."""
+    import numpy as np
+
+    words = "the movie was good bad phone battery fast slow timer set for minutes light off on"
+    rng = np.random.default_rng(seed)
+    vocab = words.split()
+    lines = [" ".join(rng.choice(vocab, size=rng.integers(2, 12))) for _ in range(count)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def save_tiny(directory: Path, architecture: str = "BertModel", **overrides: Any) -> Path:
     """A tiny random model saved as a real Hugging Face directory (safetensors + tokenizer)."""
     import torch

@@ -25,6 +25,7 @@ from edgedistil.data import SAMPLE_TEXT
 from edgedistil.export.onnx import ExportSpec, export_onnx
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.job import Job, quantize
+from tests.conftest import write_word_lines
 
 EMULATED_CPU = "Haswell"  # AVX2, FMA, no AVX-512 and no VNNI: the branch that saturates
 TIMEOUT_S = 900  # an emulated Python is ~30x slower; ORT's import dominates
@@ -84,13 +85,7 @@ def _emulated(qemu: str, *args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("branch-text") / "text.txt"
-    words = "the movie was good bad phone battery fast slow timer set for minutes light off on"
-    rng = np.random.default_rng(1)
-    vocab = words.split()
-    lines = [" ".join(rng.choice(vocab, size=rng.integers(2, 12))) for _ in range(48)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_word_lines(tmp_path_factory.mktemp("branch-text") / "text.txt", 48, seed=1)
 
 
 @pytest.fixture(scope="module")

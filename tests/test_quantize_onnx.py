@@ -20,20 +20,14 @@ from edgedistil.quantize import calibration, fallback
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.fidelity import Fidelity
 from edgedistil.quantize.job import Job, quantize
-from tests.conftest import error_line, mask_filter_values
+from tests.conftest import error_line, mask_filter_values, write_word_lines
 
 CALIB = 48  # sentences: enough for every code path, fast on two cores
 
 
 @pytest.fixture(scope="module")
 def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("text") / "calib.txt"
-    words = "the movie was good bad phone battery fast slow timer set for minutes light off on"
-    rng = np.random.default_rng(0)
-    vocab = words.split()
-    lines = [" ".join(rng.choice(vocab, size=rng.integers(2, 12))) for _ in range(CALIB)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_word_lines(tmp_path_factory.mktemp("text") / "calib.txt", CALIB, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,8 @@ def float_share(model: Any, op_types: tuple[str, ...], excluded: tuple[str, ...]
     }
     nodes = candidates(model, op_types)
     weights = {n.name: sum(sizes.get(name, 0) for name in n.input) for n in nodes}
-    kept = [n.name for n in nodes if n.name in set(excluded)]
+    floats = set(excluded)
+    kept = [n.name for n in nodes if n.name in floats]
     return FloatShare(
         nodes=len(kept),
         of_nodes=len(nodes),

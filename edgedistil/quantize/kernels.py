@@ -90,8 +90,7 @@ def _probe(*, precise: bool) -> int:
 def host_path() -> Int8Path:
     saturates = u8s8_saturates()
     return Int8Path(
-        machine=platform.machine(),
-        cpu=cpu_name(),
+        **host_facts(),
         u8s8="saturating" if saturates else "exact",
         verified_with=(
             f"ORT's exact U8U8 kernels ({PRECISION_KEY}=1), as the target computes"
