@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -148,19 +148,6 @@ def export_pair(model: Path, work: Path, profile: Any, target: str) -> tuple[Pat
     return dirs[0], dirs[1]
 
 
-def settings_for(profile: Any, **changes: Any) -> q.Settings:
-    """Settings as `edgedistil quantize` builds them from the profile, then ``changes``."""
-    base = q.Settings(
-        scheme=profile.quantize.scheme,
-        fmt="qdq",
-        activations=profile.quantize.activations or "uint8",
-        per_channel=profile.quantize.per_channel,
-        method=profile.quantize.calibration or "minmax",
-        reduce_range=q.needs_reduce_range(profile.device.architecture),
-    )
-    return replace(base, **changes)
-
-
 def run_quantize(
     export_dir: Path, settings: q.Settings, slug: str, args: argparse.Namespace, fallback: bool
 ) -> tuple[Path, dict[str, Any]]:
@@ -198,7 +185,7 @@ def student_rows(
     notes = []
     for label, changes in SCHEMES:
         slug = re.sub(r"\W+", "-", label.lower())
-        settings = settings_for(profile, **changes)
+        settings = q.settings_for(profile, **changes)
         paths = [run_quantize(d, settings, slug, args, False)[0] for d in (static, dynamic)]
         log(f"quantized {name}: {settings.describe()}")
         rows.append(
@@ -211,7 +198,7 @@ def student_rows(
                 note=settings.describe(),
             )
         )
-    settings = settings_for(profile)
+    settings = q.settings_for(profile)
     results = [run_quantize(d, settings, "fallback", args, True) for d in (static, dynamic)]
     kept = [r[1]["fallback"]["kept_float"] if r[1]["fallback"] else [] for r in results]
     drops = [r[1]["drop_before_fallback"] for r in results]
@@ -246,7 +233,7 @@ def before_fix_rows(
     for label, changes in SCHEMES[1:]:
         if changes.get("activations") == "int8":
             continue  # one activation type is enough to show the defect
-        settings = settings_for(profile, **changes)
+        settings = q.settings_for(profile, **changes)
         slug = "before-" + re.sub(r"\W+", "-", label.lower())
         paths = [_quantize_before_fix(d, settings, slug, args) for d in (static, dynamic)]
         rows.append(

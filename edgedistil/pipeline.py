@@ -17,7 +17,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -468,7 +468,7 @@ class OnnxFormat(Format):
         result = quantize(
             Job(
                 export_dir=folder,
-                settings=onnx_settings(ctx.profile),
+                settings=q.settings_for(ctx.profile),
                 calibration=ctx.texts.calibration,
                 eval_path=ctx.texts.eval,
                 max_accuracy_drop=ctx.profile.budgets.max_accuracy_drop,
@@ -605,20 +605,6 @@ class MicroFormat(TFLiteFormat):
             f"arena {mcu.arena_bytes:,} bytes"
         )
         return {"outputs": outputs, "summary": summary}
-
-
-def onnx_settings(profile: Profile, **overrides: Any) -> Any:
-    """The profile's int8 settings for ONNX Runtime; ``overrides`` replace single fields."""
-    from edgedistil.quantize import onnx as q
-
-    settings = q.Settings(
-        scheme=profile.quantize.scheme,
-        activations=profile.quantize.activations or "uint8",
-        per_channel=profile.quantize.per_channel,
-        method=profile.quantize.calibration or "minmax",
-        reduce_range=q.needs_reduce_range(profile.device.architecture),
-    )
-    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
 # ---- against the teacher ----

@@ -112,14 +112,7 @@ def quantize_command(
             f'target "{profile.name}" asks for [quantize].scheme = "{chosen}"; quantize makes '
             f"{', '.join(q.SCHEMES)} (give --scheme)"
         )
-    settings = q.Settings(
-        scheme=chosen,
-        fmt=fmt,
-        activations=profile.quantize.activations or "uint8",
-        per_channel=profile.quantize.per_channel,
-        method=method or profile.quantize.calibration or "minmax",
-        reduce_range=q.needs_reduce_range(profile.device.architecture),
-    )
+    settings = q.settings_for(profile, scheme=chosen, fmt=fmt, method=method)
     job = Job(
         export_dir=export_dir,
         settings=settings,

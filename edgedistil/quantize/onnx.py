@@ -53,6 +53,19 @@ class Settings:
         )
 
 
+def settings_for(profile: Any, **overrides: Any) -> Settings:
+    """The profile's int8 settings for ONNX Runtime, the one mapping that ``build``, ``quantize``
+    and the benchmarks share; ``overrides`` that are not None replace single fields."""
+    settings = Settings(
+        scheme=profile.quantize.scheme,
+        activations=profile.quantize.activations or "uint8",
+        per_channel=profile.quantize.per_channel,
+        method=profile.quantize.calibration or "minmax",
+        reduce_range=needs_reduce_range(profile.device.architecture),
+    )
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
 def needs_reduce_range(architecture: str, *, host_saturates: bool | None = None) -> bool:
     """7-bit weights only where u8*s8 products saturate: x86 without VNNI (``kernels``).
 
