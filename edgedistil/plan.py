@@ -496,3 +496,55 @@ def _nothing_fits(shape: Shape, profile: Profile, positions: int, limit: int) ->
             "a narrower student (--hidden) is needed"
         ),
     )
+
+
+def plan_to_fit(
+    *,
+    shape: Shape,
+    teacher: str,
+    profile: Profile,
+    layers: int | None = None,
+    vocab_size: int | None = None,
+    hidden: int | None = None,
+) -> Plan:
+    """The student ``build`` makes: the user's when they gave a vocabulary size or the default
+    fits, else the first suggestion that fits and keeps the layers and width the user gave.
+    Nothing that fits is an error naming the overshoot and the first suggestion."""
+    plan = plan_student(
+        shape=shape,
+        teacher=teacher,
+        profile=profile,
+        layers=layers,
+        vocab_size=vocab_size,
+        hidden=hidden,
+    )
+    if plan.fits or vocab_size is not None:
+        return plan
+    chosen = first_fitting(plan, layers=layers, hidden=hidden)
+    if chosen is None:
+        advice = plan.suggestions[0].text if plan.suggestions else ""
+        raise PlanError(
+            f"{profile.name}: the planned student is {plan.artifact_bytes:,} bytes, "
+            f"{plan.over_by:,} over [budgets].{plan.limit_name} ({plan.limit_bytes:,}); {advice}"
+        )
+    return plan_student(
+        shape=shape,
+        teacher=teacher,
+        profile=profile,
+        layers=chosen.layers,
+        vocab_size=chosen.vocab_size if chosen.vocab_size < shape.vocab_size else None,
+        hidden=chosen.hidden,
+    )
+
+
+def first_fitting(plan: Plan, *, layers: int | None, hidden: int | None) -> Suggestion | None:
+    """The first of ``plan``'s suggestions within its limit that keeps the layers and width
+    asked for (None: any), in the order the plan gives them."""
+    for s in plan.suggestions:
+        if (
+            s.bytes <= plan.limit_bytes
+            and layers in (None, s.layers)
+            and hidden in (None, s.hidden)
+        ):
+            return s
+    return None

@@ -71,7 +71,7 @@ class _Events:
 @click.option("--allow-unmeasured", is_flag=True, help="Skip budgets with no measurement.")
 def build_command(**kw: Any) -> None:
     """Distil, export, quantize, verify, bench and gate a student for TARGET in one folder."""
-    from edgedistil.pipeline import Request, build
+    from edgedistil.build import Request, build
     from edgedistil.teacher import teacher_of
 
     console = make_console()
@@ -96,7 +96,6 @@ def build_command(**kw: Any) -> None:
         skip_bench=kw["skip_bench"],
         host_is_target=kw["host_is_target"],
     )
-    _forget_reports(kw["out"])
     build(request, _Events(console))
     _gate(console, kw["out"], kw["target"], allow, ())
 
@@ -127,17 +126,19 @@ def _gate(
     report_dir: Path | None = None,
 ) -> None:
     from edgedistil import gate as gate_mod
-    from edgedistil.evidence import gate_folder
+    from edgedistil.build.gate import judge
     from edgedistil.profiles import load_profile
-    from edgedistil.release import write_reports
 
-    gate = gate_folder(
-        folder, load_profile(target), allow_unmeasured=allow_unmeasured, bench_files=bench_files
+    verdict = judge(
+        folder,
+        load_profile(target),
+        allow_unmeasured=allow_unmeasured,
+        bench_files=bench_files,
+        report_dir=report_dir,
     )
-    written = write_reports(gate, folder, report_dir or folder)
-    _print_gate(console, gate)
-    console.print("reports: " + ", ".join(str(p) for p in written), markup=False)
-    code = gate_mod.exit_code(gate)
+    _print_gate(console, verdict.gate)
+    console.print("reports: " + ", ".join(str(p) for p in verdict.reports), markup=False)
+    code = gate_mod.exit_code(verdict.gate)
     if code:
         raise SystemExit(code)
 
@@ -171,15 +172,6 @@ def _print_gate(console: Console, gate: Any) -> None:
         line = f"budget changed since the build: {change_text(change)}"
         console.print(line, markup=False, soft_wrap=True)
     console.print("PASSED" if gate.passed else "FAILED", style="green" if gate.passed else "red")
-
-
-def _forget_reports(folder: Path) -> None:
-    """The last gate's reports describe the last build: gone before this one changes anything,
-    so a build that fails leaves no verdict behind that ``summary`` could take for its own."""
-    from edgedistil.release import REPORTS
-
-    for name in REPORTS:
-        (folder / name).unlink(missing_ok=True)
 
 
 @cli.command("summary")

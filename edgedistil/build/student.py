@@ -1,0 +1,173 @@
+"""Plan and distil: the student's layers, vocabulary and width, then the student itself (or the
+user's own student, planned as it is)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edgedistil.build.context import Context
+from edgedistil.build.request import STUDENT_DIR
+from edgedistil.errors import BuildError
+from edgedistil.manifest import key_of, tree_sha256
+
+PLAN_FILE = "plan.json"
+
+
+def student(ctx: Context) -> Path:
+    """The student every format stage starts from: planned, then distilled unless given."""
+    plan = ctx.stage("plan", _plan_key(ctx), lambda: _plan(ctx))
+    r = ctx.request
+    if r.student is not None:
+        if not (r.student / "config.json").is_file():
+            raise BuildError(f"--student {r.student}: not a model directory (no config.json)")
+        return r.student
+    teacher = _teacher(ctx)
+    settings = _train_settings(ctx)
+    key = key_of(
+        "distill",
+        tree_sha256(teacher.path),
+        tree_sha256(ctx.texts.train),  # the train part only: the eval text never reaches it
+        plan["layers"],
+        plan["vocab_size"],
+        plan.get("hidden"),
+        settings,
+    )
+    ctx.stage("distill", key, lambda: _distill(ctx, plan, settings))
+    return ctx.root / STUDENT_DIR
+
+
+def _teacher(ctx: Context) -> Any:
+    from edgedistil.teacher import resolve_teacher
+
+    return resolve_teacher(ctx.request.teacher)
+
+
+def _plan_key(ctx: Context) -> str:
+    from edgedistil.tokens import count_pieces
+
+    r = ctx.request
+    source = r.student if r.student else _teacher(ctx).path
+    return key_of(
+        "plan",
+        tree_sha256(source / "config.json"),
+        count_pieces(source),  # the pieces every pruned vocabulary keeps: priced in the plan
+        ctx.profile.to_dict(),
+        r.layers,
+        r.vocab_size,
+        r.hidden,
+    )
+
+
+def _plan(ctx: Context) -> dict[str, Any]:
+    """The student's layers, vocabulary and width (``plan.plan_to_fit``), written to plan.json."""
+    given = ctx.request.student
+    plan = _given_plan(ctx, given) if given is not None else _teacher_plan(ctx)
+    record = {
+        "layers": plan.layers,
+        "hidden": plan.student_hidden,
+        "narrow": plan.student_hidden < plan.hidden_size,
+        "vocab_size": plan.vocab_size,
+        "vocab_pieces": plan.pieces,  # single-character pieces within vocab_size
+        "prune_vocab": plan.vocab_size < plan.teacher_vocab_size,
+        "planned_bytes": plan.artifact_bytes,
+        "limit_bytes": plan.limit_bytes,
+        "parts": {
+            "embeddings": plan.embeddings.bytes,
+            "encoder": plan.encoder.bytes,
+            "head": plan.head.bytes,
+            "graph": plan.graph.bytes,
+        },
+    }
+    (ctx.root / PLAN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    layers = f"{plan.layers} layer{'' if plan.layers == 1 else 's'}"
+    width = f", hidden {plan.student_hidden}" if plan.student_hidden < plan.hidden_size else ""
+    summary = (
+        f"{layers}{width}, vocabulary {plan.vocab_size:,}, ~{plan.artifact_bytes:,} bytes planned"
+    )
+    return {**record, "outputs": [PLAN_FILE], "summary": summary}
+
+
+def _given_plan(ctx: Context, given: Path) -> Any:
+    """The user's student as it is: its own layers and vocabulary, priced for the target."""
+    from dataclasses import replace
+
+    from edgedistil import plan as plan_mod
+    from edgedistil.export.model import dense_outputs
+    from edgedistil.teacher import read_config
+
+    shape = plan_mod.read_shape(read_config(given), str(given))
+    if shape.task == "embedding":  # a narrow student's map back to its teacher's size
+        shape = replace(shape, projection=dense_outputs(given))
+    return plan_mod.plan_student(
+        shape=shape,
+        teacher=str(given),
+        profile=ctx.profile,
+        layers=shape.num_layers,
+        vocab_size=shape.vocab_size,
+    )
+
+
+def _teacher_plan(ctx: Context) -> Any:
+    from edgedistil import plan as plan_mod
+
+    r, teacher = ctx.request, _teacher(ctx)
+    shape = plan_mod.with_pieces(plan_mod.read_shape(teacher.config, teacher.name), teacher.path)
+    return plan_mod.plan_to_fit(
+        shape=shape,
+        teacher=teacher.name,
+        profile=ctx.profile,
+        layers=r.layers,
+        vocab_size=r.vocab_size,
+        hidden=r.hidden,
+    )
+
+
+def _train_settings(ctx: Context) -> Any:
+    from edgedistil.distill.train import Settings
+
+    r = ctx.request
+    return Settings(
+        task="",
+        epochs=r.epochs,
+        batch_size=r.batch_size,
+        seq_len=ctx.profile.export.sequence_length,  # train at the length the device will see
+        seed=r.seed,
+    )
+
+
+def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any]:
+    from edgedistil.distill.job import Job, distill
+
+    out = ctx.root / STUDENT_DIR
+    shutil.rmtree(out, ignore_errors=True)  # what a killed run left: the key says it is stale
+    job = Job(
+        teacher=ctx.request.teacher,
+        data=ctx.texts.train,
+        out=out,
+        settings=settings,
+        layers=plan["layers"],
+        vocab_size=plan["vocab_size"] if plan["prune_vocab"] else None,
+        hidden=plan["hidden"] if plan.get("narrow") else None,
+        # None: the job picks its best epoch on a share of the train part, so not even model
+        # selection sees the text the verdict is measured on.
+        eval_path=None,
+    )
+    outcome = distill(job, ctx.events.training())
+    last = outcome.state.history[-1] if outcome.state.history else {}
+    summary = (
+        f"{outcome.task}, layers {','.join(map(str, outcome.layer_map))}, "
+        f"hidden {outcome.hidden}, {outcome.parameters / 1e6:.1f}M parameters, "
+        f"vocabulary {outcome.vocab_size:,}"
+    )
+    return {
+        "outputs": [STUDENT_DIR],
+        "task": outcome.task,
+        "layer_map": outcome.layer_map,
+        "parameters": outcome.parameters,
+        "eval_best": round(outcome.state.best, 4),
+        "eval_last_epoch": {k: round(v, 4) for k, v in last.items()},
+        "summary": summary,
+    }
