@@ -25,7 +25,7 @@ none of the models' training files (read from their edgedistil.json) and not in 
     .venv/bin/python benchmarks/onnx_latency.py --teacher RUN/teacher \\
         --student RUN/student-3l-kd [RUN/student-2l-kd ...] --dev ../shared/data/sst2/dev.tsv \\
         (--eval FILE | --eval-pool ../shared/data/sst2/train.tsv [--eval-rows 1000]) \\
-        [--target raspberry-pi-4] [--max-drop F] [--sample 500] [--runs 300] [--warmup 30] \\
+        [--target raspberry-pi-4] [--max-drop F] [--sample 500] [--runs 300] [--warmup 10] \\
         [--rounds 10] [--threads N] [--peer-python PEER_VENV/bin/python] [--work DIR]
 
 RUN is the `--work` folder of benchmarks/distill_sst2.py. Setting up the peer environment
@@ -529,7 +529,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--max-drop", type=float, default=None, help="default: the profile's")
     parser.add_argument("--sample", type=int, default=500, help="DEV sentences for timing")
     parser.add_argument("--runs", type=int, default=300, help="timed runs at the fixed length")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed runs of every row first")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=_timing.WARMUP,
+        help="untimed runs of every row before the first round (default: %(default)s, the "
+        "benchmarks' shared warm-up)",
+    )
     parser.add_argument(
         "--rounds", type=int, default=10, help="interleaved timing rounds over all the rows"
     )
