@@ -1,10 +1,12 @@
 """The peer row of onnx_latency.py: a student through optimum-onnx's own export and quantization.
 
-Runs in a separate virtual environment that holds optimum-onnx (never edgedistil's .venv):
+Runs in a separate virtual environment that holds optimum-onnx (never edgedistil's .venv), at
+any PEER_VENV outside the repository; onnx_latency.py runs it when given
+`--peer-python PEER_VENV/bin/python`:
 
-    python3.11 -m venv /tmp/optimum-venv
-    /tmp/optimum-venv/bin/pip install torch==2.13.0 "optimum-onnx[onnxruntime]"
-    /tmp/optimum-venv/bin/python benchmarks/_optimum_peer.py STUDENT OUT [--config arm64]
+    python3.11 -m venv PEER_VENV
+    PEER_VENV/bin/pip install torch==2.13.0 "optimum-onnx[onnxruntime]"
+    PEER_VENV/bin/python benchmarks/_optimum_peer.py STUDENT OUT [--config arm64]
 
 It exports STUDENT with ``optimum.exporters.onnx.main_export`` (task text-classification,
 dynamic batch and sequence axes), quantizes it with ``ORTQuantizer`` and the named

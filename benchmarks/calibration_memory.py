@@ -2,10 +2,11 @@
 
 Exports a student (default: the default teacher, all-MiniLM-L6-v2) once, then calibrates it in a
 fresh process per count, so each peak is that run's own. The counts are drawn from a text file
-(default ../shared/data/sst2/train.tsv), repeated when it is shorter than the count. With
+(``--text``; default: the shipped sample text), repeated when it is shorter than the count. With
 ``--ort-collector`` each count also runs ONNX Runtime's own MinMax calibrator for comparison.
 
-    .venv/bin/python benchmarks/calibration_memory.py [--counts 100 2000] [--seq 128]
+    .venv/bin/python benchmarks/calibration_memory.py [--text ../shared/data/sst2/train.tsv] \\
+        [--student DIR] [--counts 100 2000] [--seq 128] [--ort-collector]
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TEXT = ROOT.parent / "shared" / "data" / "sst2" / "train.tsv"
+from edgedistil.data import SAMPLE_TEXT
 
 
 def child(export: Path, text: Path, count: int, ort_collector: bool) -> None:
@@ -64,7 +64,9 @@ def child(export: Path, text: Path, count: int, ort_collector: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--student", type=Path, default=None, help="Default: the default teacher.")
-    parser.add_argument("--text", type=Path, default=TEXT)
+    parser.add_argument(
+        "--text", type=Path, default=SAMPLE_TEXT, help="e.g. ../shared/data/sst2/train.tsv"
+    )
     parser.add_argument("--counts", type=int, nargs="+", default=[100, 2000])
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--ort-collector", action="store_true")
@@ -73,7 +75,6 @@ def main() -> None:
     if args.child:
         child(Path(args.child[0]), args.text, int(args.child[1]), args.child[2] == "ort")
         return
-    from edgedistil.data import SAMPLE_TEXT
     from edgedistil.export.onnx import ExportSpec, export_onnx
     from edgedistil.teacher import default_teacher_dir
 

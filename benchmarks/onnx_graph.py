@@ -14,9 +14,10 @@ attention mask's padding value (``edgedistil.export.graph``).
    real tokens (no padding). "SkipLN as loaded" counts SkipLayerNormalization nodes in the graph
    ORT actually runs (its optimized model).
 
-Every row runs batch 1 on this host's CPU with the same thread count, timed in `--rounds`
-interleaved rounds (each round every row in turn, the order rotated), so a burst of load from
-another process lands on all rows alike.
+Every row runs batch 1 on this host's CPU with the same thread count, timed by
+benchmarks/_timing.py's interleaved timer in `--rounds` rounds of `--runs` runs per row (each
+round every row in turn, the order rotated), so a burst of load from another process lands on all
+rows alike; each row's median is over all its runs.
 
     .venv/bin/python benchmarks/onnx_graph.py STUDENT [--length 128] [--threads 1] \\
         [--rounds 10] [--runs 20] [--work DIR]
@@ -30,10 +31,10 @@ import io
 import json
 import logging
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+import _timing
 import numpy as np
 
 from edgedistil.data import SAMPLE_TEXT
@@ -45,8 +46,9 @@ from edgedistil.export.onnx import ExportSpec, export_onnx
 from edgedistil.quantize import onnx as q
 
 
-def op_graphs(length: int, hidden: int) -> dict[str, tuple[bytes, bool]]:
-    """The three forms of one residual LayerNorm: name -> (model bytes, let ORT fuse?)."""
+def op_graphs(length: int, hidden: int) -> dict[str, tuple[bytes, str]]:
+    """The three forms of one residual LayerNorm: name -> (model bytes, ORT's optimization
+    level: "basic" keeps Add + LayerNormalization unfused)."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -77,7 +79,7 @@ def op_graphs(length: int, hidden: int) -> dict[str, tuple[bytes, bool]]:
             helper.make_model(
                 helper.make_graph(nodes, name, io_, out, weights), opset_imports=opsets
             ).SerializeToString(),
-            "unfused" not in name,
+            "basic" if "unfused" in name else "all",
         )
         for name, nodes in forms.items()
     }
@@ -134,42 +136,26 @@ def default_mask(fused: Path, target: Path) -> Path:
 def skip_ln_as_loaded(path: Path, threads: int, work: Path) -> int:
     """SkipLayerNormalization nodes in the graph ORT's default session makes of ``path``."""
     import onnx
-    import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.optimized_model_filepath = str(work / f"{path.stem}.loaded.onnx")
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    loaded = onnx.load(options.optimized_model_filepath)
-    return sum(n.op_type == "SkipLayerNormalization" for n in loaded.graph.node)
+    loaded = _timing.optimized_graph(path, threads=threads, out=work / f"{path.stem}.loaded.onnx")
+    return sum(n.op_type == "SkipLayerNormalization" for n in onnx.load(str(loaded)).graph.node)
 
 
-def session(model: str | bytes, threads: int, fuse: bool = True) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    if not fuse:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def interleaved(rows: list[tuple[Any, dict[str, np.ndarray]]], args: Any) -> list[float]:
-    """Median milliseconds per row, timed in rotated rounds."""
-    times: list[list[float]] = [[] for _ in rows]
-    for sess, feed in rows:
-        for _ in range(10):
-            sess.run(None, feed)
-    for r in range(args.rounds):
-        order = list(range(len(rows)))
-        order = order[r % len(order) :] + order[: r % len(order)]
-        for i in order:
-            sess, feed = rows[i]
-            for _ in range(args.runs):
-                start = time.perf_counter()
-                sess.run(None, feed)
-                times[i].append(time.perf_counter() - start)
-    return [1e3 * float(np.median(t)) for t in times]
+def medians(rows: list[tuple[Any, dict[str, np.ndarray]]], args: Any) -> list[float]:
+    """Median milliseconds per (session, feed), timed interleaved: ``args.rounds`` rounds of
+    ``args.runs`` runs of every row."""
+    timed = _timing.time_interleaved(
+        [
+            _timing.Candidate(
+                name=str(i),
+                call=lambda _, s=sess, f=feed: s.run(None, f),
+                runs=args.rounds * args.runs,
+            )
+            for i, (sess, feed) in enumerate(rows)
+        ],
+        rounds=args.rounds,
+    )
+    return [timed[str(i)].median for i in range(len(rows))]
 
 
 PADDED_SENTENCE = "a fine , funny film that never quite gets where it wants to go ."
@@ -217,8 +203,11 @@ def main() -> None:
 
     ops = op_graphs(args.length, hidden)
     x = np.random.default_rng(1).standard_normal((2, 1, args.length, hidden)).astype(np.float32)
-    op_ms = interleaved(
-        [(session(m, args.threads, fuse), {"x": x[0], "skip": x[1]}) for m, fuse in ops.values()],
+    op_ms = medians(
+        [
+            (_timing.session(m, threads=args.threads, level=level), {"x": x[0], "skip": x[1]})
+            for m, level in ops.values()
+        ],
         args,
     )
     print(f"One residual LayerNorm at [1, {args.length}, {hidden}], {args.threads} thread(s):\n")
@@ -251,10 +240,10 @@ def main() -> None:
         rows += [(graph, f"{label}, float32", path), (graph, f"{label}, dynamic int8", int8)]
     timed_rows = []
     for _, _, path in rows:
-        sess = session(str(path), args.threads)
+        sess = _timing.session(path, threads=args.threads)
         feeds = model_feeds(path, args.student, args.length)
         timed_rows += [(sess, feeds["padded"]), (sess, feeds["full"])]
-    ms = interleaved(timed_rows, args)
+    ms = medians(timed_rows, args)
     padded, full = ms[0::2], ms[1::2]
     print(
         f"\n{args.student}: {args.length} tokens, batch 1, {args.threads} thread(s), ORT's default "

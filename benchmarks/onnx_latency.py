@@ -4,33 +4,35 @@ Each model is exported twice through edgedistil's own API (the code behind `edge
 static shape at the profile's sequence length, and dynamic axes. Each student export is then
 quantized through the code behind `edgedistil quantize`: dynamic int8, static QDQ U8S8, static
 QDQ S8S8, static QOperator (each with --no-fallback), and the profile's scheme with the
-accuracy-aware fallback (a row only when the fallback kept some node in float). A peer row comes
-from optimum-onnx's own export and ORTQuantizer preset, run in a separate virtual environment by
-benchmarks/_optimum_peer.py; its file is timed here, in this process, like every other row.
+accuracy-aware fallback (a row only when the fallback kept some node in float). With
+`--peer-python`, a peer row comes from optimum-onnx's own export and ORTQuantizer preset, run in
+that separate virtual environment by benchmarks/_optimum_peer.py; its file is timed here, in this
+process, like every other row.
 
 Every row runs in ONNX Runtime on this host's CPU, batch 1, with the same thread count. Sizes and
-accuracies come first; then the timings, in `--rounds` interleaved rounds: each round, every row
-in turn (the order rotated round by round) times its share of the runs, so a burst of load from
-another process lands on all rows alike and the ratios between rows stay fair. `--before-fix`
-adds the static rows as they were before issue 4's fix (ORT's quantize_static given the fused
-Attention/EmbedLayerNormalization too), timed in the same rounds:
+accuracies come first; then the timings, by benchmarks/_timing.py's interleaved timer in
+`--rounds` rounds: each round, every row in turn (the order rotated round by round) times its
+share of the runs, so a burst of load from another process lands on all rows alike and the ratios
+between rows stay fair:
 - p50/p95 at the fixed length: the static export, `--runs` runs over a seeded sample of DEV
   sentences padded to the profile's length (the peer's dynamic file gets the same padded ids);
 - p50/p95 at real lengths: the dynamic export, each sampled sentence once at its own length;
-- accuracy on every row of DEV, batch 1, each sentence at its own length (dynamic export).
+- accuracy on every row of DEV, batch 1, each sentence at its own length (dynamic export), on
+  the session that computes int8 as the target does (`edgedistil.quantize.kernels.session`).
 The fallback's eval set is `--eval`, or `--eval-rows` seeded rows of `--eval-pool` that are in
 none of the models' training files (read from their edgedistil.json) and not in DEV.
 
-    .venv/bin/python benchmarks/onnx_latency.py [--teacher /tmp/sst2-run/teacher] \\
-        [--student /tmp/sst2-run/student-3l-kd ...] [--dev ../shared/data/sst2/dev.tsv] \\
-        [--target raspberry-pi-4] [--max-drop F] [--sample 500] [--runs 300] [--warmup 30] \\
-        [--rounds 10] [--threads N] [--before-fix] [--peer-python /tmp/optimum-venv/bin/python] \\
-        [--work DIR]
+    .venv/bin/python benchmarks/onnx_latency.py --teacher RUN/teacher \\
+        --student RUN/student-3l-kd [RUN/student-2l-kd ...] --dev ../shared/data/sst2/dev.tsv \\
+        (--eval FILE | --eval-pool ../shared/data/sst2/train.tsv [--eval-rows 1000]) \\
+        [--target raspberry-pi-4] [--max-drop F] [--sample 500] [--runs 300] [--warmup 10] \\
+        [--rounds 10] [--threads N] [--peer-python PEER_VENV/bin/python] [--work DIR]
 
-Setting up the peer environment (never edgedistil's .venv):
+RUN is the `--work` folder of benchmarks/distill_sst2.py. Setting up the peer environment
+(never edgedistil's .venv), anywhere outside the repository:
 
-    python3.11 -m venv /tmp/optimum-venv
-    /tmp/optimum-venv/bin/pip install torch==2.13.0 "optimum-onnx[onnxruntime]"
+    python3.11 -m venv PEER_VENV
+    PEER_VENV/bin/pip install torch==2.13.0 "optimum-onnx[onnxruntime]"
 
 It measures this host, not the board: a ratio between rows carries over better than a time.
 About 15 minutes on 2 CPU cores for a teacher and one 3-layer student.
@@ -52,18 +54,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _timing
 import numpy as np
 
 from edgedistil.data import SAMPLE_TEXT, read_examples
-from edgedistil.export.onnx import MODEL_FILE, ExportSpec, export_onnx, read_record
+from edgedistil.export.onnx import MODEL_FILE, ExportSpec, export_onnx
 from edgedistil.profiles import load_profile
-from edgedistil.quantize import calibration
+from edgedistil.quantize import kernels
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.job import INT8_FILE, REPORT_FILE, Job, quantize
 
-ROOT = Path(__file__).resolve().parent.parent
-RUN = Path("/tmp/sst2-run")
-DATA = ROOT.parent / "shared" / "data" / "sst2"
 PEER_SCRIPT = Path(__file__).resolve().parent / "_optimum_peer.py"
 # The int8 schemes edgedistil makes, as (row label, settings changes); all --no-fallback.
 SCHEMES = (
@@ -223,71 +223,6 @@ def student_rows(
     return rows, notes
 
 
-def before_fix_rows(
-    student: Path, static: Path, dynamic: Path, profile: Any, args: argparse.Namespace
-) -> list[Row]:
-    """Static QDQ and QOperator as edgedistil wrote them before issue 4 was fixed: ORT's
-    quantize_static given every op type, the fused contrib operators included, in one pass.
-    Same calibration text and ranges as the fixed rows, so the two differ only by the fix."""
-    rows = []
-    for label, changes in SCHEMES[1:]:
-        if changes.get("activations") == "int8":
-            continue  # one activation type is enough to show the defect
-        settings = q.settings_for(profile, **changes)
-        slug = "before-" + re.sub(r"\W+", "-", label.lower())
-        paths = [_quantize_before_fix(d, settings, slug, args) for d in (static, dynamic)]
-        rows.append(
-            Row(
-                label=f"{student.name} {label} [before #4 fix]",
-                group=student.name,
-                fixed=paths[0],
-                dynamic=paths[1],
-                tokenizer=static,
-                note=f"{settings.describe()}, Attention/EmbedLayerNormalization given to "
-                "quantize_static (the pre-fix call)",
-            )
-        )
-    return rows
-
-
-def _quantize_before_fix(export_dir: Path, settings: q.Settings, slug: str, args: Any) -> Path:
-    from onnx import TensorProto
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static  # type: ignore[import-untyped]
-    from transformers import AutoTokenizer
-
-    record = read_record(export_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(export_dir), local_files_only=True)
-    texts = calibration.read_text(args.calibration, tokenizer, warn=False).examples.texts
-    batches = calibration.batches(
-        tokenizer,
-        texts,
-        length=record["sequence_length"],
-        names=record["inputs"],
-        dtype=record["input_dtype"],
-        batch_size=16,
-    )
-    ranges, _ = calibration.collect_ranges(
-        export_dir / MODEL_FILE, batches, method="minmax", op_types=q.OP_TYPES
-    )
-    cache = calibration.write_cache(ranges, export_dir / f"{slug}.ranges.json")
-    out = export_dir / f"{slug}.onnx"
-    quantize_static(
-        str(export_dir / MODEL_FILE),
-        str(out),
-        None,
-        quant_format=QuantFormat.QDQ if settings.fmt == "qdq" else QuantFormat.QOperator,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        per_channel=settings.per_channel,
-        reduce_range=settings.reduce_range,
-        calibrate_method=CalibrationMethod.MinMax,
-        calibration_cache_path=str(cache),
-        op_types_to_quantize=list(q.OP_TYPES),
-        extra_options={"DefaultTensorType": TensorProto.FLOAT},
-    )
-    return out
-
-
 def peer_row(student: Path, work: Path, args: argparse.Namespace) -> tuple[Row | None, str]:
     """optimum-onnx's export + ORTQuantizer preset, in the other venv; None and why on failure."""
     python = Path(args.peer_python)
@@ -322,16 +257,6 @@ def peer_row(student: Path, work: Path, args: argparse.Namespace) -> tuple[Row |
 # ---- measuring ----
 
 
-def session(path: Path, threads: int) -> Any:
-    import onnxruntime as ort  # type: ignore[import-untyped]
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads  # explicit: every row on the same threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 class Encoder:
     """Single-row feeds for a session: real length, or padded/truncated to ``length``."""
 
@@ -362,15 +287,6 @@ def feed(sess: Any, row: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {i.name: row[i.name].astype(kinds[i.type]) for i in sess.get_inputs()}
 
 
-def timed(sess: Any, feeds: list[dict[str, np.ndarray]]) -> list[float]:
-    times = []
-    for row in feeds:
-        start = time.perf_counter()
-        sess.run(None, row)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
-
-
 def accuracy(sess: Any, rows: list[dict[str, np.ndarray]], gold: list[str], id2label: Any) -> float:
     right = 0
     for row, label in zip(rows, gold, strict=True):
@@ -381,19 +297,17 @@ def accuracy(sess: Any, rows: list[dict[str, np.ndarray]], gold: list[str], id2l
 
 @dataclass(kw_only=True)
 class Timing:
-    """One row's sessions and feeds, ready to be timed a slice at a time."""
+    """One row's sessions and feeds, ready to be timed."""
 
     row: Row
     fixed: Any
     dynamic: Any
     fixed_feeds: list[dict[str, np.ndarray]]
     real_feeds: list[dict[str, np.ndarray]]
-    t_fixed: list[float] = field(default_factory=list)
-    t_real: list[float] = field(default_factory=list)
 
 
 def prepare(row: Row, data: dict[str, Any], args: argparse.Namespace) -> Timing:
-    """Sessions, feeds and warm-up for ``row``; its size, accuracy and operators, untimed."""
+    """Sessions and feeds for ``row``; its size, accuracy and operators, untimed."""
     cache = data["cache"].setdefault(row.tokenizer, {})
     if not cache:
         enc = Encoder(row.tokenizer)
@@ -406,66 +320,70 @@ def prepare(row: Row, data: dict[str, Any], args: argparse.Namespace) -> Timing:
     def id2label(i: int) -> str:
         return str(names.get(str(i), i))
 
-    fixed = session(row.fixed, args.threads)
-    dynamic = session(row.dynamic, args.threads)
-    timing = Timing(
+    fixed = _timing.session(row.fixed, threads=args.threads)
+    dynamic = _timing.session(row.dynamic, threads=args.threads)
+    gold = [data["dev"].label_names[i] for i in data["dev"].labels]
+    # Accuracy on the session that computes int8 as the target does (exact kernels where this
+    # host's default u8s8 kernel saturates); latency on ORT's defaults, as an app runs the file.
+    exact = kernels.session(row.dynamic)
+    ran = _timing.optimized_graph(
+        row.fixed,
+        threads=args.threads,
+        out=row.fixed.with_name(f"{row.fixed.stem}.ort-optimized.onnx"),
+    )
+    row.m = {
+        "bytes": row.fixed.stat().st_size,
+        "acc": accuracy(exact, cache["dev"], gold, id2label),
+        "providers": fixed.get_providers(),
+        "ops": op_summary(row.fixed),
+        "ran": op_summary(ran),
+    }
+    log(f"prepared {row.label}: acc {row.m['acc']:.4f}")
+    return Timing(
         row=row,
         fixed=fixed,
         dynamic=dynamic,
         fixed_feeds=[feed(fixed, r) for r in cache["fixed"]],
         real_feeds=[feed(dynamic, r) for r in cache["real"]],
     )
-    for i in range(args.warmup):
-        fixed.run(None, timing.fixed_feeds[i % len(timing.fixed_feeds)])
-        dynamic.run(None, timing.real_feeds[i % len(timing.real_feeds)])
-    gold = [data["dev"].label_names[i] for i in data["dev"].labels]
-    row.m = {
-        "bytes": row.fixed.stat().st_size,
-        "acc": accuracy(dynamic, cache["dev"], gold, id2label),
-        "providers": fixed.get_providers(),
-        "ops": op_summary(row.fixed),
-        "ran": op_summary(optimized(row.fixed, args.threads)),
-    }
-    log(f"prepared {row.label}: acc {row.m['acc']:.4f}")
-    return timing
 
 
-def measure_interleaved(timings: list[Timing], args: argparse.Namespace) -> None:
-    """``args.rounds`` rounds; in each, every row times its slice of the fixed-length runs and
-    of the real-length sentences, in an order rotated round by round. Noise from the machine
-    (other jobs, frequency changes) then lands on every row alike instead of on whichever row
-    happened to run during it; every row sees the same inputs in the same round."""
-    rounds = max(1, min(args.rounds, args.runs, len(timings[0].real_feeds)))
-    for r in range(rounds):
-        order = timings[r % len(timings) :] + timings[: r % len(timings)]
-        for t in order:
-            lo, hi = r * args.runs // rounds, (r + 1) * args.runs // rounds
-            t.t_fixed += timed(
-                t.fixed, [t.fixed_feeds[i % len(t.fixed_feeds)] for i in range(lo, hi)]
-            )
-            n = len(t.real_feeds)
-            t.t_real += timed(t.dynamic, t.real_feeds[r * n // rounds : (r + 1) * n // rounds])
-        log(f"timing round {r + 1}/{rounds} done")
+def candidates(t: Timing, runs: int, length: int) -> list[_timing.Candidate]:
+    """Two candidates per row: ``runs`` runs at the fixed length, cycling over the padded
+    sample, and each sampled sentence once at its own length. Run i feeds sentence i to every
+    row, so every row sees the same inputs in the same round."""
+    fixed, real = t.fixed_feeds, t.real_feeds
+    return [
+        _timing.Candidate(
+            name=f"{t.row.label} @{length}",
+            call=lambda i: t.fixed.run(None, fixed[i % len(fixed)]),
+            runs=runs,
+        ),
+        _timing.Candidate(
+            name=f"{t.row.label} real",
+            call=lambda i: t.dynamic.run(None, real[i]),
+            runs=len(real),
+        ),
+    ]
+
+
+def measure(timings: list[Timing], args: argparse.Namespace) -> None:
+    """Every row's p50/p95 at the fixed length and at real lengths, timed interleaved."""
+    timed = _timing.time_interleaved(
+        [c for t in timings for c in candidates(t, args.runs, args.length)],
+        rounds=args.rounds,
+        warmup=args.warmup,
+        progress=lambda r, n: log(f"timing round {r}/{n} done"),
+    )
     for t in timings:
+        at_length, real = timed[f"{t.row.label} @{args.length}"], timed[f"{t.row.label} real"]
         t.row.m.update(
-            p50=float(np.percentile(t.t_fixed, 50)),
-            p95=float(np.percentile(t.t_fixed, 95)),
-            rp50=float(np.percentile(t.t_real, 50)),
-            rp95=float(np.percentile(t.t_real, 95)),
+            p50=at_length.percentile(50),
+            p95=at_length.percentile(95),
+            rp50=real.percentile(50),
+            rp95=real.percentile(95),
         )
         log(f"measured {t.row.label}: {t.row.m['p50']:.2f} ms, real {t.row.m['rp50']:.2f} ms")
-
-
-def optimized(path: Path, threads: int) -> Path:
-    """The graph ONNX Runtime actually runs for ``path``, after its own optimizations."""
-    import onnxruntime as ort
-
-    out = path.with_name(f"{path.stem}.ort-optimized.onnx")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.optimized_model_filepath = str(out)
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return out
 
 
 def op_summary(path: Path) -> str:
@@ -588,38 +506,76 @@ def print_targets(rows: list[Row], args: argparse.Namespace) -> None:
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--teacher", type=Path, default=RUN / "teacher")
+    parser.add_argument("--teacher", type=Path, required=True, help="fine-tuned teacher folder")
     parser.add_argument(
-        "--student",
-        type=Path,
-        nargs="+",
-        default=None,
-        help="default: finished students among /tmp/sst2-run/student-3l-kd and student-2l-kd",
+        "--student", type=Path, nargs="+", required=True, help="student folders, one row group each"
     )
-    parser.add_argument("--dev", type=Path, default=DATA / "dev.tsv")
+    parser.add_argument(
+        "--dev",
+        type=Path,
+        required=True,
+        help="labelled DEV file, e.g. ../shared/data/sst2/dev.tsv",
+    )
     parser.add_argument("--target", default="raspberry-pi-4")
     parser.add_argument("--calibration", type=Path, default=SAMPLE_TEXT)
-    parser.add_argument("--eval", type=Path, default=None, help="labelled fallback eval file")
-    parser.add_argument("--eval-pool", type=Path, default=DATA / "train.tsv")
-    parser.add_argument("--eval-rows", type=int, default=1000)
+    held_out = parser.add_mutually_exclusive_group(required=True)
+    held_out.add_argument("--eval", type=Path, help="labelled fallback eval file")
+    held_out.add_argument(
+        "--eval-pool",
+        type=Path,
+        help="labelled file to draw the fallback eval from, e.g. ../shared/data/sst2/train.tsv",
+    )
+    parser.add_argument("--eval-rows", type=int, default=1000, help="rows drawn from --eval-pool")
     parser.add_argument("--max-drop", type=float, default=None, help="default: the profile's")
     parser.add_argument("--sample", type=int, default=500, help="DEV sentences for timing")
     parser.add_argument("--runs", type=int, default=300, help="timed runs at the fixed length")
-    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=_timing.WARMUP,
+        help="untimed runs of every row before the first round (default: %(default)s, the "
+        "benchmarks' shared warm-up)",
+    )
     parser.add_argument(
         "--rounds", type=int, default=10, help="interleaved timing rounds over all the rows"
     )
     parser.add_argument("--threads", type=int, default=None, help="default: profile's, capped")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dev-limit", type=int, default=0, help="smoke tests only (0: all rows)")
-    parser.add_argument("--peer-python", default="/tmp/optimum-venv/bin/python")
-    parser.add_argument("--peer-config", default=None, help="default: from the architecture")
-    parser.add_argument("--no-peer", action="store_true")
     parser.add_argument(
-        "--before-fix", action="store_true", help="add the pre-issue-4 static rows to compare"
+        "--peer-python",
+        type=Path,
+        default=None,
+        help="python of a venv holding optimum-onnx (see above); no peer row without it",
     )
+    parser.add_argument("--peer-config", default=None, help="default: from the architecture")
     parser.add_argument("--work", type=Path, default=None, help="keep the models here")
     return parser.parse_args()
+
+
+def build_rows(args: argparse.Namespace, profile: Any, work: Path) -> tuple[list[Row], list[str]]:
+    """Export and quantize the teacher and every student; the rows to measure, and notes."""
+    static, dynamic = export_pair(args.teacher, work / "teacher", profile, args.target)
+    rows = [
+        Row(
+            label="teacher fp32",
+            group="teacher",
+            fixed=static / MODEL_FILE,
+            dynamic=dynamic / MODEL_FILE,
+            tokenizer=static,
+        )
+    ]
+    notes = []
+    for student in args.student:
+        static, dynamic = export_pair(student, work / student.name, profile, args.target)
+        more, why = student_rows(student, static, dynamic, profile, args)
+        rows += more
+        notes += why
+        if args.peer_python is not None:
+            peer, note = peer_row(student, work / f"{student.name}-optimum", args)
+            rows += [peer] if peer else []
+            notes.append(note)
+    return rows, notes
 
 
 def main() -> None:
@@ -632,49 +588,23 @@ def main() -> None:
     args.peer_config = args.peer_config or (
         "arm64" if profile.device.architecture == "arm64" else "avx512_vnni"
     )
-    students = args.student or [
-        RUN / n
-        for n in ("student-3l-kd", "student-2l-kd")
-        if (RUN / n / "edgedistil.json").is_file()
-    ]
     work = args.work or Path(tempfile.mkdtemp(prefix="onnx-latency-"))
     work.mkdir(parents=True, exist_ok=True)
-    log(f"work folder {work}; students {[str(s) for s in students]}")
+    log(f"work folder {work}; students {[str(s) for s in args.student]}")
     args.dev_examples = read_examples(args.dev)
     if args.dev_limit:
         args.dev_examples = args.dev_examples.subset(list(range(args.dev_limit)))
     if args.eval is None:
-        exclude = [*training_files([args.teacher, *students]), args.dev]
+        exclude = [*training_files([args.teacher, *args.student]), args.dev]
         args.eval = held_out_eval(
             args.eval_pool, exclude, args.eval_rows, args.seed, work / "eval.tsv"
         )
-    static, dynamic = export_pair(args.teacher, work / "teacher", profile, args.target)
-    rows = [
-        Row(
-            label="teacher fp32",
-            group="teacher",
-            fixed=static / MODEL_FILE,
-            dynamic=dynamic / MODEL_FILE,
-            tokenizer=static,
-        )
-    ]
-    notes = []
-    for student in students:
-        static, dynamic = export_pair(student, work / student.name, profile, args.target)
-        more, why = student_rows(student, static, dynamic, profile, args)
-        rows += more
-        notes += why
-        if args.before_fix:
-            rows += before_fix_rows(student, static, dynamic, profile, args)
-        if not args.no_peer:
-            peer, note = peer_row(student, work / f"{student.name}-optimum", args)
-            rows += [peer] if peer else []
-            notes.append(note)
+    rows, notes = build_rows(args, profile, work)
     dev = args.dev_examples
     sample = random.Random(args.seed).sample(dev.texts, min(args.sample, len(dev.texts)))
     data = {"dev": dev, "sample": sample, "cache": {}}
     env = environment(args.threads)
-    measure_interleaved([prepare(row, data, args) for row in rows], args)
+    measure([prepare(row, data, args) for row in rows], args)
     print(
         f"Target {profile.name} ({profile.device.cpu}): {args.length} tokens static / real lengths "
         f"dynamic, batch 1, {profile.export.onnx_graph} graph, {profile.export.input_dtype} ids; "
@@ -684,11 +614,8 @@ def main() -> None:
         f"{args.dev}; calibration {args.calibration}; fallback eval {args.eval} (max drop "
         f"{args.max_drop})\n"
     )
-    for line in env:
+    for line in env + [f"load average at end {os.getloadavg()[0]:.2f}", *notes]:
         print(f"- {line}")
-    print(f"- load average at end {os.getloadavg()[0]:.2f}")
-    for note in notes:
-        print(f"- {note}")
     print()
     print_table(rows, args)
     print_targets(rows, args)

@@ -6,6 +6,8 @@ ops, as on a phone), and accuracy on a labelled dev file against PyTorch's; besi
 float export and its dynamic and static int8 files from ``edgedistil.export.onnx`` and
 ``edgedistil.quantize`` at the same sequence length and threads. Every artifact is built by the
 library's own verified paths; a variant that fails to convert or verify is shown with its error.
+Every artifact is timed by benchmarks/_timing.py's interleaved timer: `--runs` runs each, in
+`--rounds` rounds (every artifact in turn each round), the median over all of an artifact's runs.
 
     .venv/bin/python benchmarks/tflite_latency.py STUDENT ../shared/data/sst2/dev.tsv \
         [--sequence-length 64] [--limit 872] [--threads 1] [--runs 300] [--rounds 5] [--out DIR]
@@ -15,17 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+import _timing
 import numpy as np
 
 SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
-WARMUP = 10  # first invokes allocate and pack weights (XNNPACK); not what a device sees later
 
 
 def subset(dev: Path, limit: int, out: Path) -> Path:
@@ -48,11 +48,7 @@ def litert_runner(path: Path, length: int, threads: int) -> Any:
 
 
 def onnx_runner(path: Path, length: int, threads: int) -> Any:
-    import onnxruntime as ort  # type: ignore[import-untyped]
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = _timing.session(path, threads=threads)
     ids = np.full((1, length), 1000, dtype=np.int32)
     feed = {
         i.name: ids if i.name == "input_ids" else np.ones_like(ids) for i in session.get_inputs()
@@ -61,28 +57,21 @@ def onnx_runner(path: Path, length: int, threads: int) -> Any:
 
 
 def time_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    """Median single-row latency of every artifact, measured in interleaved rounds: on a shared
-    host a burst of load then hits every model alike; the row keeps the median of its rounds."""
-    runners = {}
+    """Median single-row latency of every artifact, LiteRT interpreters and ORT sessions alike,
+    timed interleaved in ``args.rounds`` rounds: on a shared host a burst of load then hits
+    every model alike. Each row keeps the median of all its ``args.runs`` runs."""
+    candidates = []
     for row in rows:
         if "path" in row:
             make = litert_runner if row["path"].suffix == ".tflite" else onnx_runner
-            runners[row["model"]] = make(row["path"], args.sequence_length, args.threads)
-    for run in runners.values():
-        for _ in range(WARMUP):
-            run()
-    medians: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        for name, run in runners.items():
-            times = []
-            for _ in range(args.runs // args.rounds):
-                start = time.perf_counter()
-                run()
-                times.append((time.perf_counter() - start) * 1000)
-            medians[name].append(statistics.median(times))
+            run = make(row["path"], args.sequence_length, args.threads)
+            candidates.append(
+                _timing.Candidate(name=row["model"], call=lambda _, r=run: r(), runs=args.runs)
+            )
+    timed = _timing.time_interleaved(candidates, rounds=args.rounds)
     for row in rows:
-        if row["model"] in medians:
-            row["ms"] = statistics.median(medians[row["model"]])
+        if row["model"] in timed:
+            row["ms"] = timed[row["model"]].median
 
 
 def tflite_rows(args: argparse.Namespace, dev: Path, out: Path) -> list[dict[str, Any]]:
