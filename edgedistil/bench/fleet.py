@@ -92,7 +92,7 @@ def _default_board(runner: str, host_env: str | None) -> Board:
     where = f" or set {host_env}" if host_env else ""
     raise BenchError(
         f"No board to run on with the {runner} runner: give --board user@host[:port]{where}, "
-        "or --fleet FILE"
+        "or --fleet FILE (edgedistil bench)"
     )
 
 
