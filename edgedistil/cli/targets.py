@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -190,31 +191,27 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
     return data
 
 
-def _print_plans(plans: list[Plan], pieces: int) -> None:
-    console = make_console()
-    first = plans[0]
-    console.print(
-        f"Teacher {first.teacher}: {first.teacher_layers} layers, hidden {first.hidden_size}, "
-        f"vocabulary {first.teacher_vocab_size:,}, {first.teacher_parameters / 1e6:.2f}M "
-        f"parameters (as shipped: no unused pooler); task: {first.task}"
-    )
+_PLAN_COLUMNS = (
+    "target",
+    "scheme",
+    "layers",
+    "hidden",
+    "vocab",
+    "seq",
+    "params",
+    "embeddings",
+    "encoder",
+    "head",
+    "graph",
+    "artifact",
+    "budget",
+    "verdict",
+)
+
+
+def _plan_table(plans: list[Plan]) -> Table:
     table = Table(title="Student plan (estimated artifact bytes)", title_justify="left")
-    for column in (
-        "target",
-        "scheme",
-        "layers",
-        "hidden",
-        "vocab",
-        "seq",
-        "params",
-        "embeddings",
-        "encoder",
-        "head",
-        "graph",
-        "artifact",
-        "budget",
-        "verdict",
-    ):
+    for column in _PLAN_COLUMNS:
         left = column in ("target", "scheme", "verdict")
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "target")
     for p in plans:
@@ -235,18 +232,32 @@ def _print_plans(plans: list[Plan], pieces: int) -> None:
             format_size(p.limit_bytes),
             verdict,
         )
-    console.print(table)
+    return table
+
+
+def _print_suggestions(console: Console, p: Plan) -> None:
+    console.print(
+        f"[bold]{p.target}[/]: {format_size(p.artifact_bytes)} exceeds "
+        f"{escape(p.limit_name)} ({format_size(p.limit_bytes)}) by {format_size(p.over_by)}. "
+        "What would fit:"
+    )
+    for s in p.suggestions:
+        size = "" if s.bytes > p.limit_bytes else f" ({format_size(s.bytes)})"
+        console.print(f"  - {escape(s.text)}{size}")
+
+
+def _print_plans(plans: list[Plan], pieces: int) -> None:
+    console = make_console()
+    first = plans[0]
+    console.print(
+        f"Teacher {first.teacher}: {first.teacher_layers} layers, hidden {first.hidden_size}, "
+        f"vocabulary {first.teacher_vocab_size:,}, {first.teacher_parameters / 1e6:.2f}M "
+        f"parameters (as shipped: no unused pooler); task: {first.task}"
+    )
+    console.print(_plan_table(plans))
     for p in plans:
-        if p.fits:
-            continue
-        console.print(
-            f"[bold]{p.target}[/]: {format_size(p.artifact_bytes)} exceeds "
-            f"{escape(p.limit_name)} ({format_size(p.limit_bytes)}) by {format_size(p.over_by)}. "
-            "What would fit:"
-        )
-        for s in p.suggestions:
-            size = "" if s.bytes > p.limit_bytes else f" ({format_size(s.bytes)})"
-            console.print(f"  - {escape(s.text)}{size}")
+        if not p.fits:
+            _print_suggestions(console, p)
     pruned = any(p.pieces for p in plans) or any(
         s.vocab_size < p.teacher_vocab_size for p in plans for s in p.suggestions
     )

@@ -12,70 +12,71 @@ from rich.console import Console
 
 from edgedistil.cli._app import cli, make_console
 
+# Options shared by distill and finetune (the training loop is the same).
+_TRAINING_OPTIONS = (
+    click.option(
+        "--data",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Training text: .txt (one per line), .tsv/.csv with a header, .jsonl.",
+    ),
+    click.option("--text-column", default=None, help="Column holding the text."),
+    click.option("--label-column", default=None, help="Column holding the label."),
+    click.option(
+        "--eval",
+        "eval_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Evaluation file (same format). Default: a held-out fraction.",
+    ),
+    click.option(
+        "--eval-fraction",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=0.1,
+        show_default=True,
+    ),
+    click.option(
+        "--out",
+        type=click.Path(path_type=Path, file_okay=False),
+        required=True,
+        help="Output model directory (checkpoints go in OUT/checkpoints).",
+    ),
+    click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True),
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+    click.option(
+        "--lr",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Peak learning rate. Default: 5e-5 for classification, 5e-4 for "
+        "embedding distillation.",
+    ),
+    click.option(
+        "--warmup",
+        type=click.FloatRange(0, 1),
+        default=0.1,
+        show_default=True,
+        help="Fraction of steps spent warming up the learning rate.",
+    ),
+    click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True),
+    click.option(
+        "--seq-len",
+        type=click.IntRange(min=2),
+        default=128,
+        show_default=True,
+        help="Longer texts are truncated (and counted).",
+    ),
+    click.option("--seed", type=int, default=42, show_default=True),
+    click.option(
+        "--patience",
+        type=click.IntRange(min=0),
+        default=2,
+        show_default=True,
+        help="Stop after this many epochs without improvement (0: never).",
+    ),
+    click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints."),
+)
+
 
 def _training_options(f: Any) -> Any:
-    """Options shared by distill and finetune (the training loop is the same)."""
-    options = [
-        click.option(
-            "--data",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Training text: .txt (one per line), .tsv/.csv with a header, .jsonl.",
-        ),
-        click.option("--text-column", default=None, help="Column holding the text."),
-        click.option("--label-column", default=None, help="Column holding the label."),
-        click.option(
-            "--eval",
-            "eval_path",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Evaluation file (same format). Default: a held-out fraction.",
-        ),
-        click.option(
-            "--eval-fraction",
-            type=click.FloatRange(0, 1, min_open=True, max_open=True),
-            default=0.1,
-            show_default=True,
-        ),
-        click.option(
-            "--out",
-            type=click.Path(path_type=Path, file_okay=False),
-            required=True,
-            help="Output model directory (checkpoints go in OUT/checkpoints).",
-        ),
-        click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True),
-        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
-        click.option(
-            "--lr",
-            type=click.FloatRange(min=0, min_open=True),
-            default=None,
-            help="Peak learning rate. Default: 5e-5 for classification, 5e-4 for "
-            "embedding distillation.",
-        ),
-        click.option(
-            "--warmup",
-            type=click.FloatRange(0, 1),
-            default=0.1,
-            show_default=True,
-            help="Fraction of steps spent warming up the learning rate.",
-        ),
-        click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True),
-        click.option(
-            "--seq-len",
-            type=click.IntRange(min=2),
-            default=128,
-            show_default=True,
-            help="Longer texts are truncated (and counted).",
-        ),
-        click.option("--seed", type=int, default=42, show_default=True),
-        click.option(
-            "--patience",
-            type=click.IntRange(min=0),
-            default=2,
-            show_default=True,
-            help="Stop after this many epochs without improvement (0: never).",
-        ),
-        click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints."),
-    ]
-    for option in reversed(options):
+    for option in reversed(_TRAINING_OPTIONS):
         f = option(f)
     return f
 
