@@ -60,6 +60,7 @@ from edgedistil.profiles import load_profile
 from edgedistil.quantize import calibration
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.job import INT8_FILE, REPORT_FILE, Job, quantize
+from edgedistil.verify import text as text_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = Path("/tmp/sst2-run")
@@ -257,8 +258,8 @@ def _quantize_before_fix(export_dir: Path, settings: q.Settings, slug: str, args
 
     record = read_record(export_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(export_dir), local_files_only=True)
-    texts = calibration.read_text(args.calibration, tokenizer, warn=False).examples.texts
-    batches = calibration.batches(
+    texts = text_mod.read_text(args.calibration, tokenizer, warn=False).examples.texts
+    batches = text_mod.batches(
         tokenizer,
         texts,
         length=record["sequence_length"],

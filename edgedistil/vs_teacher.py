@@ -41,9 +41,9 @@ import numpy as np
 
 from edgedistil.data import read_examples
 from edgedistil.errors import ExportError, TeacherError
-from edgedistil.quantize.fidelity import Fidelity, compare
 from edgedistil.runtimes import RUNTIMES, tokenizer_of
 from edgedistil.teacher import Teacher, is_classifier
+from edgedistil.verify.fidelity import Fidelity, compare
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,35 @@
+"""Float against int8 latency on this host, as an app runs the file: what ``fidelity.json``
+reports beside the fidelity figures. Timed with ORT's defaults, never with the exact kernels
+that verification uses (``verify.kernels``): those are slower on purpose."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from edgedistil.verify.text import Batch
+
+LATENCY_RUNS = 20  # a median over 20 single-row runs is stable to a few percent on a quiet CPU
+
+
+def timing_session(path: Path) -> Any:
+    """ORT's defaults, as an app runs the file: latency is timed on these, never verified."""
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def latency_ms(path: Path, batch: Batch, runs: int = LATENCY_RUNS) -> float:
+    """Median single-row latency; a few warm-up runs first, as the bench does."""
+    one = {k: v[:1] for k, v in batch.items()}
+    s = timing_session(path)
+    for _ in range(3):
+        s.run(None, one)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        s.run(None, one)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
