@@ -1,6 +1,6 @@
 """Each artifact format run in its own runtime on raw text, tokenised as the device would: with
 the tokenizer the artifact ships with (the student's: its vocabulary may be pruned), at the
-artifact's own length. ONNX Runtime computes int8 on the exact kernels of ``quantize.kernels``,
+artifact's own length. ONNX Runtime computes int8 on the exact kernels of ``verify.kernels``,
 whatever this host's CPU; LiteRT and TFLite Micro through ``export.tflite.run_litert`` and
 ``export.microcontroller.run_micro``, the helpers their verify stages use.
 

@@ -1,6 +1,8 @@
-"""Float against int8 latency on this host, as an app runs the file: what ``fidelity.json``
-reports beside the fidelity figures. Timed with ORT's defaults, never with the exact kernels
-that verification uses (``verify.kernels``): those are slower on purpose."""
+"""Float against int8 latency on this host, as ``fidelity.json`` reports it beside the fidelity.
+
+Timed in sessions with ORT's defaults, as an app runs the file; never in the verification
+sessions of ``verify.kernels``, which on x86 without VNNI ask for ORT's exact, slower kernels.
+"""
 
 from __future__ import annotations
 
