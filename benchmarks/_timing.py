@@ -2,7 +2,7 @@
 
 - ``session``: an ORT CPU session as an application runs a model (ORT's own kernels), on
   explicit threads. Accuracy that must match the target's int8 arithmetic is computed on the
-  product's verifying session, ``edgedistil.quantize.kernels.session``, never on this one.
+  product's verifying session, ``edgedistil.verify.kernels.session``, never on this one.
 - ``time_interleaved``: any callables (ORT sessions, LiteRT interpreters, subprocesses), timed
   round-robin in the same run; every run's milliseconds come back per candidate.
 - ``Timed.percentile`` / ``Timed.median``: ``edgedistil.bench.stats``, the definitions the bench

@@ -30,6 +30,7 @@ def child(export: Path, text: Path, count: int, ort_collector: bool) -> None:
     from edgedistil.export.onnx import read_record
     from edgedistil.quantize import calibration
     from edgedistil.quantize import onnx as q
+    from edgedistil.verify.text import batches
 
     record = read_record(export)
     tok = AutoTokenizer.from_pretrained(str(export))
@@ -41,7 +42,7 @@ def child(export: Path, text: Path, count: int, ort_collector: bool) -> None:
 
         class Reader(CalibrationDataReader):  # type: ignore[misc]
             def __init__(self) -> None:
-                self.it = calibration.batches(tok, texts, batch_size=16, **kwargs)
+                self.it = batches(tok, texts, batch_size=16, **kwargs)
 
             def get_next(self):  # type: ignore[no-untyped-def]
                 return next(self.it, None)
@@ -53,7 +54,7 @@ def child(export: Path, text: Path, count: int, ort_collector: bool) -> None:
             cal.collect_data(Reader())
             cal.compute_data()
     else:
-        data = calibration.batches(tok, texts, batch_size=16, **kwargs)
+        data = batches(tok, texts, batch_size=16, **kwargs)
         calibration.collect_ranges(
             export / "model.onnx", data, method="minmax", op_types=q.OP_TYPES
         )

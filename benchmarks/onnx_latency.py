@@ -18,7 +18,7 @@ between rows stay fair:
   sentences padded to the profile's length (the peer's dynamic file gets the same padded ids);
 - p50/p95 at real lengths: the dynamic export, each sampled sentence once at its own length;
 - accuracy on every row of DEV, batch 1, each sentence at its own length (dynamic export), on
-  the session that computes int8 as the target does (`edgedistil.quantize.kernels.session`).
+  the session that computes int8 as the target does (`edgedistil.verify.kernels.session`).
 The fallback's eval set is `--eval`, or `--eval-rows` seeded rows of `--eval-pool` that are in
 none of the models' training files (read from their edgedistil.json) and not in DEV.
 
@@ -60,9 +60,9 @@ import numpy as np
 from edgedistil.data import SAMPLE_TEXT, read_examples
 from edgedistil.export.onnx import MODEL_FILE, ExportSpec, export_onnx
 from edgedistil.profiles import load_profile
-from edgedistil.quantize import kernels
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.job import INT8_FILE, REPORT_FILE, Job, quantize
+from edgedistil.verify import kernels
 
 PEER_SCRIPT = Path(__file__).resolve().parent / "_optimum_peer.py"
 # The int8 schemes edgedistil makes, as (row label, settings changes); all --no-fallback.

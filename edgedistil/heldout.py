@@ -27,6 +27,7 @@ from typing import Any
 
 from edgedistil.data import Examples, read_examples
 from edgedistil.errors import BuildError, DataError
+from edgedistil.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +181,6 @@ def _suffix(path: Path) -> str:
 
 def _write(path: Path, examples: Examples) -> None:
     """``examples`` as one text per line (.txt) or JSON objects with their label names."""
-    from edgedistil.bench.results import write_atomic
-
     lines = examples.texts
     if path.suffix != ".txt":
         rows: list[dict[str, str]] = [{"text": t} for t in examples.texts]

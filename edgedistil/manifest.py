@@ -17,8 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgedistil.bench.results import write_atomic
 from edgedistil.errors import BuildError
+from edgedistil.files import write_json
 from edgedistil.teacher import sha256_of
 
 MANIFEST = "manifest.json"
@@ -95,7 +95,7 @@ class Manifest:
 
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.root / MANIFEST, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+        write_json(self.root / MANIFEST, self.data, sort_keys=True)
 
     # ---- stages ----
 

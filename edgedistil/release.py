@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgedistil import report
-from edgedistil.bench.results import write_atomic
+from edgedistil.files import write_atomic
 from edgedistil.gate import Gate
 
 REPORTS = ("gate.json", "gate.md", "gate.junit.xml", "report.html")

@@ -1,6 +1,6 @@
 """Each artifact format run in its own runtime on raw text, tokenised as the device would: with
 the tokenizer the artifact ships with (the student's: its vocabulary may be pruned), at the
-artifact's own length. ONNX Runtime computes int8 on the exact kernels of ``quantize.kernels``,
+artifact's own length. ONNX Runtime computes int8 on the exact kernels of ``verify.kernels``,
 whatever this host's CPU; LiteRT and TFLite Micro through ``export.tflite.run_litert`` and
 ``export.microcontroller.run_micro``, the helpers their verify stages use.
 
@@ -58,8 +58,8 @@ def tokenizer_of(path: Path) -> Any:
 def _run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
     """The graph with the tokenizer exported beside it, on the exact int8 kernels."""
     from edgedistil.export.onnx import read_record
-    from edgedistil.quantize.calibration import batches
-    from edgedistil.quantize.kernels import session
+    from edgedistil.verify.kernels import session
+    from edgedistil.verify.text import batches
 
     record = read_record(path.parent)
     data = batches(
@@ -95,8 +95,8 @@ def int32_inputs(path: Path, student: Path, texts: list[str]) -> dict[str, np.nd
     none), padded to the file's own length."""
     from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-untyped]
 
-    from edgedistil.export.parity import encode
     from edgedistil.export.tflite import NAMES
+    from edgedistil.verify.text import encode
 
     length = int(Interpreter(model_path=str(path)).get_input_details()[0]["shape"][1])
     return encode(tokenizer_of(student), texts, length, NAMES, "int32")

@@ -38,6 +38,9 @@ DEFAULT_FILES = {
     "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
 }
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# sentence-transformers modules that a model directory's modules.json may list after pooling
+NORMALIZE_MODULE = "sentence_transformers.models.Normalize"
+DENSE_MODULE = "sentence_transformers.models.Dense"
 _CHUNK = 1 << 20  # hash in 1 MiB reads: constant memory for any model size
 
 
@@ -120,6 +123,16 @@ def read_config(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise TeacherError(f"{config_path} must hold a JSON object, found {type(config).__name__}")
     return config
+
+
+def read_modules(path: Path) -> list[dict[str, Any]]:
+    """The sentence-transformers module list of a model directory (``modules.json``); none
+    for a plain Hugging Face directory."""
+    modules = path / "modules.json"
+    if not modules.is_file():
+        return []
+    listed: list[dict[str, Any]] = json.loads(modules.read_text(encoding="utf-8"))
+    return listed
 
 
 def is_classifier(config: dict[str, Any]) -> bool:

@@ -2,7 +2,7 @@
 
 ``max_accuracy_drop`` compares each release artifact with the float student it was made from, so
 a student far from its teacher passes it as easily as a good one. Here each release artifact runs
-in its own runtime (``runtimes``: ONNX Runtime on the exact int8 kernels of ``quantize.kernels``,
+in its own runtime (``runtimes``: ONNX Runtime on the exact int8 kernels of ``verify.kernels``,
 LiteRT, TFLite Micro) on the raw eval text, tokenised by the tokenizer it ships with (the
 student's: its vocabulary may be pruned) at the profile's length; the teacher runs in PyTorch on
 the same text with its own tokenizer at its own length. The gap counts everything between the
@@ -41,9 +41,9 @@ import numpy as np
 
 from edgedistil.data import read_examples
 from edgedistil.errors import ExportError, TeacherError
-from edgedistil.quantize.fidelity import Fidelity, compare
 from edgedistil.runtimes import RUNTIMES, tokenizer_of
 from edgedistil.teacher import Teacher, is_classifier
+from edgedistil.verify.fidelity import Fidelity, compare
 
 log = logging.getLogger(__name__)
 

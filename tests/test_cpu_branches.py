@@ -48,7 +48,7 @@ _VERIFY = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from edgedistil.quantize import kernels
+from edgedistil.verify import kernels
 root = Path(sys.argv[1])
 batch = dict(np.load(root / "inputs.npz"))
 found = {"saturates": kernels.u8s8_saturates(), "path": kernels.host_path().to_dict()}

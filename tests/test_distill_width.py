@@ -239,8 +239,8 @@ def test_a_dense_with_bias_and_tanh_is_computed_as_pytorch_does(
 
     from edgedistil.export import model as model_mod
     from edgedistil.export import tf_bert
-    from edgedistil.export.parity import encode as encode_arrays
-    from edgedistil.export.parity import torch_outputs
+    from edgedistil.verify.parity import torch_outputs
+    from edgedistil.verify.text import encode as encode_arrays
 
     student = tmp_path / "tanh"
     shutil.copytree(narrow_student, student)

@@ -200,7 +200,7 @@ def test_a_length_beyond_the_positions(tiny_bert: Path, tmp_path: Path) -> None:
 def test_a_graph_that_fails_parity_is_not_written(
     tiny_classifier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from edgedistil.export import parity
+    from edgedistil.verify import parity
 
     monkeypatch.setattr(parity, "MAX_ABS_DIFF", -1.0)  # nothing can pass: the refusal path
     with pytest.raises(ExportError, match="fails parity"):

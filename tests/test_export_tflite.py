@@ -42,15 +42,15 @@ def _reference(student: Path) -> tuple[Any, Any, dict[str, np.ndarray], np.ndarr
     from transformers import AutoTokenizer
 
     from edgedistil.export import model as model_mod
-    from edgedistil.export import parity
     from edgedistil.teacher import load_teacher_model, resolve_teacher
+    from edgedistil.verify import parity, text
 
     model = load_teacher_model(resolve_teacher(str(student)))
     model.set_attn_implementation("eager")  # type: ignore[operator]
     head = model_mod.read_head(model, student)
     tokenizer = AutoTokenizer.from_pretrained(str(student))
     texts = parity.parity_texts(SAMPLE_TEXT)
-    arrays = parity.encode(tokenizer, texts, LENGTH, ("input_ids", "attention_mask"), "int32")
+    arrays = text.encode(tokenizer, texts, LENGTH, ("input_ids", "attention_mask"), "int32")
     reference = parity.torch_outputs(model_mod.wrap(model, head, False), arrays)
     return model, head, arrays, reference
 

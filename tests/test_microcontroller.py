@@ -63,14 +63,14 @@ def test_the_graph_for_tflite_micro_has_no_gelu_and_int32_ids(micro: tuple[Any, 
 
 @pytest.mark.slow
 def test_the_arena_is_the_smallest_that_runs_in_tflite_micro(micro: tuple[Any, Any]) -> None:
-    from edgedistil.export.microcontroller import _runs, _sample_inputs
+    from edgedistil.export.micro_interpreter import sample_inputs, try_arena
 
     result, mcu = micro
     data = result.path.read_bytes()
-    sample = _sample_inputs(data)
+    sample = sample_inputs(data)
     assert mcu.arena_bytes % 16 == 0 and 1_000 < mcu.arena_bytes < 1_000_000
-    assert _runs(data, mcu.arena_bytes, sample) is None
-    too_small = _runs(data, mcu.arena_bytes - 16, sample)
+    assert try_arena(data, mcu.arena_bytes, sample) is None
+    too_small = try_arena(data, mcu.arena_bytes - 16, sample)
     assert too_small is not None  # "Failed to allocate", or the planner's "Too many buffers"
 
 

@@ -18,8 +18,9 @@ from edgedistil.export.graph import MASK_FILTER_VALUE
 from edgedistil.export.onnx import ExportSpec, export_onnx
 from edgedistil.quantize import calibration, fallback
 from edgedistil.quantize import onnx as q
-from edgedistil.quantize.fidelity import Fidelity
 from edgedistil.quantize.job import Job, quantize
+from edgedistil.verify import text as text_mod
+from edgedistil.verify.fidelity import Fidelity
 from tests.conftest import error_line, mask_filter_values, write_word_lines
 
 CALIB = 48  # sentences: enough for every code path, fast on two cores
@@ -113,13 +114,11 @@ def test_streamed_ranges_equal_a_min_max_over_every_activation(
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(exported_enc))
-    texts = calibration.read_text(text, tok).examples.texts
+    texts = text_mod.read_text(text, tok).examples.texts
     names = ["input_ids", "attention_mask", "token_type_ids"]
 
     def data(batch: int):  # type: ignore[no-untyped-def]
-        return calibration.batches(
-            tok, texts, length=16, names=names, dtype="int64", batch_size=batch
-        )
+        return text_mod.batches(tok, texts, length=16, names=names, dtype="int64", batch_size=batch)
 
     model = exported_enc / "model.onnx"
     ranges, rows = calibration.collect_ranges(model, data(3), method="minmax", op_types=q.OP_TYPES)
@@ -139,9 +138,9 @@ def test_histogram_methods_stream_too(exported_enc: Path, text: Path) -> None:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(exported_enc))
-    texts = calibration.read_text(text, tok).examples.texts
+    texts = text_mod.read_text(text, tok).examples.texts
     for method in ("entropy", "percentile"):
-        batches = calibration.batches(
+        batches = text_mod.batches(
             tok,
             texts,
             length=16,
@@ -246,7 +245,7 @@ def test_ort_format_loads_in_onnxruntime(exported_cls: Path, text: Path, tmp_pat
 
 
 def test_reduce_range_only_for_an_x86_target_whose_u8s8_kernels_saturate() -> None:
-    from edgedistil.quantize import kernels
+    from edgedistil.verify import kernels
 
     for saturates in (True, False):
         assert not q.needs_reduce_range("arm64", host_saturates=saturates)
@@ -446,9 +445,9 @@ def test_a_fused_node_the_fallback_excludes_stays_float(
     attention = [n.name for n in onnx.load(str(source)).graph.node if n.op_type == "Attention"]
     assert len(attention) == 2 and all(attention)
     tok = AutoTokenizer.from_pretrained(str(exported_fused))
-    batches = calibration.batches(
+    batches = text_mod.batches(
         tok,
-        calibration.read_text(text, tok).examples.texts,
+        text_mod.read_text(text, tok).examples.texts,
         length=16,
         names=["input_ids", "attention_mask", "token_type_ids"],
         dtype="int64",

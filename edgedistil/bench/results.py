@@ -13,9 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import Any
 from edgedistil.bench import stats
 from edgedistil.bench.machine import RanOn
 from edgedistil.errors import BenchError
+from edgedistil.files import write_atomic, write_json
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def store(artifact: Path, entry: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = entry["timestamp"].replace(":", "").replace("-", "").replace(".", "-")
     path = directory / f"{_UNSAFE.sub('_', entry['board'])}-{stamp}.json"
-    write_atomic(path, json.dumps(entry, indent=2, sort_keys=True) + "\n")
+    write_json(path, entry, sort_keys=True)
     with _locked(directory):
         history = directory / HISTORY
         old = history.read_text(encoding="utf-8") if history.is_file() else ""
@@ -155,20 +154,6 @@ def compare(
         threshold=threshold,
         metrics=metrics,
     )
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """``text`` at ``path``, all or nothing: a temporary file beside it, then os.replace."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager

@@ -3,7 +3,6 @@ user's own student, planned as it is)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from edgedistil.build.context import Context
 from edgedistil.build.request import STUDENT_DIR
 from edgedistil.errors import BuildError
+from edgedistil.files import write_json
 from edgedistil.manifest import key_of, tree_sha256
 
 PLAN_FILE = "plan.json"
@@ -81,7 +81,7 @@ def _plan(ctx: Context) -> dict[str, Any]:
             "graph": plan.graph.bytes,
         },
     }
-    (ctx.root / PLAN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(ctx.root / PLAN_FILE, record)
     layers = f"{plan.layers} layer{'' if plan.layers == 1 else 's'}"
     width = f", hidden {plan.student_hidden}" if plan.student_hidden < plan.hidden_size else ""
     summary = (

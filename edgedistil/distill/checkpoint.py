@@ -2,25 +2,35 @@
 
 A kill at any moment leaves either the previous epoch's folder or the new one, never a torn
 one. ``trainer.pt`` holds only tensors, numbers and dicts, so it loads with weights_only=True.
+
+This module knows the folder's layout and nothing of training: the loop (``train.py``) hands it
+plain values and applies what it reads back, so the two do not import each other.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import shutil
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistil.distill.train import Run, State, settings_dict, unwrap
 from edgedistil.errors import DistillError
+from edgedistil.files import staged_dir
 
 if TYPE_CHECKING:
     import torch
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True, kw_only=True)
+class Saved:
+    """One finished epoch, as read back."""
+
+    path: Path
+    state: dict[str, Any]  # the loop's State, as a dict
+    student: dict[str, torch.Tensor]  # the weights at the end of the epoch
+    best: dict[str, torch.Tensor]  # the best epoch's weights so far
+    trainer: dict[str, Any]  # optimizer, scheduler and random state
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -28,36 +38,28 @@ def checkpoint_dir(out: Path) -> Path:
 
 
 def save_checkpoint(
-    run: Run, state: State, optimizer: Any, scheduler: Any, best_weights: dict[str, torch.Tensor]
+    out: Path,
+    epoch: int,
+    *,
+    state: dict[str, Any],
+    settings: dict[str, Any],
+    student: dict[str, torch.Tensor],
+    best: dict[str, torch.Tensor],
+    trainer: dict[str, Any],
 ) -> None:
-    """Write epoch ``state.epoch`` to a temporary folder, then rename it into place."""
+    """Write ``epoch`` to a temporary folder, rename it into place, then drop older epochs."""
     import torch
     from safetensors.torch import save_file
 
-    root = checkpoint_dir(run.out)
+    root = checkpoint_dir(out)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".epoch-{state.epoch}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    weights = {
-        k: v.detach().cpu().contiguous() for k, v in unwrap(run.student).state_dict().items()
-    }
-    save_file(weights, str(tmp / "student.safetensors"))
-    save_file({k: v.contiguous() for k, v in best_weights.items()}, str(tmp / "best.safetensors"))
-    # Only tensors, numbers and dicts: it loads back with weights_only=True.
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": torch.get_rng_state(),
-        },
-        tmp / "trainer.pt",
-    )
-    meta = {"state": asdict(state), "settings": settings_dict(run.settings)}
-    (tmp / "state.json").write_text(json.dumps(meta, indent=2))
-    final = root / f"epoch-{state.epoch}"
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    final = root / f"epoch-{epoch}"
+    with staged_dir(final) as folder:
+        save_file(student, str(folder / "student.safetensors"))
+        save_file(best, str(folder / "best.safetensors"))
+        torch.save(trainer, folder / "trainer.pt")  # only tensors, numbers and dicts
+        meta = {"state": state, "settings": settings}
+        (folder / "state.json").write_text(json.dumps(meta, indent=2))
     for old in root.glob("epoch-*"):
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
@@ -68,28 +70,28 @@ def latest_checkpoint(out: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def restore(run: Run, optimizer: Any, scheduler: Any) -> tuple[State, dict[str, torch.Tensor]]:
-    """The last finished epoch's state; refuses a checkpoint made with other settings."""
+def load_checkpoint(out: Path, settings: dict[str, Any]) -> Saved:
+    """The last finished epoch; refuses a checkpoint made with other ``settings``."""
     import torch
     from safetensors.torch import load_file
 
-    path = latest_checkpoint(run.out)
+    path = latest_checkpoint(out)
     if path is None:
         raise DistillError(
-            f"--resume: no checkpoint in {checkpoint_dir(run.out)}; start without --resume"
+            f"--resume: no checkpoint in {checkpoint_dir(out)}; start without --resume"
         )
     meta = json.loads((path / "state.json").read_text())
-    saved, now = meta["settings"], settings_dict(run.settings)
-    changed = [f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in now if saved.get(k) != now[k]]
+    saved = meta["settings"]
+    changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in settings.items() if saved.get(k) != v]
     if changed:
         raise DistillError(
             f"--resume: the checkpoint in {path} was made with other settings "
             f"({'; '.join(changed)}); resume with the same options"
         )
-    unwrap(run.student).load_state_dict(load_file(str(path / "student.safetensors")))
-    trainer = torch.load(path / "trainer.pt", map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(trainer["optimizer"])
-    scheduler.load_state_dict(trainer["scheduler"])
-    torch.set_rng_state(trainer["rng"])
-    log.info("resumed from %s", path)
-    return State(**meta["state"]), load_file(str(path / "best.safetensors"))
+    return Saved(
+        path=path,
+        state=meta["state"],
+        student=load_file(str(path / "student.safetensors")),
+        best=load_file(str(path / "best.safetensors")),
+        trainer=torch.load(path / "trainer.pt", map_location="cpu", weights_only=True),
+    )

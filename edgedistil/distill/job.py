@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,9 +24,16 @@ from edgedistil.distill import checkpoint, train, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
-from edgedistil.export.model import DENSE_MODULE, NORMALIZE_MODULE, read_modules
+from edgedistil.files import move_into, write_json
 from edgedistil.plan import default_layers
-from edgedistil.teacher import Teacher, load_teacher_model, resolve_teacher
+from edgedistil.teacher import (
+    DENSE_MODULE,
+    NORMALIZE_MODULE,
+    Teacher,
+    load_teacher_model,
+    read_modules,
+    resolve_teacher,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -343,16 +349,8 @@ def _save(job: Job, run: train.Run, tokenizer: Any, teacher: Teacher, state: tra
         _write_dense(projection, staging)
         setattr(model, width.PROJECTION, projection)
     record = _record(job, run, teacher, state)
-    for item in sorted(staging.rglob("*"), key=lambda p: len(p.parts)):
-        target = job.out / item.relative_to(staging)
-        if item.is_dir():
-            target.mkdir(exist_ok=True)
-        else:
-            os.replace(item, target)
-    shutil.rmtree(staging, ignore_errors=True)
-    tmp = job.out / "edgedistil.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, job.out / "edgedistil.json")
+    move_into(staging, job.out)
+    write_json(job.out / "edgedistil.json", record)  # last: a folder with it is complete
     shutil.rmtree(checkpoint.checkpoint_dir(job.out), ignore_errors=True)
 
 

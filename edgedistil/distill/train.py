@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edgedistil.distill import losses, width
+from edgedistil.distill import checkpoint, losses, width
 
 if TYPE_CHECKING:
     import torch
@@ -421,8 +421,6 @@ def fit(run: Run, *, resume: bool = False) -> State:
     """Train for ``settings.epochs`` (or until early stopping); the student ends on its best."""
     import torch
 
-    from edgedistil.distill.checkpoint import restore, save_checkpoint
-
     s = run.settings
     rank, size = world()
     set_seed(s.seed)
@@ -441,7 +439,7 @@ def fit(run: Run, *, resume: bool = False) -> State:
     opt, sched = _optimizer(run.student, s, per_epoch * s.epochs)
     state, best = State(), _copy_weights(run.student)
     if resume:
-        state, best = restore(run, opt, sched)
+        state, best = _restore(run, opt, sched)
     if run.teacher is not None and uses_teacher(s) and _decide_cache(run, s.epochs - state.epoch):
         _fill_cache(run)
     for epoch in range(state.epoch + 1, s.epochs + 1):
@@ -458,13 +456,47 @@ def fit(run: Run, *, resume: bool = False) -> State:
             best = _copy_weights(run.student)
         state.epoch = epoch
         if rank == 0:
-            save_checkpoint(run, state, opt, sched, best)
+            _save_checkpoint(run, state, opt, sched, best)
         run.progress.end(epoch, metrics)
         if s.patience is not None and state.bad_epochs >= s.patience:
             log.info("early stop after epoch %d: no gain for %d epochs", epoch, s.patience)
             break
     run.student.load_state_dict(best)
     return state
+
+
+def _save_checkpoint(
+    run: Run, state: State, optimizer: Any, scheduler: Any, best: dict[str, torch.Tensor]
+) -> None:
+    import torch
+
+    student = unwrap(run.student).state_dict().items()
+    checkpoint.save_checkpoint(
+        run.out,
+        state.epoch,
+        state=asdict(state),
+        settings=settings_dict(run.settings),
+        student={k: v.detach().cpu().contiguous() for k, v in student},
+        best={k: v.contiguous() for k, v in best.items()},
+        trainer={
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+        },
+    )
+
+
+def _restore(run: Run, optimizer: Any, scheduler: Any) -> tuple[State, dict[str, torch.Tensor]]:
+    """The last finished epoch's weights, optimizer, scheduler and random state, put back."""
+    import torch
+
+    saved = checkpoint.load_checkpoint(run.out, settings_dict(run.settings))
+    unwrap(run.student).load_state_dict(saved.student)
+    optimizer.load_state_dict(saved.trainer["optimizer"])
+    scheduler.load_state_dict(saved.trainer["scheduler"])
+    torch.set_rng_state(saved.trainer["rng"])
+    log.info("resumed from %s", saved.path)
+    return State(**saved.state), saved.best
 
 
 def _record(state: State, metrics: dict[str, float], run: Run) -> None:

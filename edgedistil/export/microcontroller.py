@@ -6,7 +6,7 @@
 - The tensor arena, MEASURED in the real TFLite Micro interpreter (the ``tflite-micro`` wheel):
   the smallest ``arena_size`` with which it allocates and runs the model, found by bisection to
   16 bytes (its allocation alignment). The Python wrapper has no ``arena_used_bytes``; the
-  bisection is what a firmware engineer does by hand, done exactly.
+  bisection is what a firmware engineer does by hand, done exactly (``micro_interpreter.py``).
 - Flash: model bytes + the profile's ``[device].runtime_overhead_bytes``.
 - Both against ``[budgets]``: a part that does not fit is data (the result says by how much),
   not an exception, as the release gate wants it.
@@ -15,10 +15,7 @@
 
 from __future__ import annotations
 
-import faulthandler
 import hashlib
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +25,12 @@ import numpy as np
 from edgedistil import __version__
 from edgedistil.errors import ExportError
 from edgedistil.export import tflite_ops
-from edgedistil.export.tflite import Reference, dequantize, measure, write_record
-from edgedistil.quantize import kernels
-from edgedistil.quantize.fidelity import Fidelity
+from edgedistil.export.micro_interpreter import ALIGNMENT, measure_arena, sample_inputs
+from edgedistil.export.tflite import Reference, _input_name, dequantize
+from edgedistil.files import write_atomic, write_json
+from edgedistil.verify import kernels
+from edgedistil.verify.fidelity import Fidelity, compare
 
-ALIGNMENT = 16  # TFLite Micro's tensor alignment; the flatbuffer's buffers want it too
-ARENA_CEILING = 256 << 20  # 256 MiB: above any microcontroller's RAM, PSRAM included
 # TFLite Micro's reference kernels run ~100x slower than LiteRT on a host: the first 64 eval
 # sentences catch a TFLite Micro kernel that differs from LiteRT's; LiteRT saw all of them.
 MICRO_SENTENCES = 64
@@ -92,7 +89,7 @@ def microcontroller_artifacts(
     if not ops.passed:
         raise ExportError(f"{tflite_path}: TFLite Micro cannot run it: {ops.describe()}")
     try:
-        arena = measure_arena(data, _sample_inputs(data))
+        arena = measure_arena(data, sample_inputs(data))
     except ExportError as exc:
         raise ExportError(f"{tflite_path}: {exc}") from None
     fidelity = None
@@ -100,7 +97,7 @@ def microcontroller_artifacts(
         arrays = {name: a[:sentences] for name, a in reference.arrays.items()}
         labels = reference.labels[:sentences] if reference.labels is not None else None
         outputs = run_micro(data, arrays, arena)
-        fidelity = measure(reference.outputs[:sentences], outputs, reference.task, labels)
+        fidelity = compare(reference.outputs[:sentences], outputs, reference.task, labels)
     out = out or tflite_path.parent
     digest = hashlib.sha256(data).hexdigest()
     c_path, h_path = write_c_array(data, out, symbol=symbol, arena=arena, source=tflite_path.name)
@@ -122,7 +119,7 @@ def microcontroller_artifacts(
         checks=checks,
         fidelity=fidelity,
     )
-    write_record(result.record, _record(result, profile, tflite_path))
+    write_json(result.record, _record(result, profile, tflite_path))
     return result
 
 
@@ -146,104 +143,9 @@ def _record(result: MCUResult, profile: Any, source: Path) -> dict[str, Any]:
     }
 
 
-def _runs(
-    data: bytes, arena: int | None, sample: list[np.ndarray], *, invoke: bool = True
-) -> str | None:
-    """None when TFLite Micro allocates (and invokes) the model in ``arena`` bytes, else why not.
-
-    In a forked child: with some arenas that are too small TFLite Micro crashes (SIGSEGV on a
-    4 MB model at 64 KiB) instead of reporting, and a crash must only mean "too small". The
-    child's C stdout/stderr, where TFLite Micro reports, go to a file the parent reads."""
-    with tempfile.TemporaryFile() as sink:
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            code = 1
-            try:
-                # a crash here is an answer ("too small"), not a bug: no traceback from a
-                # fault handler (pytest's writes to its own copy of stderr, past the dup2)
-                faulthandler.disable()
-                os.dup2(sink.fileno(), 1)
-                os.dup2(sink.fileno(), 2)
-                code = 0 if _invoke(data, arena, sample, invoke) else 1
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        sink.seek(0)
-        said = sink.read().decode(errors="replace")
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        return None
-    lines = [line.strip() for line in said.splitlines() if line.strip()]
-    if os.WIFSIGNALED(status):
-        lines.append(f"TFLite Micro crashed (signal {os.WTERMSIG(status)})")
-    return "; ".join(dict.fromkeys(lines)) or "TFLite Micro failed without a message"
-
-
-def _invoke(data: bytes, arena: int | None, sample: list[np.ndarray], invoke: bool) -> bool:
-    from tflite_micro.python.tflite_micro import runtime  # type: ignore[import-untyped]
-
-    try:
-        interpreter = runtime.Interpreter.from_bytes(data, arena_size=arena)
-        if not invoke:
-            return True
-        for index, array in enumerate(sample):
-            interpreter.set_input(array, index)
-        interpreter.invoke()
-    except RuntimeError:
-        return False
-    return True
-
-
-def measure_arena(data: bytes, sample: list[np.ndarray]) -> int:
-    """The smallest arena (a multiple of 16 bytes) with which TFLite Micro allocates and invokes.
-
-    First the model must run in ``ARENA_CEILING`` bytes: what fails there (an op without a kernel
-    for its type, a bad model) is an ``ExportError``. Below that every failure means too small
-    an arena, whatever TFLite Micro calls it ("Failed to allocate", or its memory planner's
-    "Too many buffers" when the planner's own scratch no longer fits)."""
-    check_micro_runs(data, sample)
-    # Probes only allocate: TFLite Micro takes every arena byte in AllocateTensors (kernels'
-    # Prepare included), none at Invoke; the result is then invoked below and on the eval text.
-    high = 64 * 1024
-    while _runs(data, high, sample, invoke=False) is not None:
-        high *= 2
-    low = 0  # invariant: low fails (or is zero), high runs
-    while high - low > ALIGNMENT:
-        middle = (low + high) // 2 // ALIGNMENT * ALIGNMENT
-        if middle <= low:
-            break
-        if _runs(data, middle, sample, invoke=False) is None:
-            high = middle
-        else:
-            low = middle
-    why = _runs(data, high, sample)
-    if why is not None:
-        raise ExportError(f"TFLite Micro allocates the model in {high:,} bytes but fails: {why}")
-    return high
-
-
-def check_micro_runs(data: bytes, sample: list[np.ndarray] | None = None) -> None:
-    """Raise unless TFLite Micro prepares and invokes the model in ``ARENA_CEILING`` bytes."""
-    why = _runs(data, ARENA_CEILING, sample or _sample_inputs(data))
-    if why is not None:
-        raise ExportError(
-            f"TFLite Micro cannot run it (even with a {ARENA_CEILING:,}-byte arena): {why}"
-        )
-
-
-def _sample_inputs(data: bytes) -> list[np.ndarray]:
-    """Ones of each input's shape and type (token 1 = [UNK] or the like, all attended): the
-    arena does not depend on the values."""
-    from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-untyped]
-
-    details = Interpreter(model_content=data).get_input_details()
-    return [np.ones(tuple(d["shape"]), dtype=d["dtype"]) for d in details]
-
-
 def _input_order(data: bytes) -> list[str]:
     """Input names in the model's order, read with LiteRT (TFLite Micro's wrapper gives none)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from edgedistil.export.tflite import _input_name
+    from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-untyped]
 
     details = Interpreter(model_content=data).get_input_details()
     return [_input_name(d["name"]) for d in details]
@@ -251,7 +153,7 @@ def _input_order(data: bytes) -> list[str]:
 
 def run_micro(data: bytes, arrays: dict[str, np.ndarray], arena: int) -> np.ndarray:
     """TFLite Micro's outputs, one row at a time, dequantized when integer."""
-    from tflite_micro.python.tflite_micro import runtime
+    from tflite_micro.python.tflite_micro import runtime  # type: ignore[import-untyped]
 
     interpreter = runtime.Interpreter.from_bytes(data, arena_size=arena)
     order = _input_order(data)
@@ -302,7 +204,5 @@ def write_c_array(
     )
     out.mkdir(parents=True, exist_ok=True)
     for name, text in ((H_FILE, header), (C_FILE, source_text)):
-        tmp = out / (name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / name)
+        write_atomic(out / name, text)
     return out / C_FILE, out / H_FILE

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgedistil.errors import ExportError
-from edgedistil.teacher import Teacher
+from edgedistil.teacher import DENSE_MODULE, NORMALIZE_MODULE, Teacher, read_modules
 
 if TYPE_CHECKING:
     import torch
@@ -30,8 +30,6 @@ POOLING_KEYS = {
     "pooling_mode_mean_tokens": "mean",
     "pooling_mode_max_tokens": "max",
 }
-NORMALIZE_MODULE = "sentence_transformers.models.Normalize"
-DENSE_MODULE = "sentence_transformers.models.Dense"
 # Dense activations the graph can carry, by sentence-transformers' class name
 DENSE_ACTIVATIONS = {
     "torch.nn.modules.linear.Identity": "identity",
@@ -119,16 +117,6 @@ def read_head(model: Any, path: Path) -> Head:
         normalize=normalize,
         dense=read_dense(path / dense[0].get("path", "")) if dense else None,
     )
-
-
-def read_modules(path: Path) -> list[dict[str, Any]]:
-    """The sentence-transformers module list of a model directory (``modules.json``); none
-    for a plain Hugging Face directory."""
-    modules = path / "modules.json"
-    if not modules.is_file():
-        return []
-    listed: list[dict[str, Any]] = json.loads(modules.read_text(encoding="utf-8"))
-    return listed
 
 
 def dense_outputs(path: Path) -> int:

@@ -3,16 +3,16 @@
 The student is loaded through ``edgedistil.teacher`` (safetensors or a weights-only pickle),
 wrapped with the device's inputs and outputs (``model.py``), exported by torch's TorchScript
 exporter at opset 17, fused or left plain for the target's runtime (``graph.py``), and compared
-with PyTorch on sample text (``parity.py``). Everything is written in ``OUT/.export.tmp`` and moved
-into ``OUT`` only after parity passes, ``export.json`` last: a directory with that file is
-complete. The tokenizer files travel with the model so ``quantize`` and ``bench`` can encode text.
+with PyTorch on sample text (``verify/parity.py``). Everything is written in ``OUT/.export.tmp``
+and moved into ``OUT`` only after parity passes, ``export.json`` last: a directory with that file
+is complete. The tokenizer files travel with the model so ``quantize`` and ``bench`` can encode
+text.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,8 +21,10 @@ from typing import Any
 from edgedistil.errors import ExportError
 from edgedistil.export import graph as graph_mod
 from edgedistil.export import model as model_mod
-from edgedistil.export import parity as parity_mod
+from edgedistil.files import move_into, write_json
 from edgedistil.teacher import load_teacher_model, resolve_teacher
+from edgedistil.verify import parity as parity_mod
+from edgedistil.verify.text import encode
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ def export_onnx(spec: ExportSpec) -> Exported:
     if model_mod.uses_token_types(teacher.config, tokenizer):
         names += ("token_type_ids",)
     length = None if spec.dynamic else spec.sequence_length
-    arrays = parity_mod.encode(tokenizer, texts, length, names, spec.input_dtype)
+    arrays = encode(tokenizer, texts, length, names, spec.input_dtype)
     wrapped = model_mod.wrap(model, head, "token_type_ids" in names)
     reference = parity_mod.torch_outputs(wrapped, arrays)  # before slicing: the student as trained
     if not spec.dynamic:
@@ -186,12 +188,8 @@ def _publish(staging: Path, spec: ExportSpec, exported: Exported, head: model_mo
         "bytes": exported.bytes,
     }
     (spec.out / RECORD_FILE).unlink(missing_ok=True)  # the directory is incomplete until the end
-    for item in staging.iterdir():
-        os.replace(item, spec.out / item.name)
-    staging.rmdir()
-    tmp = spec.out / (RECORD_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    os.replace(tmp, spec.out / RECORD_FILE)
+    move_into(staging, spec.out)
+    write_json(spec.out / RECORD_FILE, record)
 
 
 def read_record(directory: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -133,95 +133,154 @@ def build(
 
     if gelu not in GELUS:
         raise ExportError(f'gelu "{gelu}": allowed {", ".join(GELUS)}')
-    a = _fold_sigmoid_gelu(weights) if gelu == "sigmoid" else weights.arrays
-    hidden = a["ln_g"].shape[0]
-    split = _Split(hidden, outliers)
-    c = {k: _const(v) for k, v in a.items() if not _is_hidden(k, a)}
-    parts = {k: tuple(_const(p) for p in split.cut(k, v)) for k, v in a.items() if _is_hidden(k, a)}
-    ones = tuple(_const(np.full((n, 1), 1.0 / hidden)) for n in split.sizes)
+    encoder = _Encoder.of(weights, length=length, gelu=gelu, outliers=outliers)
     bias_table = tf.constant([-mask_bias, 0.0], tf.float32)  # row 0 masked, row 1 attended
     keep_table = tf.constant([[0.0], [1.0]], tf.float32)
     spec = [
         tf.TensorSpec([1, length], tf.int32, name="input_ids"),
         tf.TensorSpec([1, length], tf.int32, name="attention_mask"),
     ]
-    head = weights.head
-    scores: list[Any] = []
-    streams: list[Any] = []
 
-    def total(x: tuple[Any, ...], bias: float | None = None) -> Any:
+    @tf.function(input_signature=spec)  # type: ignore[untyped-decorator]
+    def encode(input_ids: Any, attention_mask: Any) -> Any:
+        return encoder.outputs(input_ids[0], attention_mask[0], bias_table, keep_table, probe)
+
+    return encode.get_concrete_function()
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Encoder:
+    """The encoder's pieces as TensorFlow constants, and the ops that ``build``'s function is
+    traced from. ``scores`` and ``streams`` collect what a probe graph also returns."""
+
+    weights: Weights
+    length: int
+    gelu: str
+    hidden: int
+    split: _Split
+    c: dict[str, Any]  # arrays used whole
+    parts: dict[str, tuple[Any, ...]]  # arrays that read or write the stream, split with it
+    ones: tuple[Any, ...]  # 1/H columns: a row's mean over every part, summed by FC kernels
+    scores: list[Any] = field(default_factory=list)
+    streams: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, weights: Weights, *, length: int, gelu: str, outliers: tuple[int, ...]) -> _Encoder:
+        a = _fold_sigmoid_gelu(weights) if gelu == "sigmoid" else weights.arrays
+        hidden = a["ln_g"].shape[0]
+        split = _Split(hidden, outliers)
+        c = {k: _const(v) for k, v in a.items() if not _is_hidden(k, a)}
+        parts = {
+            k: tuple(_const(p) for p in split.cut(k, v)) for k, v in a.items() if _is_hidden(k, a)
+        }
+        ones = tuple(_const(np.full((n, 1), 1.0 / hidden)) for n in split.sizes)
+        return cls(
+            weights=weights,
+            length=length,
+            gelu=gelu,
+            hidden=hidden,
+            split=split,
+            c=c,
+            parts=parts,
+            ones=ones,
+        )
+
+    def outputs(
+        self, ids: Any, mask: Any, bias_table: Any, keep_table: Any, probe: bool
+    ) -> dict[str, Any]:
+        """The head's output for one row of ids and mask; with ``probe``, the probes too."""
+        import tensorflow as tf
+
+        x = self.norm(self.embed(ids), "ln_g", "ln_b")
+        bias = tf.reshape(tf.gather(bias_table, mask), [1, 1, self.length])
+        for i in range(self.weights.layers):
+            x = self.layer(x, i, bias)
+        head = self.weights.head
+        result = {head.output: _head(x, mask, self.c, self.parts, head, keep_table, self.split)}
+        if probe:
+            result |= {f"scores{i}": s for i, s in enumerate(self.scores)}
+            result |= {f"stream{i}": self.split.join(s) for i, s in enumerate(self.streams)}
+        return result
+
+    def embed(self, ids: Any) -> tuple[Any, ...]:
+        """Word plus position rows (segment 0 is folded into the position table)."""
+        import tensorflow as tf
+
+        word, position = self.parts["word"], self.parts["position"]
+        return tuple(tf.gather(w, ids) + p for w, p in zip(word, position, strict=True))
+
+    def layer(self, x: tuple[Any, ...], i: int, bias: Any) -> tuple[Any, ...]:
+        """One encoder layer: attention, add and norm; feed-forward, add and norm."""
+        x = self.norm(_add(x, self.attention(x, i, bias)), f"{i}.ln1_g", f"{i}.ln1_b")
+        up = self.act(self.linear_in(x, f"{i}.up"))
+        return self.norm(_add(x, self.linear_out(up, f"{i}.down")), f"{i}.ln2_g", f"{i}.ln2_b")
+
+    def total(self, x: tuple[Any, ...], bias: float | None = None) -> Any:
         """Each row's sum over all hidden dimensions / H (+ ``bias``), accumulated in int32 by
         FC kernels."""
-        return _read(x, ones, None if bias is None else tf.constant([bias], tf.float32))
+        import tensorflow as tf
 
-    def norm(x: tuple[Any, ...], g: str, b: str) -> tuple[Any, ...]:
+        return _read(x, self.ones, None if bias is None else tf.constant([bias], tf.float32))
+
+    def norm(self, x: tuple[Any, ...], g: str, b: str) -> tuple[Any, ...]:
         # no DIV (full-int8 DIV crashed at invoke): mean, subtract, square, mean, rsqrt, multiply
-        mean = total(x)
+        import tensorflow as tf
+
+        mean = self.total(x)
         centred = tuple(p - mean for p in x)
-        inverse = tf.math.rsqrt(total(tuple(p * p for p in centred), bias=weights.eps))
-        y = tuple(
-            p * inverse * gp + bp for p, gp, bp in zip(centred, parts[g], parts[b], strict=True)
-        )
-        streams.extend((x, y))
+        inverse = tf.math.rsqrt(self.total(tuple(p * p for p in centred), bias=self.weights.eps))
+        gains, shifts = self.parts[g], self.parts[b]
+        y = tuple(p * inverse * gp + bp for p, gp, bp in zip(centred, gains, shifts, strict=True))
+        self.streams.extend((x, y))
         return y
 
-    def linear_in(x: tuple[Any, ...], name: str) -> Any:
+    def linear_in(self, x: tuple[Any, ...], name: str) -> Any:
         """A layer reading the stream (see ``_read``)."""
-        return _read(x, parts[f"{name}.w"], c[f"{name}.b"])
+        return _read(x, self.parts[f"{name}.w"], self.c[f"{name}.b"])
 
-    def linear_out(h: Any, name: str) -> tuple[Any, ...]:
+    def linear_out(self, h: Any, name: str) -> tuple[Any, ...]:
         """A layer writing the stream: one FC per part."""
-        return tuple(
-            tf.matmul(h, w) + b for w, b in zip(parts[f"{name}.w"], parts[f"{name}.b"], strict=True)
-        )
+        import tensorflow as tf
 
-    def add(x: tuple[Any, ...], y: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(p + q for p, q in zip(x, y, strict=True))
+        pairs = zip(self.parts[f"{name}.w"], self.parts[f"{name}.b"], strict=True)
+        return tuple(tf.matmul(h, w) + b for w, b in pairs)
 
-    def act(x: Any) -> Any:
-        if gelu == "exact":
+    def act(self, x: Any) -> Any:
+        import tensorflow as tf
+
+        if self.gelu == "exact":
             return tf.nn.gelu(x, approximate=False)
-        if gelu == "sigmoid":  # 1.702 is folded into the FFN's weights (_fold_sigmoid_gelu)
+        if self.gelu == "sigmoid":  # 1.702 is folded into the FFN's weights (_fold_sigmoid_gelu)
             return x * tf.math.sigmoid(x)
         # the tanh form as 0.5 x (1 + tanh(z)) = x sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3):
         # LOGISTIC and four int8 steps where 1 + tanh took seven
         return x * tf.math.sigmoid(x * (1.5957691216 + 0.0713548163 * x * x))
 
-    def attention(x: tuple[Any, ...], i: int, bias: Any) -> tuple[Any, ...]:
-        heads = weights.heads
-        size = hidden // heads
+    def attention(self, x: tuple[Any, ...], i: int, bias: Any) -> tuple[Any, ...]:
+        import tensorflow as tf
 
-        def split_heads(t: Any) -> Any:
-            return tf.transpose(tf.reshape(t, [length, heads, size]), [1, 0, 2])
-
-        q = split_heads(linear_in(x, f"{i}.q"))
-        kt = tf.transpose(tf.reshape(linear_in(x, f"{i}.k"), [length, heads, size]), [1, 2, 0])
-        v = split_heads(linear_in(x, f"{i}.v"))
+        heads, length = self.weights.heads, self.length
+        size = self.hidden // heads
+        q = self.split_heads(self.linear_in(x, f"{i}.q"))
+        kt = tf.transpose(tf.reshape(self.linear_in(x, f"{i}.k"), [length, heads, size]), [1, 2, 0])
+        v = self.split_heads(self.linear_in(x, f"{i}.v"))
         raw = tf.matmul(q, kt)
-        scores.append(raw)
+        self.scores.append(raw)
         probs = tf.nn.softmax(raw + bias, axis=-1)
-        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [1, 0, 2]), [length, hidden])
-        return linear_out(context, f"{i}.o")
+        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [1, 0, 2]), [length, self.hidden])
+        return self.linear_out(context, f"{i}.o")
 
-    @tf.function(input_signature=spec)  # type: ignore[untyped-decorator]
-    def encode(input_ids: Any, attention_mask: Any) -> Any:
-        ids, mask = input_ids[0], attention_mask[0]
-        embedded = tuple(
-            tf.gather(w, ids) + p for w, p in zip(parts["word"], parts["position"], strict=True)
-        )
-        x = norm(embedded, "ln_g", "ln_b")
-        bias = tf.reshape(tf.gather(bias_table, mask), [1, 1, length])
-        for i in range(weights.layers):
-            x = norm(add(x, attention(x, i, bias)), f"{i}.ln1_g", f"{i}.ln1_b")
-            up = act(linear_in(x, f"{i}.up"))
-            x = norm(add(x, linear_out(up, f"{i}.down")), f"{i}.ln2_g", f"{i}.ln2_b")
-        result = {head.output: _head(x, mask, c, parts, head, keep_table, split)}
-        if probe:
-            result |= {f"scores{i}": s for i, s in enumerate(scores)}
-            result |= {f"stream{i}": split.join(s) for i, s in enumerate(streams)}
-        return result
+    def split_heads(self, t: Any) -> Any:
+        """[L, H] -> [heads, L, H / heads]."""
+        import tensorflow as tf
 
-    return encode.get_concrete_function()
+        heads = self.weights.heads
+        size = self.hidden // heads
+        return tf.transpose(tf.reshape(t, [self.length, heads, size]), [1, 0, 2])
+
+
+def _add(x: tuple[Any, ...], y: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(p + q for p, q in zip(x, y, strict=True))
 
 
 @dataclass(frozen=True)

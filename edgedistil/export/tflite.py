@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.bench.results import write_atomic
 from edgedistil.errors import ExportError
 from edgedistil.export import tflite_ops
-from edgedistil.quantize import kernels
-from edgedistil.quantize.fidelity import Fidelity, compare
+from edgedistil.files import staged_file, write_json
+from edgedistil.verify import kernels
+from edgedistil.verify.fidelity import Fidelity, compare
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +122,14 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
     data = _convert(prepared, spec.scheme)
     spec.out.mkdir(parents=True, exist_ok=True)
     final = spec.out / f"model.{spec.scheme}.tflite"
-    staging = spec.out / f".model.{spec.scheme}.tflite.tmp"
-    staging.write_bytes(data)
-    try:
+    record = spec.out / f"model.{spec.scheme}.json"
+    with staged_file(final) as staging:
+        staging.write_bytes(data)
         outputs, quant = run_litert(staging, prepared.eval_arrays)
         fidelity = measure(prepared.reference, outputs, prepared.task, prepared.labels)
         _check_fidelity(spec, fidelity)
         ops = _check_runtime(data, spec)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-    record = spec.out / f"model.{spec.scheme}.json"
-    record.unlink(missing_ok=True)  # a file without its record is unfinished, never mismatched
-    os.replace(staging, final)
+        record.unlink(missing_ok=True)  # a file without its record is unfinished, never mismatched
     result = TFLiteResult(
         path=final,
         record=record,
@@ -157,7 +151,7 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
             labels=prepared.labels,
         ),
     )
-    write_record(result.record, record_of(result, spec))
+    write_json(result.record, record_of(result, spec))
     return result
 
 
@@ -169,7 +163,7 @@ def _check_runtime(data: bytes, spec: TFLiteSpec) -> tflite_ops.OpCheck:
             f"{ops.describe()}"
         )
     if spec.runtime == "tflite-micro":  # the op list is not all: kernels exist per type
-        from edgedistil.export.microcontroller import check_micro_runs
+        from edgedistil.export.micro_interpreter import check_micro_runs
 
         try:
             check_micro_runs(data)
@@ -180,10 +174,10 @@ def _check_runtime(data: bytes, spec: TFLiteSpec) -> tflite_ops.OpCheck:
 
 def _prepare(spec: TFLiteSpec) -> _Prepared:
     from edgedistil.export import model as model_mod
-    from edgedistil.export import parity as parity_mod
     from edgedistil.export import tf_bert
-    from edgedistil.quantize.calibration import batches, read_text
     from edgedistil.teacher import load_teacher_model, resolve_teacher
+    from edgedistil.verify.parity import torch_outputs
+    from edgedistil.verify.text import batches, encode, read_text
 
     teacher = resolve_teacher(str(spec.student))
     model_mod.check_family(teacher)
@@ -196,8 +190,8 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     text = read_text(spec.eval_text, tokenizer, warn=False).examples
     texts = text.texts[: spec.eval_sentences]
     labels = text.labels[: spec.eval_sentences] if text.labels is not None else None
-    arrays = parity_mod.encode(tokenizer, texts, length, NAMES, "int32")
-    reference = parity_mod.torch_outputs(model_mod.wrap(model, head, False), arrays)
+    arrays = encode(tokenizer, texts, length, NAMES, "int32")
+    reference = torch_outputs(model_mod.wrap(model, head, False), arrays)
     calib_texts = read_text(spec.calibration, tokenizer).examples.texts
     calibration = list(
         batches(
@@ -399,7 +393,3 @@ def record_of(result: TFLiteResult, spec: TFLiteSpec) -> dict[str, Any]:
         "xnnpack_fallback": list(result.ops.fallback),
         "verified_on": kernels.host_facts(),
     }
-
-
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(record, indent=2))

@@ -13,21 +13,16 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
-import logging
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgedistil.data import Examples, read_examples
-from edgedistil.errors import DataError, QuantizeError
+from edgedistil.errors import QuantizeError
+from edgedistil.verify.text import Batch
 
-log = logging.getLogger(__name__)
-
-UNK_WARNING = 0.05  # above 5% [UNK] the text is not in the model's language or vocabulary
 # ORT's defaults for each method (create_calibrator), so results match its own calibrators.
 HISTOGRAM: dict[str, dict[str, Any]] = {
     "entropy": {"num_bins": 128, "num_quantized_bins": 128, "symmetric": False, "percentile": 0},
@@ -39,56 +34,6 @@ HISTOGRAM: dict[str, dict[str, Any]] = {
     },
 }
 METHODS = ("minmax", "entropy", "percentile")
-Batch = dict[str, np.ndarray]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Text:
-    examples: Examples
-    unk_ratio: float
-    tokens: int
-
-
-def read_text(path: Path, tokenizer: Any, *, warn: bool = True) -> Text:
-    """Calibration or eval examples, with the share of their tokens the vocabulary lacks."""
-    try:
-        examples = read_examples(path)
-    except DataError as exc:
-        raise QuantizeError(f"calibration text: {exc}") from None
-    unk, total = 0, 0
-    for start in range(0, len(examples.texts), 256):  # in chunks: constant memory
-        for ids in tokenizer(examples.texts[start : start + 256], add_special_tokens=False)[
-            "input_ids"
-        ]:
-            total += len(ids)
-            unk += sum(1 for i in ids if i == tokenizer.unk_token_id)
-    ratio = unk / total if total else 0.0
-    if warn and ratio > UNK_WARNING:
-        log.warning(
-            "%s: %.1f%% of its %d tokens are [UNK] (more than %.0f%%): the text does not match "
-            "the model's vocabulary, so its ranges may not fit real input",
-            path,
-            100 * ratio,
-            total,
-            100 * UNK_WARNING,
-        )
-    return Text(examples=examples, unk_ratio=ratio, tokens=total)
-
-
-def batches(
-    tokenizer: Any,
-    texts: list[str],
-    *,
-    length: int | None,
-    names: list[str],
-    dtype: str,
-    batch_size: int,
-) -> Iterator[Batch]:
-    """Token arrays a batch at a time; tokenised only when asked for."""
-    from edgedistil.export.parity import encode
-
-    for start in range(0, len(texts), batch_size):
-        yield encode(tokenizer, texts[start : start + batch_size], length, tuple(names), dtype)
 
 
 def tensors_to_calibrate(model: Any, op_types: tuple[str, ...]) -> list[str]:

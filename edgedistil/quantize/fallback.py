@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.quantize import kernels
-from edgedistil.quantize.fidelity import Batch, Fidelity
+from edgedistil.verify import kernels
+from edgedistil.verify.fidelity import Fidelity
+from edgedistil.verify.text import Batch
 
 log = logging.getLogger(__name__)
 

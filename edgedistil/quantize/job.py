@@ -7,9 +7,7 @@ drop exceeds the budget, write the ORT format when asked, and write ``fidelity.j
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,9 +15,13 @@ from typing import Any
 
 from edgedistil.errors import QuantizeError
 from edgedistil.export.onnx import MODEL_FILE, read_record
-from edgedistil.quantize import calibration, fallback, fidelity, kernels
+from edgedistil.files import write_json
+from edgedistil.quantize import calibration, fallback
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.fallback import FloatShare
+from edgedistil.quantize.latency import latency_ms
+from edgedistil.verify import fidelity, kernels
+from edgedistil.verify.text import Batch, batches, read_text
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +71,11 @@ class _Context:
         self.source = job.export_dir / MODEL_FILE
         q.check_model(self.source)
         self.tokenizer = AutoTokenizer.from_pretrained(str(job.export_dir), local_files_only=True)
-        self.eval = calibration.read_text(job.eval_path, self.tokenizer, warn=False).examples
+        self.eval = read_text(job.eval_path, self.tokenizer, warn=False).examples
         self.cache: Path | None = None
 
-    def data(self, texts: list[str]) -> Iterator[fidelity.Batch]:
-        return calibration.batches(
+    def data(self, texts: list[str]) -> Iterator[Batch]:
+        return batches(
             self.tokenizer,
             texts,
             length=self.record["sequence_length"],
@@ -101,7 +103,7 @@ def quantize(job: Job) -> Result:
         ctx = _Context(job, Path(tmp))
         unk, sentences = 0.0, 0
         if job.settings.scheme == "static-int8":
-            text = calibration.read_text(job.calibration, ctx.tokenizer)
+            text = read_text(job.calibration, ctx.tokenizer)
             unk, sentences = text.unk_ratio, len(text.examples)
             ranges, _ = calibration.collect_ranges(
                 ctx.source,
@@ -123,9 +125,9 @@ def quantize(job: Job) -> Result:
         result_fidelity = ctx.measure(final)
         sample = next(ctx.data(ctx.eval.texts[:1]))
         latency = {
-            "float": fidelity.latency_ms(ctx.source, sample),
-            "int8_first": fidelity.latency_ms(Path(tmp) / "try-0.onnx", sample),
-            "int8": fidelity.latency_ms(final, sample),
+            "float": latency_ms(ctx.source, sample),
+            "int8_first": latency_ms(Path(tmp) / "try-0.onnx", sample),
+            "int8": latency_ms(final, sample),
         }
     ort_path = _ort(job, final, sample) if job.ort else None
     result = Result(
@@ -178,7 +180,7 @@ def _fall_back(ctx: _Context, first: fidelity.Fidelity, first_bytes: int) -> fal
     return fallback.search(ranking, budget, first, first_bytes, ctx.attempt)
 
 
-def _ort(job: Job, final: Path, sample: fidelity.Batch) -> Path:
+def _ort(job: Job, final: Path, sample: Batch) -> Path:
     import numpy as np
 
     from edgedistil.errors import QuantizeError
@@ -224,6 +226,4 @@ def report_dict(result: Result) -> dict[str, Any]:
 
 
 def _write_report(job: Job, result: Result) -> None:
-    tmp = job.export_dir / (REPORT_FILE + ".tmp")
-    tmp.write_text(json.dumps(report_dict(result), indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, job.export_dir / REPORT_FILE)
+    write_json(job.export_dir / REPORT_FILE, report_dict(result), default=str)

@@ -4,16 +4,15 @@ Dynamic int8 quantizes weights and computes activation scales at run time. Stati
 activation ranges from calibration text (``calibration.py``, bounded memory) and writes QDQ or
 QOperator graphs, in two passes on a fused graph: ORT's contrib Attention and
 EmbedLayerNormalization to their integer kernels first (``fused.py``), then the rest. The int8
-file is then measured against the float one on eval text (``fidelity.py``); when its drop exceeds
-the profile's budget, ``fallback.py`` keeps the most sensitive nodes in float. Files are written
-under temporary names and renamed once verified.
+file is then measured against the float one on eval text (``verify/fidelity.py``); when its
+drop exceeds the profile's budget, ``fallback.py`` keeps the most sensitive nodes in float. Files
+are written under temporary names and renamed once verified (``files.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -21,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.errors import QuantizeError
-from edgedistil.quantize import fused, kernels
+from edgedistil.files import staged_file
+from edgedistil.quantize import fused
+from edgedistil.verify import kernels
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,13 @@ def quantize_file(
     source: Path, target: Path, settings: Settings, ranges_cache: Path | None
 ) -> Path:
     """``source`` quantized as ``settings`` say, written to ``target`` atomically."""
+    with staged_file(target) as tmp:
+        _quantize_into(source, tmp, settings, ranges_cache)
+        _check_loads(tmp, settings)
+    return target
+
+
+def _quantize_into(source: Path, tmp: Path, settings: Settings, ranges_cache: Path | None) -> None:
     from onnx import TensorProto
     from onnxruntime.quantization import (  # type: ignore[import-untyped]
         QuantFormat,
@@ -105,7 +113,6 @@ def quantize_file(
         quantize_static,
     )
 
-    tmp = target.with_name(f".{target.name}.tmp")
     common: dict[str, Any] = {
         "per_channel": settings.per_channel,
         "reduce_range": settings.reduce_range,
@@ -121,7 +128,7 @@ def quantize_file(
     else:
         if ranges_cache is None:
             raise QuantizeError("static-int8 needs calibration ranges; none were collected")
-        prepared = target.with_name(f".{target.name}.prepared.tmp")
+        prepared = tmp.with_suffix(".prepared.tmp")  # .<target>.prepared.tmp, scratch
         try:
             with _ort_quantizer(source, tmp, settings):
                 first = _prepare(source, prepared, settings, ranges_cache)
@@ -141,9 +148,6 @@ def quantize_file(
                 )
         finally:
             prepared.unlink(missing_ok=True)
-    _check_loads(tmp, settings)
-    os.replace(tmp, target)
-    return target
 
 
 @contextlib.contextmanager
@@ -221,15 +225,14 @@ def to_ort(source: Path, target: Path) -> Path:
     """The ORT format for ONNX Runtime Mobile; basic optimisations only, so any build runs it."""
     import onnxruntime as ort
 
-    tmp = target.with_name(f".{target.name}.tmp")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(tmp)
     options.add_session_config_entry("session.save_model_format", "ORT")
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-    if not tmp.is_file() or tmp.stat().st_size == 0:
-        raise QuantizeError(f"{source}: ONNX Runtime wrote no ORT-format file")
-    os.replace(tmp, target)
+    with staged_file(target) as tmp:
+        options.optimized_model_filepath = str(tmp)
+        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise QuantizeError(f"{source}: ONNX Runtime wrote no ORT-format file")
     return target
 
 

@@ -1,4 +1,6 @@
-"""Float against int8 on eval text: accuracy when labels are given, else agreement or cosine.
+"""A reference against a candidate on eval text (float against int8 ONNX, PyTorch against a
+``.tflite``, the teacher against an artifact): accuracy when labels are given, else agreement or
+cosine.
 
 The "drop" is what the profile's ``[budgets].max_accuracy_drop`` bounds: accuracy points lost
 (labels), the share of sentences whose class changed (no labels), or 1 - mean cosine (an
@@ -7,8 +9,6 @@ embedding). Runs batch by batch; only per-sentence scalars are kept.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.export.parity import cosines
-from edgedistil.quantize import kernels
-
-Batch = dict[str, np.ndarray]
-LATENCY_RUNS = 20  # a median over 20 single-row runs is stable to a few percent on a quiet CPU
+from edgedistil.verify import kernels
+from edgedistil.verify.parity import cosines
+from edgedistil.verify.text import Batch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,13 +41,6 @@ def session(path: Path, *, basic: bool = False) -> Any:
     """A CPU session that computes int8 as the target does, whatever this host's CPU
     (``kernels.session``); ``basic`` stops at the optimisations an ``.ort`` file was saved with."""
     return kernels.session(path, level="basic" if basic else "all")
-
-
-def timing_session(path: Path) -> Any:
-    """ORT's defaults, as an app runs the file: latency is timed on these, never verified."""
-    import onnxruntime as ort  # type: ignore[import-untyped]
-
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def measure(
@@ -131,17 +122,3 @@ def _score(
         agreement=None,
         mean_cosine=mean,
     )
-
-
-def latency_ms(path: Path, batch: Batch, runs: int = LATENCY_RUNS) -> float:
-    """Median single-row latency; a few warm-up runs first, as the bench does."""
-    one = {k: v[:1] for k, v in batch.items()}
-    s = timing_session(path)
-    for _ in range(3):
-        s.run(None, one)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        s.run(None, one)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)

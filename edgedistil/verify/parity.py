@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,23 +50,6 @@ class Parity:
             f"max abs difference {self.max_abs_diff:.2e} (needs <= {MAX_ABS_DIFF:.0e}), {extra} "
             f"on {self.sentences} sentences"
         )
-
-
-def encode(
-    tokenizer: Any, texts: list[str], length: int | None, names: tuple[str, ...], dtype: str
-) -> dict[str, np.ndarray]:
-    """Token arrays by input name; padded to ``length`` (static) or to the longest (dynamic)."""
-    padding: str | bool = "max_length" if length is not None else True
-    batch = tokenizer(
-        texts, padding=padding, truncation=True, max_length=length or 512, return_tensors="np"
-    )
-    arrays = {}
-    for name in names:
-        values = batch.get(name)
-        if values is None:  # a tokenizer without segments: one segment
-            values = np.zeros_like(batch["input_ids"])
-        arrays[name] = np.asarray(values).astype(dtype)
-    return arrays
 
 
 def parity_texts(path: Path) -> list[str]:
