@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
+from edgedistil.schemes import scheme_names
+
+SCHEMES = scheme_names("tflite")
 WARMUP = 10  # first invokes allocate and pack weights (XNNPACK); not what a device sees later
 
 

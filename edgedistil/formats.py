@@ -11,6 +11,7 @@ names.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,14 @@ class Format:
     def schemes(self) -> tuple[str, ...]:
         """The schemes this format can carry, in registration order."""
         return scheme_names(self.name)
+
+    def has_stage(self) -> bool:
+        """Whether the build stage's module exists (found, not imported)."""
+        module = self.stage.partition(":")[0]
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # its package is missing too
+            return False
 
     def load_stage(self) -> type[Any]:
         """The build stage class, imported now."""

@@ -5,6 +5,7 @@ others. Each fixture registers an entry and removes it again, whatever the test 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -215,7 +216,8 @@ def test_a_new_format_and_its_runtime_are_valid_profile_values(
     )
     assert p.export.formats == ("coreml",) and p.export.runtimes == ("coreml",)
     assert formats.formats_loaded_by("coreml") == ("coreml",)
-    assert coreml.load_stage() is FakeStage
+    assert coreml.has_stage() and coreml.load_stage() is FakeStage
+    assert not replace(coreml, stage="edgedistil.nowhere.coreml:Stage").has_stage()
 
 
 def test_a_new_format_carries_the_schemes_that_name_it(tmp_path: Path, coreml: Any) -> None:
