@@ -25,7 +25,9 @@ from typing import Any
 import _timing
 import numpy as np
 
-SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
+from edgedistil.schemes import scheme_names
+
+SCHEMES = scheme_names("tflite")
 
 
 def subset(dev: Path, limit: int, out: Path) -> Path:

@@ -7,43 +7,23 @@ and raises once with all of them.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edgedistil import formats, runners, schemes
+from edgedistil._registry import did_you_mean as did_you_mean  # profiles and data use it here
+
 DEVICE_KINDS = ("linux-board", "phone", "watch", "microcontroller")
 ARCHITECTURES = ("arm64", "armv7", "armv7e-m", "armv8-m", "riscv32", "x86_64", "xtensa-lx7")
-RUNNERS = ("adb", "local", "none", "ssh")
-
-# Which artifact each runtime loads. A format no listed runtime can load is an error.
-RUNTIME_FORMATS = {
-    "onnxruntime": ("onnx",),
-    "litert": ("tflite",),
-    "tflite-micro": ("tflite-micro",),
-}
-FORMATS = ("onnx", "tflite", "tflite-micro")
-
-# Quantization schemes each format can carry. "static-int8" keeps float inputs/outputs around
-# integer activations; "full-int8" makes the inputs and outputs integer too (what TFLite Micro
-# boards want). ONNX Runtime has no integer-I/O or 16x8 path for transformers; TFLite Micro has no
-# float32/float16 transformer kernels worth shipping and no dynamic-range (hybrid) kernels at all.
-FORMAT_SCHEMES = {
-    "onnx": ("float32", "float16", "dynamic-int8", "static-int8"),
-    "tflite": ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8"),
-    "tflite-micro": ("static-int8", "full-int8", "int16x8"),
-}
-SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
-# Activation types each scheme with calibrated activations allows; other schemes take none.
-SCHEME_ACTIVATIONS = {
-    "static-int8": ("uint8", "int8"),
-    "full-int8": ("int8",),
-    "int16x8": ("int16",),
-}
+# Runners, runtimes, formats and schemes are their registries' names (``runners.py``,
+# ``formats.py``, ``schemes.py``), read when a profile is checked.
 CALIBRATION_METHODS = ("entropy", "minmax", "percentile")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+Choices = tuple[str, ...] | Callable[[], tuple[str, ...]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,14 +32,19 @@ class Field:
 
     kind: str  # "str", "int", "float", "bool", "str-list"
     required: bool = False
-    choices: tuple[str, ...] | None = None
+    # The values allowed, or a registry's function that lists them when a profile is checked
+    options: Choices | None = None
     low: float | None = None
     high: float | None = None
     unit: str = ""
 
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        return self.options() if callable(self.options) else self.options
 
-def _f(kind: str, **kw: Any) -> Field:
-    return Field(kind=kind, **kw)
+
+def _f(kind: str, choices: Choices | None = None, **kw: Any) -> Field:
+    return Field(kind=kind, options=choices, **kw)
 
 
 TOP_LEVEL = {
@@ -81,8 +66,8 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "runtime_overhead_bytes": _f("int", low=0, unit="bytes"),
     },
     "export": {
-        "runtimes": _f("str-list", required=True, choices=tuple(RUNTIME_FORMATS)),
-        "formats": _f("str-list", required=True, choices=FORMATS),
+        "runtimes": _f("str-list", required=True, choices=formats.runtime_names),
+        "formats": _f("str-list", required=True, choices=formats.format_names),
         # 8192 is no device's limit; it stops a typo (64000) before any plan. The teacher's own
         # max_position_embeddings is checked when a teacher is known.
         "sequence_length": _f("int", required=True, low=1, high=8192),
@@ -91,14 +76,14 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "onnx_graph": _f("str", choices=("fused", "plain")),
     },
     "quantize": {
-        "scheme": _f("str", required=True, choices=SCHEMES),
-        "activations": _f("str", choices=("uint8", "int8", "int16")),
-        "weights": _f("str", choices=("int8",)),
+        "scheme": _f("str", required=True, choices=schemes.scheme_names),
+        "activations": _f("str", choices=schemes.activation_types),
+        "weights": _f("str", choices=schemes.weight_types),
         "per_channel": _f("bool"),
         "calibration": _f("str", choices=CALIBRATION_METHODS),
     },
     "bench": {
-        "runner": _f("str", required=True, choices=RUNNERS),
+        "runner": _f("str", required=True, choices=runners.profile_runners),
         "host_env": _f("str"),
         "threads": _f("int", required=True, low=1, high=256),
     },
@@ -127,11 +112,6 @@ def show(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def did_you_mean(word: str, known: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def _where(section: str, key: str) -> str:
@@ -255,7 +235,7 @@ def _device_rules(d: Mapping[str, Any]) -> list[str]:
 
 def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
     problems = []
-    loadable = {f for r in e["runtimes"] for f in RUNTIME_FORMATS[r]}
+    loadable = {f for r in e["runtimes"] for f in formats.formats_loaded_by(r)}
     for fmt in e["formats"]:
         if fmt not in loadable:
             problems.append(
@@ -265,9 +245,10 @@ def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
     if "onnx" not in e["formats"]:
         problems += _only_for(e, "export", ("onnx_graph",), 'when [export].formats lists "onnx"')
     mcu = d["kind"] == "microcontroller"
+    fitting = formats.runtime_names(microcontroller=mcu)
     for runtime in e["runtimes"]:
-        if mcu != (runtime == "tflite-micro"):
-            allowed = "tflite-micro only" if mcu else "onnxruntime, litert"
+        if runtime not in fitting:
+            allowed = ", ".join(fitting) + (" only" if mcu else "")
             problems.append(
                 f'[export].runtimes = {show(e["runtimes"])}: "{runtime}" does not run on a '
                 f"{d['kind']}; allowed: {allowed}"
@@ -277,31 +258,31 @@ def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
 
 def _quantize_rules(e: Mapping[str, Any], q: Mapping[str, Any]) -> list[str]:
     problems = []
-    scheme = q["scheme"]
-    for fmt in e["formats"]:
-        if scheme not in FORMAT_SCHEMES[fmt]:
-            why = " (TFLite Micro has no dynamic-range kernels)" if fmt == "tflite-micro" else ""
+    scheme = schemes.get_scheme(q["scheme"])
+    for fmt in map(formats.get_format, e["formats"]):
+        if fmt.name not in scheme.formats:
+            why = f" ({fmt.refusal})" if fmt.refusal else ""
             problems.append(
-                f'[quantize].scheme = "{scheme}": format {fmt} cannot carry it{why}; '
-                f"allowed for {fmt}: {', '.join(FORMAT_SCHEMES[fmt])}"
+                f'[quantize].scheme = "{scheme.name}": format {fmt.name} cannot carry it{why}; '
+                f"allowed for {fmt.name}: {', '.join(fmt.schemes)}"
             )
-    calibrated = SCHEME_ACTIVATIONS.get(scheme)
-    if calibrated is None:
-        who = "with a calibrated scheme (static-int8, full-int8, int16x8)"
+    if not scheme.calibrated:
+        calibrated = ", ".join(s.name for s in schemes.all_schemes() if s.calibrated)
+        who = f"with a calibrated scheme ({calibrated})"
         problems += _only_for(q, "quantize", ("activations", "calibration"), who)
-    elif "activations" in q and q["activations"] not in calibrated:
+    elif "activations" in q and q["activations"] not in scheme.activations:
         problems.append(
-            f'[quantize].activations = "{q["activations"]}": scheme {scheme} allows '
-            + ", ".join(calibrated)
+            f'[quantize].activations = "{q["activations"]}": scheme {scheme.name} allows '
+            + ", ".join(scheme.activations)
         )
-    if scheme in ("float32", "float16"):
+    if not scheme.quantized:
         problems += _only_for(q, "quantize", ("per_channel", "weights"), "with an int8 scheme")
     return problems
 
 
 def _bench_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     problems = []
-    if b["runner"] in ("ssh", "adb"):
+    if runners.needs_address(b["runner"]):
         env = b.get("host_env")
         if env is None:
             problems.append(
@@ -315,7 +296,8 @@ def _bench_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
                 "(A-Z, 0-9, _), not an address"
             )
     else:
-        problems += _only_for(b, "bench", ("host_env",), 'with runner "ssh" or "adb"')
+        reached = " or ".join(f'"{r.name}"' for r in runners.all_runners() if r.address)
+        problems += _only_for(b, "bench", ("host_env",), f"with runner {reached}")
     if b["threads"] > d["cores"]:
         problems.append(
             f"[bench].threads = {b['threads']}: more than the device's {d['cores']} cores"

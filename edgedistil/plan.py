@@ -23,31 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.errors import PlanError
+from edgedistil.families import family_names, family_of, narrowable_names
 from edgedistil.profiles import Profile
+from edgedistil.schemes import get_scheme
 
-# Bytes per element of (weight matrices and embedding tables, 1-D vectors) for each scheme.
-# Vectors (biases, LayerNorm) stay float32 in ORT's int8 graphs; TFLite's integer biases are
-# int32 (same 4 bytes) or int64 under 16-bit activations.
-SCHEME_BYTES = {
-    "float32": (4, 4),
-    "float16": (2, 2),
-    "dynamic-int8": (1, 4),
-    "static-int8": (1, 4),
-    "full-int8": (1, 4),
-    "int16x8": (1, 8),
-}
-# Bytes of graph structure beyond the tensors, (per artifact, per layer): node and tensor
-# metadata, plus activation scales in calibrated graphs. Measured on ONNX Runtime artifacts of
-# default-teacher students by benchmarks/plan_vs_artifact.py (rounded up, so the plan never
-# promises a fit the real file misses); LiteRT files are assumed alike until measured.
-GRAPH_BYTES = {
-    "float32": (16_384, 12_288),
-    "float16": (16_384, 12_288),
-    "dynamic-int8": (20_480, 24_576),
-    "static-int8": (28_672, 45_056),
-    "full-int8": (28_672, 45_056),
-    "int16x8": (28_672, 45_056),
-}
+# Bytes per parameter and per graph come from the scheme (``schemes.py``); which model types
+# a plan reads, and their config keys, from their family (``families.py``).
 SCALE_BYTES = 5  # one float32 scale and one 8-bit zero point per quantized channel or tensor
 MIN_SPECIAL_TOKENS = 5  # [PAD], [UNK], [CLS], [SEP], [MASK] survive any pruning
 # Whole tokens a suggestion keeps beyond the special tokens and the single-character pieces.
@@ -62,8 +43,6 @@ MIN_USEFUL_VOCAB = 1_000
 # the teacher): 3 layers at hidden 128 / 7,715 tokens 0.676, at 96 / 13,214 tokens 0.652, at
 # 192 / 1,064 tokens 0.602; 2 layers at 160 / 6,254 tokens 0.688, at 128 / 9,700 tokens 0.678.
 BROAD_VOCAB = 6_000
-NARROWABLE = ("bert", "roberta")  # the families distill.width can narrow
-SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta")
 
 Tensor = tuple[str, tuple[int, ...]]  # (role, shape); role is "table", "linear" or "vector"
 
@@ -148,19 +127,19 @@ class Plan:
 def read_shape(config: dict[str, Any], source: str) -> Shape:
     """A ``Shape`` from config.json, or one clear error naming the file and the missing key."""
     model_type = config.get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
+    family = family_of(model_type)
+    if family is None:
         raise PlanError(
             f"{source}: model_type {model_type!r} is not a BERT-family encoder; "
-            f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
+            f"supported: {', '.join(family_names())}"
         )
-    distil = model_type == "distilbert"
     keys = {
         "vocab_size": "vocab_size",
-        "hidden_size": "dim" if distil else "hidden_size",
-        "num_layers": "n_layers" if distil else "num_hidden_layers",
-        "intermediate_size": "hidden_dim" if distil else "intermediate_size",
+        "hidden_size": family.hidden_key,
+        "num_layers": family.layers_key,
+        "intermediate_size": family.intermediate_key,
         "max_positions": "max_position_embeddings",
-        "num_heads": "n_heads" if distil else "num_attention_heads",
+        "num_heads": family.heads_key,
     }
     values = {}
     for field, key in keys.items():
@@ -170,12 +149,11 @@ def read_shape(config: dict[str, Any], source: str) -> Shape:
         values[field] = value
     architectures = config.get("architectures") or []
     classifier = any(str(a).endswith("ForSequenceClassification") for a in architectures)
-    roberta = model_type in ("roberta", "xlm-roberta")
     return Shape(
-        model_type=model_type,
+        model_type=family.model_type,
         task="classification" if classifier else "embedding",
-        position_offset=int(config.get("pad_token_id", 1)) + 1 if roberta else 0,
-        type_vocab_size=0 if distil else int(config.get("type_vocab_size", 2)),
+        position_offset=family.position_offset(config),
+        type_vocab_size=int(config.get("type_vocab_size", 2)) if family.token_types else 0,
         num_labels=_num_labels(config) if classifier else 0,
         **values,
     )
@@ -235,8 +213,8 @@ def student_tensors(
 
 def price(tensors: list[Tensor], scheme: str, per_channel: bool) -> Component:
     """Parameters and bytes of a list of tensors under a quantization scheme."""
-    matrix_bytes, vector_bytes = SCHEME_BYTES[scheme]
-    quantized = matrix_bytes == 1
+    chosen = get_scheme(scheme)
+    matrix_bytes, vector_bytes = chosen.matrix_bytes, chosen.vector_bytes
     parameters = total = 0
     for role, dims in tensors:
         n = _numel(dims)
@@ -245,7 +223,9 @@ def price(tensors: list[Tensor], scheme: str, per_channel: bool) -> Component:
             total += n * vector_bytes
             continue
         total += n * matrix_bytes
-        if quantized:  # embedding tables take one scale; linear weights one per output channel
+        if (
+            chosen.quantized
+        ):  # embedding tables take one scale; linear weights one per output channel
             channels = dims[0] if role == "linear" and per_channel else 1
             total += channels * SCALE_BYTES
     return Component(parameters=parameters, bytes=total)
@@ -329,9 +309,9 @@ def narrowed(shape: Shape, hidden: int | None) -> Shape:
     if hidden is None or hidden == shape.hidden_size:
         return shape
     size = head_size(shape)
-    if shape.model_type not in NARROWABLE:
+    if not _narrowable(shape):
         raise PlanError(
-            f"--hidden {hidden}: narrowing handles model_type {' and '.join(NARROWABLE)}; "
+            f"--hidden {hidden}: narrowing handles model_type {' and '.join(narrowable_names())}; "
             f'the teacher is "{shape.model_type}"'
         )
     if hidden % size or not 2 * size <= hidden <= shape.hidden_size:
@@ -346,6 +326,11 @@ def narrowed(shape: Shape, hidden: int | None) -> Shape:
         intermediate_size=shape.intermediate_size * hidden // shape.hidden_size,
         projection=shape.hidden_size if shape.task == "embedding" else 0,
     )
+
+
+def _narrowable(shape: Shape) -> bool:
+    family = family_of(shape.model_type)
+    return family is not None and family.narrowable
 
 
 def _replace(plan: Plan, **changes: Any) -> Plan:
@@ -388,7 +373,7 @@ def _price_parts(
     q = profile.quantize
     tensors = student_tensors(shape, layers, vocab, positions)
     parts = {name: price(part, q.scheme, q.per_channel) for name, part in tensors.items()}
-    base, per_layer = GRAPH_BYTES[q.scheme]
+    base, per_layer = get_scheme(q.scheme).graph_bytes
     parts["graph"] = Component(parameters=0, bytes=base + per_layer * layers)
     return parts
 
@@ -411,7 +396,7 @@ def _bytes_at(shape: Shape, profile: Profile, layers: int, vocab: int, positions
 
 def _max_vocab(shape: Shape, profile: Profile, layers: int, positions: int, limit: int) -> int:
     """The largest vocabulary that fits ``limit`` at ``layers`` (may be below any useful size)."""
-    row = SCHEME_BYTES[profile.quantize.scheme][0] * shape.hidden_size
+    row = get_scheme(profile.quantize.scheme).matrix_bytes * shape.hidden_size
     without_rows = _bytes_at(shape, profile, layers, 0, positions)
     return max(0, (limit - without_rows) // row)
 
@@ -456,7 +441,7 @@ def _suggest_narrow(
 ) -> tuple[Suggestion, ...]:
     """Nothing fits at the teacher's width: the widest narrow students with ``layers`` layers
     that fit, keeping a broad vocabulary first, then the widest with a useful one."""
-    if shape.model_type not in NARROWABLE:
+    if not _narrowable(shape):
         return ()
     size = head_size(shape)
     found: list[Suggestion] = []

@@ -4,8 +4,9 @@ artifact's own length. ONNX Runtime computes int8 on the exact kernels of ``veri
 whatever this host's CPU; LiteRT and TFLite Micro through ``export.tflite.run_litert`` and
 ``export.microcontroller.run_micro``, the helpers their verify stages use.
 
-One ``Runtime`` per manifest format, registered with ``@runtime``: its name for the reports, how
-many sentences it takes, and how to run a file on texts (one output row a text).
+One ``Runtime`` per registered format (``formats.py``), added with ``@runtime``: the label its
+format gives the runtime for the reports, how many sentences it takes, and how to run a file on
+texts (one output row a text).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgedistil.formats import get_format
 
 # The first 1,000 eval sentences at most: an agreement of 95% on 1,000 is known to about +-1.4
 # points, and a mean cosine (its spread over sentences: 0.08-0.15 for make demo's students) to
@@ -40,9 +43,12 @@ class Runtime:
 RUNTIMES: dict[str, Runtime] = {}
 
 
-def runtime(fmt: str, name: str, sentences: int = SENTENCES) -> Callable[[Runner], Runner]:
+def runtime(fmt: str, sentences: int = SENTENCES) -> Callable[[Runner], Runner]:
+    """Register how to run an artifact of the format ``fmt``, which must be registered."""
+    label = get_format(fmt).runtime_label
+
     def register(run: Runner) -> Runner:
-        RUNTIMES[fmt] = Runtime(name=name, sentences=sentences, run=run)
+        RUNTIMES[fmt] = Runtime(name=label, sentences=sentences, run=run)
         return run
 
     return register
@@ -54,7 +60,7 @@ def tokenizer_of(path: Path) -> Any:
     return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 
 
-@runtime("onnx", "ONNX Runtime")
+@runtime("onnx")
 def _run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
     """The graph with the tokenizer exported beside it, on the exact int8 kernels."""
     from edgedistil.export.onnx import read_record
@@ -74,7 +80,7 @@ def _run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str])
     return np.concatenate([run.run(None, batch)[0] for batch in data])
 
 
-@runtime("tflite", "LiteRT")
+@runtime("tflite")
 def _run_litert(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
     from edgedistil.export.tflite import run_litert
 
@@ -82,7 +88,7 @@ def _run_litert(path: Path, info: dict[str, Any], student: Path, texts: list[str
     return outputs
 
 
-@runtime("tflite-micro", "TFLite Micro", sentences=MICRO_SENTENCES)
+@runtime("tflite-micro", sentences=MICRO_SENTENCES)
 def _run_micro(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
     from edgedistil.export.microcontroller import run_micro
 

@@ -201,11 +201,12 @@ def test_litert_and_tflite_micro_int8_compute_the_same_on_both_x86_branches(
 ) -> None:
     """XNNPACK's and TFLite Micro's int8 kernels widen to 16 or 32 bits before adding (measured
     bit-identical here); this keeps them so, as ORT's were not."""
-    from edgedistil.export.tflite import SCHEMES, TFLiteSpec, convert_tflite
+    from edgedistil.export.tflite import TFLiteSpec, convert_tflite, tflite_schemes
+    from edgedistil.schemes import get_scheme
 
     qemu = _qemu()
     shutil.copyfile(models / "inputs.npz", tmp_path / "inputs.npz")
-    integer = [("litert", s) for s in SCHEMES if s not in ("float32", "float16")]
+    integer = [("litert", s) for s in tflite_schemes() if get_scheme(s).quantized]
     for runtime, scheme in [*integer, ("tflite-micro", "full-int8")]:
         spec = TFLiteSpec(
             student=tiny_classifier,

@@ -8,6 +8,7 @@ import pytest
 
 from edgedistil import plan, profiles, teacher
 from edgedistil.errors import PlanError
+from edgedistil.schemes import get_scheme
 from tests.conftest import TINY, write_profile
 
 
@@ -101,7 +102,7 @@ def test_bytes_per_scheme(tmp_path: Path) -> None:
         shape=shape, teacher="t", profile=_profile(tmp_path, "raspberry-pi-5", 64)
     )
     assert fp32.artifact_bytes == 4 * fp32.parameters + fp32.graph.bytes
-    base, per_layer = plan.GRAPH_BYTES["float32"]
+    base, per_layer = get_scheme("float32").graph_bytes
     assert fp32.graph.bytes == base + fp32.layers * per_layer
     # int8: one byte per weight, float32 vectors, a scale + zero point per output channel
     tensors = plan.student_tensors(shape, int8.layers, int8.vocab_size, 64)

@@ -31,7 +31,6 @@ from edgedistil.bench.base import (
     preflight_script,
     python_words,
     read_result,
-    register_runner,
     remote_model_name,
     script_args,
     stage_files,
@@ -58,7 +57,6 @@ done
 """
 
 
-@register_runner("adb")
 class AdbRunner(Runner):
     def run(self, job: Job, board: Board) -> dict[str, Any]:
         wanted = board.python or self.options.python

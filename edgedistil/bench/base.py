@@ -1,8 +1,9 @@
 """The runner interface, its registry, and what every runner shares.
 
 A runner takes a ``Job`` (the model, the token inputs, how many runs) to one ``Board`` and
-returns the board script's JSON object, or raises ``BenchError`` naming the board. A new way
-to reach a board is one class:
+returns the board script's JSON object, or raises ``BenchError`` naming the board. The names
+live in ``edgedistil.runners``, which imports a built-in runner's module only when it runs; a
+runner written elsewhere (a plug-in, a test's fake) is one class:
 
     @register_runner("serial")
     class SerialRunner(Runner):
@@ -11,7 +12,6 @@ to reach a board is one class:
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from edgedistil import runners
 from edgedistil.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ SCRIPT = Path(__file__).with_name("board_script.py")
 SCRIPT_NAME = "board_script.py"
 MODEL_SUFFIXES = (".onnx", ".tflite")
 RESULT_KEYS = ("latency_ms", "memory", "runtime", "board", "load_ms", "first_inference_ms")
-_BUILTIN_MODULES = ("local", "ssh", "adb")
 # What a directory made by mktemp may look like before we ever run rm -rf on it.
 _SAFE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
 
@@ -86,40 +86,40 @@ class Runner(ABC):
         """The board's result object (``"ok": true``); ``BenchError`` naming the board if not."""
 
 
-_RUNNERS: dict[str, type[Runner]] = {}
 R = TypeVar("R", bound=type[Runner])
 
 
-def register_runner(name: str) -> Callable[[R], R]:
+def register_runner(name: str, *, address: bool = False) -> Callable[[R], R]:
+    """Register a runner class defined in-process; ``address``: it reaches a board at an
+    address that [bench].host_env names."""
+
     def add(cls: R) -> R:
-        if name in _RUNNERS:
-            raise ValueError(f"runner {name!r} is registered twice")
+        doc = (cls.__doc__ or name).strip().splitlines()[0]
+        runners.register_runner(
+            runners.RunnerEntry(name=name, description=doc, runner=cls, address=address)
+        )
         cls.name = name
-        _RUNNERS[name] = cls
         return cls
 
     return add
 
 
 def runner_names() -> list[str]:
-    _load_builtin()
-    return sorted(_RUNNERS)
+    return list(runners.runner_names())
 
 
 def make_runner(name: str, options: Options, where: str = "") -> Runner:
     """The registered runner ``name``; an unknown name lists the known ones."""
-    _load_builtin()
-    if name not in _RUNNERS:
-        hint = " (the target has no board runner; try --runner local)" if name == "none" else ""
-        raise BenchError(
-            f'Unknown runner "{name}"{where}{hint}; known: {", ".join(sorted(_RUNNERS))}'
+    if not runners.is_runner(name):
+        hint = (
+            " (the target has no board runner; try --runner local)" if name == runners.NONE else ""
         )
-    return _RUNNERS[name](options)
-
-
-def _load_builtin() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(f"edgedistil.bench.{module}")
+        raise BenchError(
+            f'Unknown runner "{name}"{where}{hint}; known: {", ".join(runners.runner_names())}'
+        )
+    cls: type[Runner] = runners.get_runner(name).load()
+    cls.name = name
+    return cls(options)
 
 
 # ---- the board script's command line and output ----

@@ -23,7 +23,6 @@ from edgedistil.bench.base import (
     check_room,
     python_words,
     read_result,
-    register_runner,
     script_args,
 )
 from edgedistil.errors import BenchError
@@ -32,7 +31,6 @@ log = logging.getLogger(__name__)
 _GRACE_S = 30.0  # the script stops itself at --timeout; this covers a stuck model load
 
 
-@register_runner("local")
 class LocalRunner(Runner):
     def run(self, job: Job, board: Board) -> dict[str, Any]:
         model_bytes = job.model.stat().st_size

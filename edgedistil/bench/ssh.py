@@ -31,7 +31,6 @@ from edgedistil.bench.base import (
     preflight_script,
     python_words,
     read_result,
-    register_runner,
     remote_model_name,
     script_args,
     stage_files,
@@ -95,7 +94,6 @@ def parse_address(text: str, where: str = "") -> Address:
     return Address(user=match["user"], host=match["host"], port=port)
 
 
-@register_runner("ssh")
 class SshRunner(Runner):
     def run(self, job: Job, board: Board) -> dict[str, Any]:
         if not board.address:

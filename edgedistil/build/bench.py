@@ -8,6 +8,7 @@ from edgedistil.build.context import Context
 from edgedistil.build.request import Resolved
 from edgedistil.errors import BuildError
 from edgedistil.manifest import key_of
+from edgedistil.runners import NONE
 
 
 def check_boards(resolved: Resolved) -> None:
@@ -21,7 +22,7 @@ def check_boards(resolved: Resolved) -> None:
         from edgedistil.bench.machine import check_host_is_target
 
         check_host_is_target(runner, resolved.profile)
-    if request.skip_bench or runner == "none":
+    if request.skip_bench or runner == NONE:
         return
     make_runner(runner, Options(), resolved.runner_where)
     resolve_boards(
@@ -35,7 +36,7 @@ def check_boards(resolved: Resolved) -> None:
 def bench_releases(ctx: Context) -> None:
     """One cached bench stage per release: a result of other bytes, runs or boards is redone."""
     runner = ctx.resolved.runner
-    if runner == "none":
+    if runner == NONE:
         ctx.events.stage("bench", "skipped", f"{ctx.profile.name} has no board runner")
         return
     r = ctx.request

@@ -12,7 +12,6 @@ from edgedistil.build.tflite import TFLiteStage
 class MicroStage(TFLiteStage):
     name = "tflite-micro"
     folder = "tflite-micro"
-    runtime = "tflite-micro"
 
     def _verify(self, student: Path) -> dict[str, Any]:
         from edgedistil.export.microcontroller import microcontroller_artifacts

@@ -59,17 +59,18 @@ class OnnxStage(FormatStage):
     def _verify(self) -> dict[str, Any]:
         from edgedistil.export.onnx import MODEL_FILE
         from edgedistil.quantize import onnx as q
+        from edgedistil.schemes import get_scheme
 
         ctx = self.ctx
         rel = f"{self.folder}/{MODEL_FILE}"
         ctx.manifest.add_artifact(rel, stage="onnx-verify", format="onnx", role="float")
         scheme = ctx.profile.quantize.scheme
-        if scheme in q.SCHEMES:
+        if scheme in q.ort_schemes():
             return self._quantized(rel)
-        if scheme != "float32":  # float16 is not made yet: say so
+        if not get_scheme(scheme).exact:  # float16 is not made yet: say so
             raise BuildError(
                 f'target "{ctx.profile.name}": [quantize].scheme "{scheme}" for onnx is not '
-                f"built yet; build makes float32, {', '.join(q.SCHEMES)}"
+                f"built yet; build makes float32, {', '.join(q.ort_schemes())}"
             )
         ctx.manifest.data["artifacts"][rel].update(
             role="release",

@@ -7,13 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.build.artifact import FormatStage
+from edgedistil.formats import get_format
 from edgedistil.manifest import key_of, tree_sha256
 
 
 class TFLiteStage(FormatStage):
     name = "tflite"
     folder = "tflite"
-    runtime = "litert"
+
+    @property
+    def runtime(self) -> str:
+        """The runtime that loads the format (its registration): converted for and verified in."""
+        return get_format(self.name).runtime
 
     @property
     def stage_name(self) -> str:

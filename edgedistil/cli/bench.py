@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgedistil.cli._app import cli, format_size, make_console
+from edgedistil.runners import runner_names
 
 
 @cli.command()
@@ -23,7 +24,7 @@ from edgedistil.cli._app import cli, format_size, make_console
 @click.option(
     "--runner",
     default=None,
-    help="local, ssh or adb. Default: the target's [bench].runner, else local.",
+    help=f"{', '.join(runner_names())}. Default: the target's [bench].runner, else local.",
 )
 @click.option(
     "--board",

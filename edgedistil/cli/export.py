@@ -10,9 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from edgedistil.cli._app import cli, format_size, make_console
+from edgedistil.cli._choices import RegistryChoice
 from edgedistil.errors import ExportError, QuantizeError
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
+
+
+def _ort_schemes() -> tuple[str, ...]:
+    from edgedistil.quantize.onnx import ort_schemes
+
+    return ort_schemes()
 
 
 def _onnx_profile(target: str) -> Any:
@@ -76,7 +83,7 @@ def export_command(
 @cli.command("quantize")
 @click.argument("export_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--target", help="Profile name or path. Default: the one export used.")
-@click.option("--scheme", type=click.Choice(["dynamic-int8", "static-int8"]))
+@click.option("--scheme", type=RegistryChoice(_ort_schemes))
 @click.option("--format", "fmt", type=click.Choice(["qdq", "qoperator"]), default="qdq")
 @click.option("--calibration", type=_FILE, help="Text/TSV/CSV/JSONL. Default: the sample text.")
 @click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]))
@@ -107,10 +114,10 @@ def quantize_command(
     console = make_console()
     profile = _onnx_profile(target or read_record(export_dir).get("target") or "raspberry-pi-4")
     chosen = scheme or profile.quantize.scheme
-    if chosen not in q.SCHEMES:
+    if chosen not in q.ort_schemes():
         raise QuantizeError(
             f'target "{profile.name}" asks for [quantize].scheme = "{chosen}"; quantize makes '
-            f"{', '.join(q.SCHEMES)} (give --scheme)"
+            f"{', '.join(q.ort_schemes())} (give --scheme)"
         )
     settings = q.settings_for(profile, scheme=chosen, fmt=fmt, method=method)
     job = Job(

@@ -11,10 +11,20 @@ from rich.console import Console
 from rich.table import Table
 
 from edgedistil.cli._app import cli, format_size, make_console
+from edgedistil.cli._choices import RegistryChoice
 from edgedistil.errors import ExportError
+from edgedistil.formats import get_format
+from edgedistil.schemes import scheme_names
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
-_SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
+# The formats `convert` makes, the one a profile lists first winning: TFLite Micro's file is a
+# LiteRT file with TFLite Micro's rewrites, so a profile with both gets the stricter one.
+_FORMATS = ("tflite-micro", "tflite")
+
+
+def _schemes() -> tuple[str, ...]:
+    """Every scheme some format of ``convert`` carries, in registration order."""
+    return tuple(s for s in scheme_names() if any(s in scheme_names(f) for f in _FORMATS))
 
 
 def _tflite_profile(target: str) -> tuple[Any, str]:
@@ -22,11 +32,10 @@ def _tflite_profile(target: str) -> tuple[Any, str]:
     from edgedistil.profiles import load_profile
 
     profile = load_profile(target)
+    for fmt in _FORMATS:
+        if fmt in profile.export.formats:
+            return profile, get_format(fmt).runtime
     formats = profile.export.formats
-    if "tflite-micro" in formats:
-        return profile, "tflite-micro"
-    if "tflite" in formats:
-        return profile, "litert"
     raise ExportError(
         f'target "{profile.name}" lists neither tflite nor tflite-micro ([export].formats = '
         f"{list(formats)}); choose a LiteRT or TFLite Micro target, e.g. wear-os-watch, cortex-m7"
@@ -37,7 +46,7 @@ def _tflite_profile(target: str) -> tuple[Any, str]:
 @click.argument("student", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--target", default="wear-os-watch", show_default=True, help="Profile or path.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--scheme", type=click.Choice(_SCHEMES), help="Default: [quantize].scheme.")
+@click.option("--scheme", type=RegistryChoice(_schemes), help="Default: [quantize].scheme.")
 @click.option("--calibration", type=_FILE, help="Text/TSV/CSV/JSONL. Default: the sample text.")
 @click.option("--eval", "eval_path", type=_FILE, help="Eval text (labels optional).")
 @click.option("--sequence-length", type=click.IntRange(min=1), help="Default: the profile's.")
@@ -57,17 +66,17 @@ def convert_command(
     """Convert STUDENT to OUT/model.SCHEME.tflite, verified in LiteRT against PyTorch; for a
     TFLite Micro target also OUT/model_data.cc/.h with the arena measured in TFLite Micro.
     Exits 3 when the model, flash or arena exceeds the target's budget."""
-    from edgedistil._schema import FORMAT_SCHEMES
     from edgedistil.data import SAMPLE_TEXT
     from edgedistil.export.tflite import TFLiteSpec, convert_tflite
 
     console = make_console()
     profile, runtime = _tflite_profile(target)
     chosen = scheme or profile.quantize.scheme
-    if runtime == "tflite-micro" and chosen not in FORMAT_SCHEMES["tflite-micro"]:
+    micro = get_format("tflite-micro")
+    if runtime == micro.runtime and chosen not in micro.schemes:
         raise ExportError(
             f'scheme "{chosen}" for TFLite Micro target "{profile.name}": allowed '
-            f"{', '.join(FORMAT_SCHEMES['tflite-micro'])}"
+            f"{', '.join(micro.schemes)}"
         )
     spec = TFLiteSpec(
         student=student,

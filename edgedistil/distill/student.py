@@ -11,6 +11,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from edgedistil.errors import DistillError
+from edgedistil.families import family_of
 
 if TYPE_CHECKING:
     import torch
@@ -95,7 +96,8 @@ def build_student(teacher: Any, layer_map: list[int]) -> Any:
     parent = student.get_submodule(name.rsplit(".", 1)[0]) if "." in name else student
     setattr(parent, name.split(".")[-1], torch.nn.ModuleList([layers[i] for i in layer_map]))
     config = student.config
-    key = "n_layers" if config.model_type == "distilbert" else "num_hidden_layers"
+    family = family_of(config.model_type)
+    key = family.layers_key if family is not None else "num_hidden_layers"
     setattr(config, key, len(layer_map))
     student.train()
     return student

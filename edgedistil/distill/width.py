@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from edgedistil.distill import losses
 from edgedistil.distill.student import layer_list
 from edgedistil.errors import DistillError
+from edgedistil.families import family_of, narrowable_names
 
 if TYPE_CHECKING:
     import torch
@@ -50,10 +51,11 @@ def head_size(config: Any) -> int:
 
 def check_width(config: Any, width: int) -> None:
     """A width the teacher can give: a multiple of its head size, from 2 heads to its own."""
-    if config.model_type not in ("bert", "roberta"):
+    family = family_of(config.model_type)
+    if family is None or not family.narrowable:
         raise DistillError(
-            f"--hidden {width}: narrowing handles model_type bert and roberta; the teacher is "
-            f'"{config.model_type}" (leave out --hidden to keep its width)'
+            f"--hidden {width}: narrowing handles model_type {' and '.join(narrowable_names())}; "
+            f'the teacher is "{config.model_type}" (leave out --hidden to keep its width)'
         )
     size = head_size(config)
     if width % size or not 2 * size <= width <= config.hidden_size:

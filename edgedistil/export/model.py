@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgedistil.errors import ExportError
+from edgedistil.families import family_names, family_of
 from edgedistil.teacher import DENSE_MODULE, NORMALIZE_MODULE, Teacher, read_modules
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BERT_FAMILY = ("bert", "distilbert", "roberta", "xlm-roberta")
 POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
     "pooling_mode_mean_tokens": "mean",
@@ -63,19 +63,18 @@ class Head:
 
 def check_family(teacher: Teacher) -> str:
     model_type = str(teacher.config.get("model_type", ""))
-    if model_type not in BERT_FAMILY:
+    if family_of(model_type) is None:
         raise ExportError(
             f'{teacher.path / "config.json"}: model_type "{model_type}" is not BERT-family; '
-            f"export handles {', '.join(BERT_FAMILY)}"
+            f"export handles {', '.join(family_names())}"
         )
     return model_type
 
 
 def position_offset(config: dict[str, Any]) -> int:
     """Rows before the first position: RoBERTa numbers positions from padding_idx + 1."""
-    if config.get("model_type") in ("roberta", "xlm-roberta"):
-        return int(config.get("pad_token_id", 1)) + 1
-    return 0
+    family = family_of(config.get("model_type"))
+    return 0 if family is None else family.position_offset(config)
 
 
 def check_length(teacher: Teacher, length: int) -> None:

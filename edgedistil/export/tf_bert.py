@@ -35,6 +35,7 @@ import numpy as np
 
 from edgedistil.errors import ExportError
 from edgedistil.export.model import Head
+from edgedistil.families import family_of, litert_names
 
 # exact: LiteRT's GELU builtin; tanh: the tanh form (exact for gelu_new) as MUL/ADD/LOGISTIC;
 # sigmoid: x * sigmoid(1.702 x) (Hendrycks & Gimpel), for TFLite Micro, which has no GELU kernel:
@@ -60,10 +61,12 @@ class Weights:
 def read_weights(model: Any, head: Head, length: int) -> Weights:
     """Arrays of a transformers BERT module, the position table cut to ``length`` rows."""
     config = model.config
-    if config.model_type != "bert":
+    family = family_of(config.model_type)
+    if family is None or not family.litert:
         raise ExportError(
             f'model_type "{config.model_type}": the LiteRT export writes the BERT graph only; '
-            "allowed: bert (use `edgedistil export` for ONNX of other families)"
+            f"allowed: {', '.join(litert_names())} (use `edgedistil export` for ONNX of other "
+            "families)"
         )
     if config.hidden_act not in HIDDEN_ACTS:
         raise ExportError(f'hidden_act "{config.hidden_act}": allowed {", ".join(HIDDEN_ACTS)}')

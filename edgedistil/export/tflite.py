@@ -1,5 +1,5 @@
 """``edgedistil convert``: a student directory -> a verified ``.tflite`` file for a LiteRT or
-TFLite Micro target, in one of six schemes.
+TFLite Micro target, in any scheme the tflite format carries (``schemes.py``).
 
 The path: PyTorch weights -> the encoder rewritten as a plain ``tf.function`` (``tf_bert``),
 checked against PyTorch -> ``tf.lite.TFLiteConverter.from_concrete_functions`` with a
@@ -9,11 +9,10 @@ packages and hands the converter a graph (LayerNorm with DIV, int64 ids, a mask 
 comparisons and SELECT_V2) on which full-integer int8 crashed at invoke and 16x8 did not convert.
 Writing the graph here is what makes full-integer int8 run (see ``tf_bert``).
 
-Schemes: float32; float16 (weights stored as fp16, computed in fp32); dynamic-int8 (int8
-weights, float activations quantized on the fly); static-int8 (int8 activations, float inputs
-and outputs, float kernels allowed where int8 has none); full-int8 (only int8 kernels; integer
-output, ids and mask int32); int16x8 (int16 activations, int8 weights: for when int8 loses too
-much; integer output int16).
+The converter is set from the scheme's facts: its weight type (float16 storage, or int8), its
+calibrated activations (a representative dataset), its integer output (integer kernels only:
+int8, or 16x8 under int16 activations; ids and mask are int32 in every scheme), and whether the
+residual stream is split (``tf_bert.outlier_dims``).
 
 The file is written as ``.model.<scheme>.tflite.tmp`` and renamed only when it matches PyTorch
 within the budget and passes the op check; ``model.<scheme>.json`` beside it records it.
@@ -34,18 +33,17 @@ import numpy as np
 from edgedistil.errors import ExportError
 from edgedistil.export import tflite_ops
 from edgedistil.files import staged_file, write_json
+from edgedistil.schemes import Scheme, get_scheme, scheme_names
 from edgedistil.verify import kernels
 from edgedistil.verify.fidelity import Fidelity, compare
 
 log = logging.getLogger(__name__)
 
-SCHEMES = ("float32", "float16", "dynamic-int8", "static-int8", "full-int8", "int16x8")
-CALIBRATED = ("static-int8", "full-int8", "int16x8")
-# The split residual stream is for 8-bit activations. Under int16x8 it measured worse than one
-# tensor (a 2-layer MiniLM student in LiteRT: cosine 0.9599 split, 0.9887 one tensor), where
-# 16 bits already resolve the ordinary dimensions beside the outliers.
-SPLIT = ("static-int8", "full-int8")
-INTEGER_OUTPUT = {"full-int8": "int8", "int16x8": "int16"}
+# The converter's op set for a graph with integer inputs and outputs, by its activation type
+INTEGER_OPS = {
+    "int8": "TFLITE_BUILTINS_INT8",
+    "int16": "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8",
+}
 NAMES = ("input_ids", "attention_mask")
 # The tf.function must be PyTorch's model before any conversion: fp32 summation order only,
 # or, with a GELU approximation (TFLite Micro has no GELU kernel), the approximation's own error.
@@ -114,8 +112,8 @@ class _Prepared:
 
 def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
     """Convert, verify in LiteRT, check the ops; only a file that passes all three is written."""
-    if spec.scheme not in SCHEMES:
-        raise ExportError(f'scheme "{spec.scheme}": allowed {", ".join(SCHEMES)}')
+    if spec.scheme not in tflite_schemes():
+        raise ExportError(f'scheme "{spec.scheme}": allowed {", ".join(tflite_schemes())}')
     if spec.runtime not in tflite_ops.RUNTIMES:
         raise ExportError(f'runtime "{spec.runtime}": allowed {", ".join(tflite_ops.RUNTIMES)}')
     prepared = _prepare(spec)
@@ -208,7 +206,7 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     bias = found.mask_bias
     gelu = "sigmoid" if spec.runtime == "tflite-micro" else "exact"
     # int8 activations need the outliers apart; float, dynamic-range and 16-bit schemes do not
-    outliers = tf_bert.outlier_dims(found) if spec.scheme in SPLIT else ()
+    outliers = tf_bert.outlier_dims(found) if get_scheme(spec.scheme).split_residual else ()
     fn = tf_bert.build(weights, length=length, gelu=gelu, mask_bias=bias, outliers=outliers)
     _check_graph(fn, arrays, reference, head.output, gelu, spec.student)
     rewrites = [
@@ -258,24 +256,32 @@ def _check_graph(
         )
 
 
-def _convert(prepared: _Prepared, scheme: str) -> bytes:
+def tflite_schemes() -> tuple[str, ...]:
+    """What this conversion makes: every scheme the tflite format carries (TFLite Micro's are
+    among them)."""
+    return scheme_names("tflite")
+
+
+def _converter(fn: Any, scheme: Scheme, calibration: list[dict[str, np.ndarray]]) -> Any:
+    """The converter set up for ``scheme``, from the facts the scheme carries."""
     import tensorflow as tf  # type: ignore[import-untyped]
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([prepared.fn])
-    if scheme != "float32":
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+    if not scheme.exact:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if scheme == "float16":
+    if scheme.weights == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if scheme in CALIBRATED:
-        converter.representative_dataset = lambda: _representative(prepared.calibration)
-    if scheme == "full-int8":
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_output_type = tf.int8
-    if scheme == "int16x8":
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-        ]
-        converter.inference_output_type = tf.int16
+    if scheme.calibrated:
+        converter.representative_dataset = lambda: _representative(calibration)
+    if scheme.integer_output is not None:
+        ops = INTEGER_OPS[scheme.activations[0]]
+        converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, ops)]
+        converter.inference_output_type = getattr(tf, scheme.integer_output)
+    return converter
+
+
+def _convert(prepared: _Prepared, scheme: str) -> bytes:
+    converter = _converter(prepared.fn, get_scheme(scheme), prepared.calibration)
     try:
         with warnings.catch_warnings():
             # full-int8 with int32 ids: "Statistics for quantized inputs were expected" is about
@@ -337,10 +343,10 @@ def measure(
 
 
 def _check_fidelity(spec: TFLiteSpec, fidelity: Fidelity) -> None:
-    exact = spec.scheme == "float32" and spec.runtime == "litert"
+    exact = get_scheme(spec.scheme).exact and spec.runtime == "litert"
     if exact and fidelity.max_abs_diff > FLOAT_LIMIT:
         raise ExportError(
-            f"{spec.student}: the float32 .tflite differs from PyTorch by "
+            f"{spec.student}: the {spec.scheme} .tflite differs from PyTorch by "
             f"{fidelity.max_abs_diff:.2e} (allowed {FLOAT_LIMIT:.0e}); not written"
         )
     if fidelity.drop > spec.max_drop + 1e-9:
@@ -352,7 +358,7 @@ def _check_fidelity(spec: TFLiteSpec, fidelity: Fidelity) -> None:
 
 
 def _hint(spec: TFLiteSpec) -> str:
-    if spec.scheme not in ("static-int8", "full-int8"):
+    if not get_scheme(spec.scheme).int8_activations:
         return ""
     more_text = ""
     if _narrow(spec.student):  # measured: 0.016 after 60k sentences, 0.029 after 600

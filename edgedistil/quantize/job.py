@@ -102,7 +102,7 @@ def quantize(job: Job) -> Result:
     with q.scratch() as tmp:
         ctx = _Context(job, Path(tmp))
         unk, sentences = 0.0, 0
-        if job.settings.scheme == "static-int8":
+        if job.settings.calibrated:
             text = read_text(job.calibration, ctx.tokenizer)
             unk, sentences = text.unk_ratio, len(text.examples)
             ranges, _ = calibration.collect_ranges(
@@ -171,7 +171,7 @@ def _float_share(ctx: _Context, settings: q.Settings, first_drop: float) -> fall
 
 def _fall_back(ctx: _Context, first: fidelity.Fidelity, first_bytes: int) -> fallback.Outcome:
     ranked_on = ctx.work / "try-0.onnx"
-    if ctx.job.settings.scheme == "static-int8" and ctx.job.settings.fmt == "qoperator":
+    if ctx.job.settings.calibrated and ctx.job.settings.fmt == "qoperator":
         ranked_on = ctx.work / "rank-qdq.onnx"
         qdq = q.Settings(**{**asdict(ctx.job.settings), "fmt": "qdq"})
         q.quantize_file(ctx.source, ranked_on, qdq, ctx.cache)

@@ -22,11 +22,11 @@ from typing import Any
 from edgedistil.errors import QuantizeError
 from edgedistil.files import staged_file
 from edgedistil.quantize import fused
+from edgedistil.schemes import get_scheme, scheme_names
 from edgedistil.verify import kernels
 
 log = logging.getLogger(__name__)
 
-SCHEMES = ("dynamic-int8", "static-int8")
 FORMATS = ("qdq", "qoperator")
 # What gets int8: the matrix products (where the time goes) and the embedding lookups (where
 # the bytes are). Add, Softmax and LayerNorm stay float: int8 there costs accuracy, saves little.
@@ -43,15 +43,26 @@ class Settings:
     reduce_range: bool = False
     nodes_to_exclude: tuple[str, ...] = ()
 
+    @property
+    def calibrated(self) -> bool:
+        """Activation ranges from calibration text (static), not measured at run time."""
+        return get_scheme(self.scheme).calibrated
+
     def describe(self) -> str:
-        if self.scheme == "dynamic-int8":
-            return f"dynamic-int8 (U8S8{', per-channel' if self.per_channel else ''})"
+        if not self.calibrated:
+            return f"{self.scheme} (U8S8{', per-channel' if self.per_channel else ''})"
         pair = "U8S8" if self.activations == "uint8" else "S8S8"
         return (
-            f"static-int8 {self.fmt.upper()} {pair} {self.method}"
+            f"{self.scheme} {self.fmt.upper()} {pair} {self.method}"
             f"{', per-channel' if self.per_channel else ''}"
             f"{', reduce-range' if self.reduce_range else ''}"
         )
+
+
+def ort_schemes() -> tuple[str, ...]:
+    """What ONNX Runtime's quantizer makes: the int8 schemes the onnx format carries, dynamic
+    or static (float ones are the export itself)."""
+    return tuple(s for s in scheme_names("onnx") if get_scheme(s).quantized)
 
 
 def settings_for(profile: Any, **overrides: Any) -> Settings:
@@ -122,12 +133,12 @@ def _quantize_into(source: Path, tmp: Path, settings: Settings, ranges_cache: Pa
         # Fused graphs hold contrib operators whose outputs ONNX shape inference cannot type.
         "extra_options": {"DefaultTensorType": TensorProto.FLOAT},
     }
-    if settings.scheme == "dynamic-int8":
+    if not settings.calibrated:
         with _ort_quantizer(source, tmp, settings):
             quantize_dynamic(str(source), str(tmp), **common)
     else:
         if ranges_cache is None:
-            raise QuantizeError("static-int8 needs calibration ranges; none were collected")
+            raise QuantizeError(f"{settings.scheme} needs calibration ranges; none were collected")
         prepared = tmp.with_suffix(".prepared.tmp")  # .<target>.prepared.tmp, scratch
         try:
             with _ort_quantizer(source, tmp, settings):
@@ -172,7 +183,7 @@ def op_types(settings: Settings) -> tuple[str, ...]:
     them: its QDQ quantizer would wrap their weights in DequantizeLinear (no kernel takes that,
     so the word-embedding table was dequantized on every run), and its QOperator quantizer
     cannot make QAttention; ``fused.prepare`` turns them int8 first (issue 4)."""
-    if settings.scheme == "static-int8":
+    if settings.calibrated:
         return tuple(t for t in OP_TYPES if t not in fused.CONTRIB_OPS)
     return OP_TYPES
 

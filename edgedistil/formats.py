@@ -1,0 +1,124 @@
+"""Export formats: the artifact kinds a build makes, each with the runtime that loads it.
+
+One registered ``Format`` per ``[export].formats`` name. The runtime names a profile lists in
+``[export].runtimes`` come from here, and so does the label reports give them; the schemes a
+format carries are the schemes that name it (``schemes.py``), so that fact lives once. Each
+format names its build stage by dotted path: build imports it when it runs, so nothing heavy
+is imported to validate a profile. ``runtimes.py`` keys the evaluation of an artifact by these
+names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from edgedistil._registry import Registry
+from edgedistil.schemes import scheme_names
+
+
+@dataclass(frozen=True, kw_only=True)
+class Format:
+    name: str
+    description: str
+    runtime: str  # what a profile lists in [export].runtimes for the runtime that loads it
+    runtime_label: str  # that runtime as reports name it
+    stage: str  # "package.module:Class" of its build stage
+    microcontroller: bool = False  # its runtime runs on microcontrollers, and only there
+    refusal: str = ""  # why a scheme it cannot carry is refused, when there is one reason
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """The schemes this format can carry, in registration order."""
+        return scheme_names(self.name)
+
+    def has_stage(self) -> bool:
+        """Whether the build stage's module exists (found, not imported)."""
+        module = self.stage.partition(":")[0]
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # its package is missing too
+            return False
+
+    def load_stage(self) -> type[Any]:
+        """The build stage class, imported now."""
+        module, _, name = self.stage.partition(":")
+        stage: type[Any] = getattr(importlib.import_module(module), name)
+        return stage
+
+
+_FORMATS: Registry[Format] = Registry("format")
+
+
+def register_format(fmt: Format) -> Format:
+    return _FORMATS.add(fmt.name, fmt)
+
+
+def unregister_format(name: str) -> None:
+    _FORMATS.remove(name)
+
+
+def get_format(name: str) -> Format:
+    """The format ``name``; an unknown name lists the known ones."""
+    return _FORMATS.get(name)
+
+
+def is_format(name: str) -> bool:
+    return name in _FORMATS
+
+
+def all_formats() -> tuple[Format, ...]:
+    return _FORMATS.entries()
+
+
+def format_names() -> tuple[str, ...]:
+    return _FORMATS.names()
+
+
+def runtime_names(*, microcontroller: bool | None = None) -> tuple[str, ...]:
+    """The runtimes that load some format (``[export].runtimes``), optionally only those for
+    microcontrollers (True) or for the other kinds of device (False)."""
+    return tuple(
+        dict.fromkeys(
+            f.runtime
+            for f in all_formats()
+            if microcontroller is None or f.microcontroller == microcontroller
+        )
+    )
+
+
+def formats_loaded_by(runtime: str) -> tuple[str, ...]:
+    return tuple(f.name for f in all_formats() if f.runtime == runtime)
+
+
+register_format(
+    Format(
+        name="onnx",
+        description="an ONNX graph for ONNX Runtime (and .ort for ORT Mobile on phones)",
+        runtime="onnxruntime",
+        runtime_label="ONNX Runtime",
+        stage="edgedistil.build.onnx:OnnxStage",
+    )
+)
+register_format(
+    Format(
+        name="tflite",
+        description="a .tflite flatbuffer for LiteRT on phones, watches and Linux boards",
+        runtime="litert",
+        runtime_label="LiteRT",
+        stage="edgedistil.build.tflite:TFLiteStage",
+    )
+)
+register_format(
+    Format(
+        name="tflite-micro",
+        description="a .tflite and its C array for TFLite Micro, with the tensor arena measured",
+        runtime="tflite-micro",
+        runtime_label="TFLite Micro",
+        stage="edgedistil.build.micro:MicroStage",
+        microcontroller=True,
+        refusal="TFLite Micro has no dynamic-range kernels",
+    )
+)
