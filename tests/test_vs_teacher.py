@@ -3,8 +3,8 @@ budget that gates it (``[budgets].max_drop_vs_teacher``).
 
 Builds reuse a student (``--student``) rather than distil one, so each takes seconds: the tiny
 teacher itself, a random BERT of another seed (unlike it), or a copy whose record names a teacher
-that is gone. The LiteRT and TFLite Micro artifacts are checked in tests/test_build.py, whose
-builds make them."""
+that is gone. The LiteRT and TFLite Micro artifacts are checked in tests/build/test_build.py,
+whose builds make them."""
 
 from __future__ import annotations
 

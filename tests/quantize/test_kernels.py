@@ -71,7 +71,8 @@ def _qemu() -> str:
 
 
 def _run(command: list[str]) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    root = Path(__file__).resolve().parents[2]  # the repository root: tests/quantize/ is two down
+    env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=TIMEOUT_S, env=env, check=False
     )
