@@ -208,6 +208,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     return teacher, profile, out
 
 
+@pytest.mark.slow
 def test_training_pruning_and_calibration_never_see_an_eval_line(
     built: tuple[Path, Path, Path],
 ) -> None:
@@ -231,6 +232,7 @@ def test_training_pruning_and_calibration_never_see_an_eval_line(
     assert manifest["inputs"]["eval"] is None and manifest["inputs"]["calibration"] is None
 
 
+@pytest.mark.slow
 def test_each_release_records_the_unk_share_of_the_eval_text(
     built: tuple[Path, Path, Path],
 ) -> None:
@@ -259,6 +261,7 @@ def _vocab_size(student: Path) -> int:
     return backend.get_vocab_size()
 
 
+@pytest.mark.slow
 def test_a_changed_eval_text_redoes_the_verdict_not_the_training(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -287,6 +290,7 @@ def test_a_changed_eval_text_redoes_the_verdict_not_the_training(
     assert "= onnx-verify: inputs unchanged" in again.output.splitlines()
 
 
+@pytest.mark.slow
 def test_build_refuses_an_eval_text_it_learned_from(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:

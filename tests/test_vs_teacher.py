@@ -3,8 +3,8 @@ budget that gates it (``[budgets].max_drop_vs_teacher``).
 
 Builds reuse a student (``--student``) rather than distil one, so each takes seconds: the tiny
 teacher itself, a random BERT of another seed (unlike it), or a copy whose record names a teacher
-that is gone. The LiteRT and TFLite Micro artifacts are checked in tests/test_build.py, whose
-builds make them."""
+that is gone. The LiteRT and TFLite Micro artifacts are checked in tests/build/test_build.py,
+whose builds make them."""
 
 from __future__ import annotations
 
@@ -81,6 +81,7 @@ def _teacher_check(folder: Path) -> dict[str, Any]:
     return check  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_the_teacher_as_its_own_student_drops_nothing(
     tiny_bert: Path, profile: Path, tmp_path: Path
 ) -> None:
@@ -104,6 +105,7 @@ def test_the_teacher_as_its_own_student_drops_nothing(
     assert 'name="max_drop_vs_teacher"' in (out / "gate.junit.xml").read_text()
 
 
+@pytest.mark.slow
 def test_a_student_unlike_its_teacher_fails_the_budget(
     tiny_bert: Path, unlike: Path, profile: Path, tmp_path: Path
 ) -> None:
@@ -118,6 +120,7 @@ def test_a_student_unlike_its_teacher_fails_the_budget(
     assert {c["budget"]: c["status"] for c in checks}["max_accuracy_drop"] == "pass"
 
 
+@pytest.mark.slow
 def test_a_student_whose_teacher_is_gone_is_built_with_the_figure_unmeasured(
     tiny_bert: Path, profile: Path, tmp_path: Path
 ) -> None:
@@ -160,6 +163,7 @@ def _labelled(path: Path, labels: tuple[str, ...], rows: int = 120) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_classifier_is_scored_on_labels_against_its_classifier_teacher(
     tiny_classifier: Path, profile: Path, tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ from edgedistil import teacher, tokens
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
 
-SAMPLE = Path(__file__).resolve().parent.parent / "calibration" / "sentences.txt"
+SAMPLE = Path(__file__).resolve().parents[2] / "calibration" / "sentences.txt"
 
 
 @pytest.fixture(scope="module")

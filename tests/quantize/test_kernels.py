@@ -71,7 +71,8 @@ def _qemu() -> str:
 
 
 def _run(command: list[str]) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    root = Path(__file__).resolve().parents[2]  # the repository root: tests/quantize/ is two down
+    env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=TIMEOUT_S, env=env, check=False
     )
@@ -128,6 +129,7 @@ def models(tiny_classifier: Path, text: Path, tmp_path_factory: pytest.TempPathF
     return root
 
 
+@pytest.mark.slow  # ORT's import and runs under qemu, ~30x slower than native
 def test_each_onnx_int8_path_computes_the_same_on_both_x86_branches(models: Path) -> None:
     _run([sys.executable, "-c", _VERIFY, str(models), "native"])
     emulated = _run(_emulated(_qemu(), "-c", _VERIFY, str(models), "emulated"))
@@ -156,6 +158,7 @@ def test_each_onnx_int8_path_computes_the_same_on_both_x86_branches(models: Path
     assert not problems, problems
 
 
+@pytest.mark.slow  # ORT's import and runs under qemu, ~30x slower than native
 def test_quantize_on_an_avx2_cpu_writes_a_verified_int8_model_and_says_so(
     models: Path, text: Path, tmp_path: Path
 ) -> None:

@@ -161,6 +161,7 @@ def make_job(model: Path, tmp_path: Path, threads: int = 2) -> Job:
     )
 
 
+@pytest.mark.slow
 def test_device_python_runs_the_board_script(
     device: Path, tiny_tflite: Path, tmp_path: Path
 ) -> None:
@@ -175,6 +176,7 @@ def test_device_python_runs_the_board_script(
     assert "'push'" in log and "'pull'" in log and "/data/local/tmp/edgedistil." in log
 
 
+@pytest.mark.slow
 def test_benchmark_model_without_python(device: Path, tiny_tflite: Path, tmp_path: Path) -> None:
     tool = _executable(
         tmp_path / "benchmark_model", FAKE_TOOL.format(python=sys.executable, output=TOOL_OUTPUT)
@@ -193,6 +195,7 @@ def test_benchmark_model_without_python(device: Path, tiny_tflite: Path, tmp_pat
     assert device_tmp(device) == []
 
 
+@pytest.mark.slow
 def test_neither_python_nor_benchmark_model(
     device: Path, tiny_tflite: Path, tmp_path: Path
 ) -> None:
@@ -212,6 +215,7 @@ def test_benchmark_model_only_runs_tflite(device: Path, tiny_onnx: Path, tmp_pat
     assert device_tmp(device) == []
 
 
+@pytest.mark.slow
 def test_an_unknown_serial(runner: CliRunner, device: Path, tiny_tflite: Path) -> None:
     args = ["bench", str(tiny_tflite), "--runner", "adb", "--board", "R58M123", "--runs", "2"]
     result = runner.invoke(cli, args)
@@ -220,6 +224,7 @@ def test_an_unknown_serial(runner: CliRunner, device: Path, tiny_tflite: Path) -
     assert "adb-R58M123" in line and "device 'R58M123' not found" in line
 
 
+@pytest.mark.slow
 def test_no_adb_on_path(
     runner: CliRunner, tiny_tflite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,6 +233,7 @@ def test_no_adb_on_path(
     assert result.exit_code == 1 and "adb is not on PATH" in error_line(result)
 
 
+@pytest.mark.slow
 def test_cli_with_the_watch_profile(
     runner: CliRunner, device: Path, tiny_tflite: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

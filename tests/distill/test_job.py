@@ -46,6 +46,7 @@ def _settings(**kw: Any) -> Settings:
     )
 
 
+@pytest.mark.slow
 def test_embedding_student_is_a_loadable_model_directory(tiny_bert: Path, tmp_path: Path) -> None:
     import transformers
 
@@ -77,6 +78,7 @@ def test_embedding_student_is_a_loadable_model_directory(tiny_bert: Path, tmp_pa
     model(**tok(["the phone"], return_tensors="pt"))
 
 
+@pytest.mark.slow
 def test_classification_distillation_and_label_mapping(
     tiny_classifier: Path, tmp_path: Path
 ) -> None:
@@ -98,6 +100,7 @@ def test_classification_distillation_and_label_mapping(
         )
 
 
+@pytest.mark.slow
 def test_pruned_student_has_a_matching_tokenizer(tiny_bert: Path, tmp_path: Path) -> None:
     import transformers
 
@@ -135,6 +138,7 @@ def test_classification_needs_a_trained_head(tiny_bert: Path, tmp_path: Path) ->
         )
 
 
+@pytest.mark.slow
 def test_finetune_makes_a_classification_teacher(tiny_bert: Path, tmp_path: Path) -> None:
     import transformers
 
@@ -177,6 +181,7 @@ class _KillAfterFirstEpoch:
         raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hidden", [None, 16], ids=["full-width", "narrow"])
 def test_resume_continues_exactly_where_the_run_stopped(
     tiny_bert: Path, tmp_path: Path, hidden: int | None
@@ -209,6 +214,7 @@ def test_resume_continues_exactly_where_the_run_stopped(
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_settings(tiny_bert: Path, tmp_path: Path) -> None:
     data, out = _plain(tmp_path / "t.txt"), tmp_path / "o"
     with pytest.raises(KeyboardInterrupt):
@@ -229,6 +235,7 @@ def test_resume_refuses_other_settings(tiny_bert: Path, tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.slow
 def test_an_existing_model_is_not_overwritten(tiny_bert: Path, tmp_path: Path) -> None:
     data, out = _plain(tmp_path / "t.txt"), tmp_path / "o"
     distill(Job(teacher=str(tiny_bert), data=data, out=out, settings=_settings(epochs=1)))

@@ -30,6 +30,7 @@ def _args(teacher: Path, data: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_distill_prints_the_outcome(runner: CliRunner, tiny_bert: Path, tmp_path: Path) -> None:
     data = tmp_path / "t.txt"
     data.write_text("the phone\nset a timer for ten minutes\nthe battery was good\n" * 5)

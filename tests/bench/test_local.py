@@ -70,6 +70,7 @@ def test_local_runs_onnx_for_real(onnx_copy: Path) -> None:
     assert board.comparison is not None and board.comparison.previous_timestamp is None
 
 
+@pytest.mark.slow
 def test_local_runs_tflite_with_litert(tiny_tflite: Path) -> None:
     report = bench(fast(tiny_tflite, threads=1))
     (board,) = report.boards

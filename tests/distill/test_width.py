@@ -147,6 +147,7 @@ def narrow_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_a_narrow_embedding_student_ends_in_a_dense_map_to_the_teacher_size(
     narrow_student: Path,
 ) -> None:
@@ -192,6 +193,7 @@ def _inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
 
+@pytest.mark.slow
 def test_onnx_export_carries_the_dense_map(narrow_student: Path, tmp_path: Path) -> None:
     import onnxruntime
 
@@ -208,6 +210,7 @@ def test_onnx_export_carries_the_dense_map(narrow_student: Path, tmp_path: Path)
     assert exported.parity.passed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["float32", "full-int8"])
 def test_litert_graph_carries_the_dense_map(
     narrow_student: Path, tmp_path: Path, scheme: str
@@ -232,6 +235,7 @@ def test_litert_graph_carries_the_dense_map(
     assert list(interpreter.get_output_details()[0]["shape"]) == [1, 32]
 
 
+@pytest.mark.slow
 def test_a_dense_with_bias_and_tanh_is_computed_as_pytorch_does(
     narrow_student: Path, tmp_path: Path
 ) -> None:
@@ -326,6 +330,7 @@ def test_layernorm_weights_start_the_narrow_student_at_the_teachers_scale(
     assert scaled == pytest.approx(target, rel=0.1)
 
 
+@pytest.mark.slow
 def test_a_narrow_classifier_keeps_its_head_and_matches_the_teacher_on_kept_dimensions(
     tiny_classifier: Path, tmp_path: Path
 ) -> None:

@@ -68,6 +68,7 @@ def _copy(built: tuple[Path, Path, Path], tmp_path: Path) -> Path:
     return Path(shutil.copytree(built[2], tmp_path / "copy"))
 
 
+@pytest.mark.slow
 def test_build_writes_a_manifest_whose_hashes_match_the_files(
     built: tuple[Path, Path, Path],
 ) -> None:
@@ -102,6 +103,7 @@ def test_build_writes_a_manifest_whose_hashes_match_the_files(
         assert (out / name).is_file(), name
 
 
+@pytest.mark.slow
 def test_a_second_build_redoes_nothing(built: tuple[Path, Path, Path], tmp_path: Path) -> None:
     teacher, profile, _ = built
     out = _copy(built, tmp_path)
@@ -113,6 +115,7 @@ def test_a_second_build_redoes_nothing(built: tuple[Path, Path, Path], tmp_path:
     assert (out / "onnx" / "model.int8.onnx").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_other_edgedistil_code_redoes_every_stage(
     built: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,6 +129,7 @@ def test_other_edgedistil_code_redoes_every_stage(
     assert not [line for line in result.output.splitlines() if line.startswith("= ")]
 
 
+@pytest.mark.slow
 def test_a_changed_input_redoes_its_stage_and_those_after(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -143,6 +147,7 @@ def test_a_changed_input_redoes_its_stage_and_those_after(
     assert any(line.startswith("✓ onnx-verify") for line in lines)
 
 
+@pytest.mark.slow
 def test_two_builds_with_one_seed_give_identical_artifacts(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -158,6 +163,7 @@ def test_two_builds_with_one_seed_give_identical_artifacts(
     )
 
 
+@pytest.mark.slow
 def test_check_passes_with_exit_0_and_writes_every_report(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -174,6 +180,7 @@ def test_check_passes_with_exit_0_and_writes_every_report(
         assert f'src="{image}"' in html and (reports / image).stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_check_fails_with_exit_3_when_a_budget_is_exceeded(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -190,6 +197,7 @@ def test_check_fails_with_exit_3_when_a_budget_is_exceeded(
     assert "distill" not in json.loads((folder / "manifest.json").read_text())["stages"]
 
 
+@pytest.mark.slow
 def test_unmeasured_budgets_fail_closed_unless_allowed(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -205,6 +213,7 @@ def test_unmeasured_budgets_fail_closed_unless_allowed(
     assert json.loads((folder / "gate.json").read_text())["counts"]["skipped"] == 2
 
 
+@pytest.mark.slow
 def test_a_bench_result_file_from_ci_is_matched_by_sha256(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -237,6 +246,7 @@ def test_check_refuses_a_folder_that_is_not_a_build(tmp_path: Path) -> None:
     assert "no such build folder" in error_line(missing)
 
 
+@pytest.mark.slow
 def test_check_refuses_a_half_written_manifest(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -247,6 +257,7 @@ def test_check_refuses_a_half_written_manifest(
     assert "is not valid JSON" in error_line(_check(out, "--target", profile))
 
 
+@pytest.mark.slow
 def test_check_refuses_an_artifact_changed_since_the_build(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -260,6 +271,7 @@ def test_check_refuses_an_artifact_changed_since_the_build(
     assert "listed in the manifest but missing" in error_line(_check(out, "--target", profile))
 
 
+@pytest.mark.slow
 def test_check_refuses_bench_results_of_other_bytes(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -276,6 +288,7 @@ def test_check_refuses_bench_results_of_other_bytes(
     assert "--bench" in line and "none of this build's release artifacts" in line
 
 
+@pytest.mark.slow
 def test_check_refuses_a_profile_changed_since_the_build(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -289,6 +302,7 @@ def test_check_refuses_a_profile_changed_since_the_build(
     assert "max_p95_latency_ms" not in line  # a budget is the gate's input: not a reason
 
 
+@pytest.mark.slow
 def test_check_refuses_a_budget_in_the_wrong_unit(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -298,6 +312,7 @@ def test_check_refuses_a_budget_in_the_wrong_unit(
     assert "max_p95_latency_ms" in line
 
 
+@pytest.mark.slow
 def test_a_failed_stage_keeps_the_earlier_ones_and_a_rerun_starts_there(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -320,6 +335,7 @@ def test_a_failed_stage_keeps_the_earlier_ones_and_a_rerun_starts_there(
     assert any(line.startswith("✓ bench onnx/model.int8.onnx") for line in lines)
 
 
+@pytest.mark.slow
 def test_no_gate_for_bytes_that_nothing_verified(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -338,6 +354,7 @@ def test_no_gate_for_bytes_that_nothing_verified(
     assert "no verified release artifact" in error_line(_check(folder, "--target", static))
 
 
+@pytest.mark.slow
 def test_build_refuses_a_bench_it_cannot_start_before_any_stage(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -348,6 +365,7 @@ def test_build_refuses_a_bench_it_cannot_start_before_any_stage(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_a_watch_build_verifies_and_benches_a_litert_artifact(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -376,6 +394,7 @@ def test_a_watch_build_verifies_and_benches_a_litert_artifact(
     assert "(off target)" in result.output
 
 
+@pytest.mark.slow
 def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasured(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -401,6 +420,7 @@ def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasure
     assert _check(folder, "--target", esp, "--allow-unmeasured").exit_code == 0
 
 
+@pytest.mark.slow
 def test_when_nothing_fits_at_the_teachers_width_build_narrows_the_student(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -444,6 +464,7 @@ def _check_of(folder: Path, budget: str) -> dict[str, Any]:
     return check  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_a_bench_on_a_host_declared_the_target_counts(built: tuple[Path, Path, Path]) -> None:
     _, _, out = built
     ran_on = json.loads(_stored(out).read_text())["ran_on"]
@@ -455,6 +476,7 @@ def test_a_bench_on_a_host_declared_the_target_counts(built: tuple[Path, Path, P
         assert check["status"] == "pass" and check["off_target"] is None
 
 
+@pytest.mark.slow
 def test_a_bench_on_a_host_not_declared_the_target_is_shown_but_unmeasured(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -479,6 +501,7 @@ def test_a_bench_on_a_host_not_declared_the_target_is_shown_but_unmeasured(
     assert _check_of(out, "max_p95_latency_ms")["status"] == "skipped"
 
 
+@pytest.mark.slow
 def test_a_bench_of_another_architecture_counts_as_unmeasured(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -494,6 +517,7 @@ def test_a_bench_of_another_architecture_counts_as_unmeasured(
     assert "not on the target" in _check_of(out, "max_peak_rss_bytes")["off_target"]
 
 
+@pytest.mark.slow
 def test_an_old_bench_result_without_device_facts_is_unmeasured_with_a_warning(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -513,6 +537,7 @@ def test_an_old_bench_result_without_device_facts_is_unmeasured_with_a_warning(
     assert p95["status"] == "unmeasured" and stored.name in p95["off_target"]
 
 
+@pytest.mark.slow
 def test_build_refuses_host_is_target_on_a_host_of_another_architecture(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -530,6 +555,7 @@ def test_build_refuses_host_is_target_on_a_host_of_another_architecture(
 # ---- check takes new budgets ----
 
 
+@pytest.mark.slow
 def test_check_takes_a_tighter_budget_and_names_it(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -552,6 +578,7 @@ def test_check_takes_a_tighter_budget_and_names_it(
         assert change in html.unescape((out / name).read_text()), name
 
 
+@pytest.mark.slow
 def test_check_refuses_a_budget_with_no_meaning_for_the_kind(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:

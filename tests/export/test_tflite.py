@@ -121,6 +121,7 @@ def converted(tiny_classifier: Path, tmp_path_factory: pytest.TempPathFactory) -
     return {s: convert_tflite(_spec(tiny_classifier, out, s)) for s in schemes}
 
 
+@pytest.mark.slow
 def test_only_8_bit_activations_split_the_stream(converted: dict[str, Any]) -> None:
     assert converted["full-int8"].outliers
     for scheme in ("float32", "float16", "dynamic-int8", "int16x8"):
