@@ -4,9 +4,10 @@ artifact's own length. ONNX Runtime computes int8 on the exact kernels of ``veri
 whatever this host's CPU; LiteRT and TFLite Micro through ``export.tflite.run_litert`` and
 ``export.microcontroller.run_micro``, the helpers their verify stages use.
 
-One ``Runtime`` per registered format (``formats.py``), added with ``@runtime``: the label its
-format gives the runtime for the reports, how many sentences it takes, and how to run a file on
-texts (one output row a text).
+``runtime_of`` gives a registered format's ``Runtime`` (``formats.py``): the label its format
+gives the runtime for the reports, how many sentences it takes, and the function its
+registration names to run a file on texts (one output row a text); the built-in formats' are
+the ``run_*`` functions here.
 """
 
 from __future__ import annotations
@@ -18,16 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.formats import get_format
+from edgedistil.formats import get_format, is_format
 
-# The first 1,000 eval sentences at most: an agreement of 95% on 1,000 is known to about +-1.4
-# points, and a mean cosine (its spread over sentences: 0.08-0.15 for make demo's students) to
-# about +-0.01, finer than any budget.
-SENTENCES = 1_000
-# TFLite Micro's reference kernels run ~40x slower than LiteRT on a host (make demo's 2-layer
-# ESP32-S3 student at length 64: 0.19 s a sentence against 0.0045 s, 2 shared x86 cores), so 200
-# sentences: ~40 s, and a mean cosine known to about +-0.02.
-MICRO_SENTENCES = 200
 BATCH = 32  # ONNX Runtime batches: memory stays flat at any eval size
 # (file, its manifest entry, the student directory, texts) -> outputs, one row a text
 Runner = Callable[[Path, dict[str, Any], Path, list[str]], np.ndarray]
@@ -40,18 +33,15 @@ class Runtime:
     run: Runner
 
 
-RUNTIMES: dict[str, Runtime] = {}
-
-
-def runtime(fmt: str, sentences: int = SENTENCES) -> Callable[[Runner], Runner]:
-    """Register how to run an artifact of the format ``fmt``, which must be registered."""
-    label = get_format(fmt).runtime_label
-
-    def register(run: Runner) -> Runner:
-        RUNTIMES[fmt] = Runtime(name=label, sentences=sentences, run=run)
-        return run
-
-    return register
+def runtime_of(fmt: str) -> Runtime | None:
+    """How to run an artifact of the format ``fmt`` on texts; None for a format not registered
+    (a manifest written by another edgedistil)."""
+    if not is_format(fmt):
+        return None
+    entry = get_format(fmt)
+    return Runtime(
+        name=entry.runtime_label, sentences=entry.eval_sentences, run=entry.load_evaluate()
+    )
 
 
 def tokenizer_of(path: Path) -> Any:
@@ -60,8 +50,7 @@ def tokenizer_of(path: Path) -> Any:
     return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 
 
-@runtime("onnx")
-def _run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+def run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
     """The graph with the tokenizer exported beside it, on the exact int8 kernels."""
     from edgedistil.export.onnx import read_record
     from edgedistil.verify.kernels import session
@@ -80,16 +69,14 @@ def _run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str])
     return np.concatenate([run.run(None, batch)[0] for batch in data])
 
 
-@runtime("tflite")
-def _run_litert(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+def run_litert(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
     from edgedistil.export.tflite import run_litert
 
     outputs, _ = run_litert(path, int32_inputs(path, student, texts))
     return outputs
 
 
-@runtime("tflite-micro", sentences=MICRO_SENTENCES)
-def _run_micro(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+def run_micro(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
     from edgedistil.export.microcontroller import run_micro
 
     arena = int(info["arena_bytes"])  # measured by the verify stage in TFLite Micro itself

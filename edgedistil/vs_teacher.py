@@ -41,7 +41,8 @@ import numpy as np
 
 from edgedistil.data import read_examples
 from edgedistil.errors import ExportError, TeacherError
-from edgedistil.runtimes import RUNTIMES, tokenizer_of
+from edgedistil.formats import format_names
+from edgedistil.runtimes import runtime_of, tokenizer_of
 from edgedistil.teacher import Teacher, is_classifier
 from edgedistil.verify.fidelity import Fidelity, compare
 
@@ -138,7 +139,7 @@ def measure(
 
 
 def _sentences(info: dict[str, Any]) -> int:
-    runtime = RUNTIMES.get(str(info.get("format")))
+    runtime = runtime_of(str(info.get("format")))
     return 0 if runtime is None else runtime.sentences
 
 
@@ -149,9 +150,9 @@ def _unmeasured(reason: str) -> dict[str, Any]:
 def _against(
     path: Path, info: dict[str, Any], ref: Reference, student: Path, eval_name: str
 ) -> dict[str, Any]:
-    runtime = RUNTIMES.get(str(info.get("format")))
+    runtime = runtime_of(str(info.get("format")))
     if runtime is None:
-        known = ", ".join(sorted(RUNTIMES))
+        known = ", ".join(sorted(format_names()))
         return _unmeasured(f'no runtime here runs format "{info.get("format")}" (runs {known})')
     count = min(len(ref.texts), runtime.sentences)
     outputs = runtime.run(path, info, student, ref.texts[:count])

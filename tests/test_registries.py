@@ -47,6 +47,11 @@ class FakeStage:
     """What build would import for the test's format."""
 
 
+def fake_evaluate(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> Any:
+    """What the comparison with the teacher would run a file of the test's format with."""
+    return [[float(len(t))] for t in texts]
+
+
 @pytest.fixture
 def coreml() -> Iterator[formats.Format]:
     """A made-up format, its runtime, and the one scheme that names it."""
@@ -57,6 +62,8 @@ def coreml() -> Iterator[formats.Format]:
             runtime="coreml",
             runtime_label="Core ML",
             stage=f"{__name__}:FakeStage",
+            evaluate=f"{__name__}:fake_evaluate",
+            eval_sentences=7,
         )
     )
     schemes.register_scheme(
@@ -217,6 +224,11 @@ def test_a_new_format_and_its_runtime_are_valid_profile_values(
     assert p.export.formats == ("coreml",) and p.export.runtimes == ("coreml",)
     assert formats.formats_loaded_by("coreml") == ("coreml",)
     assert coreml.has_stage() and coreml.load_stage() is FakeStage
+    from edgedistil.runtimes import runtime_of
+
+    runtime = runtime_of("coreml")
+    assert runtime is not None and runtime.name == "Core ML" and runtime.sentences == 7
+    assert runtime.run is fake_evaluate
     assert not replace(coreml, stage="edgedistil.nowhere.coreml:Stage").has_stage()
 
 
@@ -339,15 +351,16 @@ def test_every_scheme_names_registered_formats() -> None:
 
 def test_every_format_carries_a_scheme_and_has_a_runtime() -> None:
     from edgedistil.export.tflite_ops import RUNTIMES as OP_SETS
-    from edgedistil.runtimes import RUNTIMES
+    from edgedistil.runtimes import runtime_of
 
     for fmt in formats.all_formats():
         assert fmt.schemes, fmt.name
         assert fmt.stage.count(":") == 1 and fmt.stage.startswith("edgedistil.build."), fmt.stage
-    assert set(RUNTIMES) == set(formats.format_names())
-    assert {RUNTIMES[f.name].name for f in formats.all_formats()} == {
-        f.runtime_label for f in formats.all_formats()
-    }
+    for fmt in formats.all_formats():
+        runtime = runtime_of(fmt.name)
+        assert runtime is not None and callable(runtime.run), fmt.name
+        assert runtime.name == fmt.runtime_label
+    assert runtime_of("coreml") is None  # not registered outside its fixture
     assert set(OP_SETS) <= set(formats.runtime_names())
     assert formats.runtime_names() == ("onnxruntime", "litert", "tflite-micro")
 

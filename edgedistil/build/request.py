@@ -30,6 +30,7 @@ class Request:
     bench_runs: int = 50
     skip_bench: bool = False
     host_is_target: bool = False  # --runner local on the target device itself (bench.machine)
+    allow_unmeasured: bool = False  # the gate skips a budget with no measurement (fails it else)
 
 
 @dataclass(frozen=True, kw_only=True)

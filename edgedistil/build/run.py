@@ -6,7 +6,7 @@ from edgedistil.build import bench, inputs
 from edgedistil.build.artifact import FormatStage
 from edgedistil.build.cache import Events
 from edgedistil.build.context import Context
-from edgedistil.build.gate import forget_reports
+from edgedistil.build.gate import Verdict, forget_reports, judge
 from edgedistil.build.request import Request, resolve
 from edgedistil.build.student import student as make_student
 from edgedistil.build.teacher import against_teacher
@@ -15,9 +15,10 @@ from edgedistil.formats import all_formats, get_format
 from edgedistil.manifest import Manifest
 
 
-def build(request: Request, events: Events) -> Manifest:
-    """Run every stage that has something to do; the manifest as it stands at the end. The
-    folder's old reports go first: the gate (``build.gate.judge``) writes this build's."""
+def build(request: Request, events: Events) -> Verdict:
+    """Run every stage that has something to do, then the gate; its verdict, whose reports are
+    written in the folder. The folder's old reports go first, so a build that fails leaves no
+    verdict behind."""
     from edgedistil.profiles import load_profile
 
     forget_reports(request.out)
@@ -34,7 +35,7 @@ def build(request: Request, events: Events) -> Manifest:
     against_teacher(ctx, student)
     if not request.skip_bench:
         bench.bench_releases(ctx)
-    return manifest
+    return judge(request.out, resolved.profile, allow_unmeasured=request.allow_unmeasured)
 
 
 def format_stage(fmt: str) -> type[FormatStage]:

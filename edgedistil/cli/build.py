@@ -75,7 +75,6 @@ def build_command(**kw: Any) -> None:
     from edgedistil.teacher import teacher_of
 
     console = make_console()
-    allow = kw.pop("allow_unmeasured")
     request = Request(
         target=kw["target"],
         out=kw["out"],
@@ -95,9 +94,9 @@ def build_command(**kw: Any) -> None:
         bench_runs=kw["runs"],
         skip_bench=kw["skip_bench"],
         host_is_target=kw["host_is_target"],
+        allow_unmeasured=kw["allow_unmeasured"],
     )
-    build(request, _Events(console))
-    _gate(console, kw["out"], kw["target"], allow, ())
+    _show_verdict(console, build(request, _Events(console)))
 
 
 @cli.command("check")
@@ -114,18 +113,6 @@ def check_command(
     report_dir: Path | None,
 ) -> None:
     """The release gate: every budget of TARGET against what FOLDER's build measured."""
-    _gate(make_console(), folder, target, allow_unmeasured, bench_files, report_dir)
-
-
-def _gate(
-    console: Console,
-    folder: Path,
-    target: str,
-    allow_unmeasured: bool,
-    bench_files: tuple[Path, ...],
-    report_dir: Path | None = None,
-) -> None:
-    from edgedistil import gate as gate_mod
     from edgedistil.build.gate import judge
     from edgedistil.profiles import load_profile
 
@@ -136,6 +123,13 @@ def _gate(
         bench_files=bench_files,
         report_dir=report_dir,
     )
+    _show_verdict(make_console(), verdict)
+
+
+def _show_verdict(console: Console, verdict: Any) -> None:
+    """The gate's table, where its reports went, and exit 3 when it failed."""
+    from edgedistil import gate as gate_mod
+
     _print_gate(console, verdict.gate)
     console.print("reports: " + ", ".join(str(p) for p in verdict.reports), markup=False)
     code = gate_mod.exit_code(verdict.gate)
