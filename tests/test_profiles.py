@@ -4,10 +4,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from edgedistil import profiles
+from edgedistil.cli import cli
 from edgedistil.errors import ProfileError
-from tests.conftest import write_profile
+from tests.conftest import error_line, write_profile
 
 TARGETS = Path(__file__).resolve().parent.parent / "targets"
 TARGET_FILES = sorted(TARGETS.glob("*.toml"))
@@ -308,3 +310,110 @@ def test_onnx_graph_only_with_the_onnx_format(tmp_path: Path) -> None:
 def test_onnx_graph_takes_fused_or_plain(tmp_path: Path) -> None:
     message = _error(tmp_path, PI4 + '[export]\nonnx_graph = "fast"\n')
     assert '[export].onnx_graph = "fast": must be one of fused, plain' in message
+
+
+# ---- a device of another kind (issue 16): every pair of kinds, one Error line each ----
+
+KIND_OF = {
+    "linux-board": "raspberry-pi-4",
+    "phone": "android-phone",
+    "watch": "wear-os-watch",
+    "microcontroller": "cortex-m7",
+}
+KIND_PAIRS = [(old, new) for old in KIND_OF for new in KIND_OF if old != new]
+MCU = "microcontroller"
+
+
+def _needed_by(old: str, new: str) -> list[str]:
+    """What a profile of kind ``old`` lacks once it says ``kind = new``."""
+    if new == MCU:
+        return [
+            f"[{section}].{key} is missing: required for a microcontroller"
+            for section, key in (
+                ("device", "flash_bytes"),
+                ("device", "runtime_overhead_bytes"),
+                ("budgets", "max_flash_bytes"),
+                ("budgets", "max_arena_bytes"),
+            )
+        ]
+    if old == MCU:
+        return [
+            f'[device].storage_bytes is missing: required for kind "{new}"',
+            f'[budgets].max_peak_rss_bytes is missing: required for kind "{new}"',
+            f'"tflite-micro" does not run on a {new}',
+        ]
+    return []  # a board, a phone and a watch need the same keys
+
+
+def _shown(runner: CliRunner, path: Path) -> Result:
+    return runner.invoke(cli, ["targets", "show", str(path)])
+
+
+@pytest.mark.parametrize(("old", "new"), KIND_PAIRS, ids=[f"{o}->{n}" for o, n in KIND_PAIRS])
+def test_extends_into_another_kind_of_device(
+    runner: CliRunner, tmp_path: Path, old: str, new: str
+) -> None:
+    path = write_profile(
+        tmp_path / "mine.toml", f'extends = "{KIND_OF[old]}"\n[device]\nkind = "{new}"\n'
+    )
+    result = _shown(runner, path)
+    needed = _needed_by(old, new)
+    if not needed:
+        assert result.exit_code == 0, result.output
+        assert profiles.load_profile(str(path)).device.kind == new
+        return
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "mine.toml" in line and all(n in line for n in needed), line
+
+
+@pytest.mark.parametrize(("old", "new"), KIND_PAIRS, ids=[f"{o}->{n}" for o, n in KIND_PAIRS])
+def test_a_profile_edited_into_another_kind_of_device(
+    runner: CliRunner, tmp_path: Path, old: str, new: str
+) -> None:
+    text = (TARGETS / f"{KIND_OF[old]}.toml").read_text(encoding="utf-8")
+    text = text.replace(f'kind = "{old}"', f'kind = "{new}"').replace(KIND_OF[old], "edited")
+    result = _shown(runner, write_profile(tmp_path / "edited.toml", text))
+    needed = _needed_by(old, new)
+    if not needed:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "edited.toml" in line and all(n in line for n in needed), line
+    # What the old kind had and the new one cannot use is named too: the file still holds it.
+    kept = "[device].storage_bytes = " if new == MCU else "[device].flash_bytes = "
+    assert kept in line and "only allowed" in line
+
+
+def test_a_new_kind_inherits_none_of_the_keys_only_the_old_kind_has(tmp_path: Path) -> None:
+    # TOML cannot unset a key, so a board's storage and resident-set budget would otherwise
+    # stay on a microcontroller that extends it, and no file could ever load.
+    text = (
+        f"{PI4}[device]\n"
+        'kind = "microcontroller"\ncpu = "Cortex-M7"\narchitecture = "armv7e-m"\ncores = 1\n'
+        "memory_bytes = 1_048_576\nflash_bytes = 2_097_152\nruntime_overhead_bytes = 196_608\n"
+        '[export]\nruntimes = ["tflite-micro"]\nformats = ["tflite-micro"]\ninput_dtype = "int32"\n'
+        '[quantize]\nscheme = "full-int8"\nactivations = "int8"\n'
+        '[bench]\nrunner = "none"\nthreads = 1\n'
+        "[budgets]\nmax_model_bytes = 1_000_000\nmax_flash_bytes = 2_000_000\n"
+        "max_arena_bytes = 500_000\n"
+    )
+    p = profiles.load_profile(str(write_profile(tmp_path / "mcu.toml", text)))
+    assert p.device.kind == MCU and p.device.storage_bytes is None
+    assert p.budgets.max_peak_rss_bytes is None and p.budgets.max_p95_latency_ms == 40.0
+
+
+def test_a_microcontroller_extended_into_a_phone_loads_once_it_says_what_a_phone_needs(
+    tmp_path: Path,
+) -> None:
+    text = (
+        'extends = "esp32-s3"\n[device]\nkind = "phone"\narchitecture = "arm64"\n'
+        "memory_bytes = 6_442_450_944\nstorage_bytes = 128_000_000_000\n"
+        '[export]\nruntimes = ["litert"]\nformats = ["tflite"]\n'
+        '[quantize]\nscheme = "static-int8"\n'
+        "[budgets]\nmax_peak_rss_bytes = 250_000_000\n"
+    )
+    p = profiles.load_profile(str(write_profile(tmp_path / "phone.toml", text)))
+    assert p.device.kind == "phone" and p.device.flash_bytes is None
+    assert p.device.psram_bytes == 0 and p.budgets.max_arena_bytes is None
