@@ -386,22 +386,55 @@ def test_a_profile_edited_into_another_kind_of_device(
     assert kept in line and "only allowed" in line
 
 
+BOARD = """description = "a board of one's own, measured on the host"
+[device]
+kind = "linux-board"
+cpu = "Cortex-A53"
+architecture = "arm64"
+cores = 4
+memory_bytes = 1_073_741_824
+storage_bytes = 16_000_000_000
+[export]
+runtimes = ["litert"]
+formats = ["tflite"]
+sequence_length = 64
+[quantize]
+scheme = "dynamic-int8"
+[bench]
+runner = "local"
+threads = 4
+[budgets]
+max_model_bytes = 1_500_000
+max_peak_rss_bytes = 100_000_000
+max_accuracy_drop = 0.02
+"""
+
+
 def test_a_new_kind_inherits_none_of_the_keys_only_the_old_kind_has(tmp_path: Path) -> None:
-    # TOML cannot unset a key, so a board's storage and resident-set budget would otherwise
-    # stay on a microcontroller that extends it, and no file could ever load.
+    # TOML cannot unset a key: a board's storage and resident-set budget would otherwise stay on
+    # a microcontroller that extends it, and no such file could ever load.
+    write_profile(tmp_path / "board.toml", BOARD)
     text = (
-        f"{PI4}[device]\n"
-        'kind = "microcontroller"\ncpu = "Cortex-M7"\narchitecture = "armv7e-m"\ncores = 1\n'
-        "memory_bytes = 1_048_576\nflash_bytes = 2_097_152\nruntime_overhead_bytes = 196_608\n"
-        '[export]\nruntimes = ["tflite-micro"]\nformats = ["tflite-micro"]\ninput_dtype = "int32"\n'
-        '[quantize]\nscheme = "full-int8"\nactivations = "int8"\n'
-        '[bench]\nrunner = "none"\nthreads = 1\n'
-        "[budgets]\nmax_model_bytes = 1_000_000\nmax_flash_bytes = 2_000_000\n"
-        "max_arena_bytes = 500_000\n"
+        'extends = "board.toml"\n[device]\nkind = "microcontroller"\narchitecture = "armv7e-m"\n'
+        "cores = 1\nmemory_bytes = 1_048_576\nflash_bytes = 2_097_152\n"
+        "runtime_overhead_bytes = 196_608\n"
+        '[export]\nruntimes = ["tflite-micro"]\nformats = ["tflite-micro"]\n'
+        '[quantize]\nscheme = "full-int8"\n[bench]\nrunner = "none"\nthreads = 1\n'
+        "[budgets]\nmax_flash_bytes = 2_000_000\nmax_arena_bytes = 500_000\n"
     )
     p = profiles.load_profile(str(write_profile(tmp_path / "mcu.toml", text)))
     assert p.device.kind == MCU and p.device.storage_bytes is None
-    assert p.budgets.max_peak_rss_bytes is None and p.budgets.max_p95_latency_ms == 40.0
+    assert p.budgets.max_peak_rss_bytes is None and p.budgets.max_model_bytes == 1_500_000
+    # A key of the old kind that the file writes itself is its own mistake, and is named.
+    message = _error(tmp_path, text + "max_peak_rss_bytes = 100_000_000\n")
+    assert '[budgets].max_peak_rss_bytes = 100_000_000: no meaning for kind "micro' in message
+
+
+def test_keys_foreign_to_the_kind_in_the_parent_itself_are_still_refused(tmp_path: Path) -> None:
+    # Only a child that changes the kind drops what the old kind had; restating it drops nothing.
+    write_profile(tmp_path / "base.toml", BOARD.replace("storage_bytes", "flash_bytes"))
+    message = _error(tmp_path, 'extends = "base.toml"\n[device]\nkind = "linux-board"\n')
+    assert "[device].flash_bytes = 16_000_000_000: only allowed for a microcontroller" in message
 
 
 def test_a_microcontroller_extended_into_a_phone_loads_once_it_says_what_a_phone_needs(
