@@ -119,10 +119,19 @@ SECTIONS: dict[str, dict[str, Field]] = {
 
 
 MAX_SHOWN = 80  # characters of a value in a message: enough to recognise it, one line still
+INT64 = 2**63  # TOML integers are 64-bit; tomllib reads longer ones, no device has such numbers
+
+
+def printable(text: str) -> str:
+    """``text`` with what would break the one line of an error (line and paragraph separators,
+    control characters) written as escapes."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def show(value: Any) -> str:
     """A value as it would be written in TOML, for error messages."""
+    if isinstance(value, str):
+        return quoted(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -132,8 +141,14 @@ def show(value: Any) -> str:
     elif isinstance(value, dict):
         return "a table"
     else:
-        text = json.dumps(value, ensure_ascii=False, default=str)
+        text = printable(json.dumps(value, ensure_ascii=False, default=str))
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
+def quoted(text: str) -> str:
+    """A string (a value, a key, a name) in double quotes, escaped and cut as ``show`` does."""
+    shown = printable(json.dumps(text, ensure_ascii=False))
+    return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 1] + "…"
 
 
 def _where(section: str, key: str) -> str:
@@ -173,6 +188,8 @@ def check_value(section: str, key: str, field: Field, value: Any) -> str | None:
     """The problem with one value, or None when it is allowed."""
     where = _where(section, key)
     bad = f"{where} = {show(value)}: must be {_allowed(field)}"
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+        return f"{bad}; TOML integers are 64-bit"
     if not _type_ok(field, value):
         return bad
     if field.kind == "str-list":
@@ -180,7 +197,7 @@ def check_value(section: str, key: str, field: Field, value: Any) -> str | None:
             return f"{where} = []: must name at least one of {', '.join(field.choices or ())}"
         unknown = [v for v in value if field.choices and v not in field.choices]
         if unknown:
-            return f'{where} = {show(value)}: unknown "{unknown[0]}"' + (
+            return f"{where} = {show(value)}: unknown {quoted(unknown[0])}" + (
                 did_you_mean(unknown[0], field.choices or ()) + f"; allowed: {_allowed(field)}"
             )
         return None
@@ -200,7 +217,7 @@ def check_keys(section: str, table: Mapping[str, Any], fields: Mapping[str, Fiel
     for key in table:
         if key not in fields:
             problems.append(
-                f'unknown key "{key}" in {label}{did_you_mean(key, tuple(fields))}; '
+                f"unknown key {quoted(key)} in {label}{did_you_mean(key, tuple(fields))}; "
                 f"allowed: {', '.join(fields)}"
             )
     for key, field in fields.items():

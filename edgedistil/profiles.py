@@ -136,16 +136,17 @@ def _looks_like_path(target: str) -> bool:
 
 
 def _locate(target: str, relative_to: Path | None) -> Path:
+    where = f" (extends in {_display(relative_to)})" if relative_to else ""
     if _looks_like_path(target):
         path = Path(target) if relative_to is None else relative_to.parent / target
         if not _is_file(path):
-            raise ProfileError(f"Profile file not found: {_display(path)}")
+            raise ProfileError(f"Profile file not found: {_display(path)}{where}")
         return path
     names = builtin_names()
     if target not in names:
-        where = f" (extends in {_display(relative_to)})" if relative_to else ""
         raise ProfileError(
-            f'Unknown target "{target}"{where}{_schema.did_you_mean(target, names)}; '
+            f"Unknown target {_schema.quoted(target)}{where}"
+            f"{_schema.did_you_mean(target, names)}; "
             f"known targets: {', '.join(names)}; or give a path to a .toml profile"
         )
     # Resolved so that a built-in reads as targets/NAME.toml, not through the package's symlink.
@@ -262,7 +263,8 @@ def _check_file(raw: dict[str, Any]) -> list[str]:
                 problems += _schema.check_keys(key, value, _schema.SECTIONS[key])
         elif key not in _schema.TOP_LEVEL:
             problems.append(
-                f'unknown key "{key}" at the top level{_schema.did_you_mean(key, known)}; '
+                f"unknown key {_schema.quoted(key)} at the top level"
+                f"{_schema.did_you_mean(key, known)}; "
                 f"allowed: {', '.join(known)}"
             )
     top = {k: v for k, v in raw.items() if k in _schema.TOP_LEVEL}
@@ -318,6 +320,6 @@ def _display(path: Path | None) -> str:
     if path is None:
         return ""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return _schema.printable(str(path.resolve().relative_to(Path.cwd())))
     except ValueError:
-        return str(path)
+        return _schema.printable(str(path))

@@ -450,3 +450,115 @@ def test_a_microcontroller_extended_into_a_phone_loads_once_it_says_what_a_phone
     p = profiles.load_profile(str(write_profile(tmp_path / "phone.toml", text)))
     assert p.device.kind == "phone" and p.device.flash_bytes is None
     assert p.device.psram_bytes == 0 and p.budgets.max_arena_bytes is None
+
+
+# ---- a key the device's kind needs, dropped from a whole profile (issue 16) ----
+
+KIND_KEYS = [
+    (path.stem, key)
+    for path in TARGET_FILES
+    for key in ("storage_bytes", "flash_bytes", "runtime_overhead_bytes")
+    if f"\n{key} = " in path.read_text(encoding="utf-8")
+]
+
+
+@pytest.mark.parametrize(("target", "key"), KIND_KEYS, ids=[f"{t}-{k}" for t, k in KIND_KEYS])
+def test_a_key_the_kind_needs_dropped_from_a_target(
+    runner: CliRunner, tmp_path: Path, target: str, key: str
+) -> None:
+    lines = (TARGETS / f"{target}.toml").read_text(encoding="utf-8").splitlines()
+    text = "\n".join(line for line in lines if not line.startswith(f"{key} ="))
+    result = _shown(runner, write_profile(tmp_path / "mine.toml", text.replace(target, "mine")))
+    assert result.exit_code == 1
+    assert f"[device].{key} is missing: required for " in error_line(result)
+
+
+def test_the_runtime_must_leave_flash_for_the_model(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path, 'extends = "cortex-m7"\n[device]\nruntime_overhead_bytes = 3_000_000\n'
+    )
+    assert message.endswith(
+        "mine.toml: [device].runtime_overhead_bytes = 3_000_000: not less than "
+        "[device].flash_bytes = 2_097_152; the runtime must leave flash for the model"
+    )
+
+
+# ---- values TOML reads and no profile can hold ----
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("max_accuracy_drop = nan", "max_accuracy_drop = nan: must be a number from 0.0 to 1.0"),
+        ("max_p95_latency_ms = inf", "max_p95_latency_ms = inf: must be a number >= 0.001"),
+        ("max_drop_vs_teacher = -inf", "max_drop_vs_teacher = -inf: must be a number from"),
+        (
+            f"max_model_bytes = {2**63}",
+            "max_model_bytes = 9_223_372_036_854_775_808: must be an integer >= 1; "
+            "TOML integers are 64-bit",
+        ),
+    ],
+)
+def test_numbers_no_budget_can_hold(tmp_path: Path, line: str, expected: str) -> None:
+    assert f"[budgets].{expected}" in _error(tmp_path, f"{PI4}[budgets]\n{line}\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (PI4 + "[device]\ncores = " + "9" * 5000 + "\n", "not valid TOML: Exceeds the limit"),
+        (PI4 + "x = " + "[" * 3000 + "]" * 3000 + "\n", "not valid TOML: nested too deeply"),
+    ],
+    ids=["an integer of 5000 digits", "arrays 3000 deep"],
+)
+def test_toml_past_the_readers_limits(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in _error(tmp_path, text)
+
+
+def test_a_key_that_would_break_the_line_is_escaped(runner: CliRunner, tmp_path: Path) -> None:
+    path = write_profile(tmp_path / "mine.toml", PI4 + '"a\\u2028b\\u001e" = 1\n')
+    result = _shown(runner, path)
+    assert result.exit_code == 1
+    assert 'unknown key "a\\u2028b\\u001e" at the top level' in error_line(result)
+
+
+def test_a_value_too_long_to_read_is_cut(tmp_path: Path) -> None:
+    message = _error(tmp_path, PI4 + f'[bench]\nrunner = "{"x" * 500}"\n')
+    assert f'[bench].runner = "{"x" * 78}…: must be one of adb' in message
+
+
+def test_extends_a_name_too_long_for_a_file(tmp_path: Path) -> None:
+    message = _error(tmp_path, f'extends = "{"a" * 300}.toml"\n')
+    assert "Profile file not found: " in message
+
+
+def test_every_file_of_the_chain_is_reported_at_once(tmp_path: Path) -> None:
+    write_profile(tmp_path / "parent.toml", PI4 + "[bench]\nthreds = 2\n")
+    message = _error(tmp_path, 'extends = "parent.toml"\n[export]\nsequence_length = 0\n')
+    assert "mine.toml: [export].sequence_length = 0: must be an integer from 1 to 8192; " in message
+    assert 'parent.toml: unknown key "threds" in [bench] (did you mean "threads"?)' in message
+
+
+def test_a_missing_parent_and_the_files_own_problems_at_once(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'extends = "nope.toml"\n[bench]\nthreads = 0\n')
+    assert "mine.toml: [bench].threads = 0: must be an integer from 1 to 256" in message
+    assert "Profile file not found: " in message and "nope.toml" in message
+
+
+def test_extends_itself(tmp_path: Path) -> None:
+    assert "extends forms a cycle" in _error(tmp_path, 'extends = "mine.toml"\n')
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("extends = 5\n", "extends = 5: must be a string"),
+        ("[device.kind]\nx = 1\n", "[device].kind = a table: must be one of linux-board"),
+        ("device = 3\n", "device = 3: must be a table [device]"),
+        ('[[device]]\nkind = "phone"\n', 'device = [{"kind": "phone"}]: must be a table [device]'),
+        ("[export]\nformats = [1, 2]\n", "[export].formats = [1, 2]: must be one of onnx"),
+        ("[bench]\nthreads = 1979-05-27\n", '[bench].threads = "1979-05-27": must be an integer'),
+    ],
+)
+def test_a_value_of_the_wrong_shape(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in _error(tmp_path, ("" if text.startswith("extends") else PI4) + text)
