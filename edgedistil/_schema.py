@@ -129,7 +129,8 @@ def printable(text: str) -> str:
 
 
 def show(value: Any) -> str:
-    """A value as it would be written in TOML, for error messages."""
+    """A value as it would be written in TOML, for error messages: on one line, and cut after
+    ``MAX_SHOWN`` characters."""
     if isinstance(value, str):
         return quoted(value)
     if isinstance(value, bool):
@@ -396,9 +397,6 @@ def _meaningless_budgets(kind: str, b: Mapping[str, Any]) -> list[str]:
     ]
 
 
-ROOM = "flash_bytes - runtime_overhead_bytes"
-
-
 def _budget_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     # A device key that is missing was reported by _device_rules: the limits it gives are skipped.
     meaningless = _meaningless_budgets(d["kind"], b)
@@ -410,16 +408,19 @@ def _budget_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
             *_at_most(b, "max_peak_rss_bytes", d["memory_bytes"], "[device].memory_bytes"),
         ]
     flash, overhead = d.get("flash_bytes"), d.get("runtime_overhead_bytes")
-    # No room at all is _runtime_fits_flash's problem, said once there.
     room = None if flash is None or overhead is None else flash - overhead
+    # No room at all (room <= 0) is _runtime_fits_flash's problem, said once there.
     ram = d["memory_bytes"] + d.get("psram_bytes", 0)
     return [
         *_need(b, "budgets", ("max_flash_bytes", "max_arena_bytes"), "for a microcontroller"),
         *meaningless,
         *_at_most(b, "max_flash_bytes", flash, "[device].flash_bytes"),
-        *_at_most(b, "max_model_bytes", room if room and room > 0 else None, ROOM),
+        *_at_most(b, "max_model_bytes", room if room and room > 0 else None, _ROOM),
         *_at_most(b, "max_arena_bytes", ram, "memory_bytes + psram_bytes"),
     ]
+
+
+_ROOM = "flash_bytes - runtime_overhead_bytes"
 
 
 def _at_most(b: Mapping[str, Any], key: str, limit: int | None, what: str) -> list[str]:

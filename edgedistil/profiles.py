@@ -229,10 +229,10 @@ def _merge(
         else:
             merged[key] = value
             origins[("", key)] = path
-    return _drop_ruled_out(base, merged, origins, path)
+    return _drop_foreign_to_kind(base, merged, origins, path)
 
 
-def _drop_ruled_out(
+def _drop_foreign_to_kind(
     base: dict[str, Any], merged: dict[str, Any], origins: Origins, path: Path
 ) -> tuple[dict[str, Any], Origins]:
     """``merged`` without the inherited keys that the kind this file sets has no use for. A key

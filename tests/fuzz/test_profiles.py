@@ -255,8 +255,40 @@ def any_dropped(draw: st.DrawFn, name: str) -> str:
     return to_toml(_with(VALID[name], draw(st.sampled_from(_leaves(VALID[name]))), None))
 
 
+@st.composite
+def rechosen(draw: st.DrawFn, name: str) -> str:
+    """A value changed to another the key allows on its own (a number, a scheme, a runner, a
+    list of formats): what is left to judge are the rules between keys."""
+    data = VALID[name]
+    path = draw(st.sampled_from([p for p in _leaves(data) if len(p) == 2]))
+    field = _schema.SECTIONS[path[0]][path[1]]
+    choices = field.choices
+    if field.kind == "str-list":
+        new: Any = draw(st.lists(st.sampled_from(choices or ()), min_size=1, max_size=3))
+    elif choices:
+        new = draw(st.sampled_from(choices))
+    elif field.kind in ("int", "float"):
+        low, high = field.low or 0, field.high or 2 * (_get(data, path) + 1)
+        new = draw(
+            st.integers(int(low), int(high)) if field.kind == "int" else st.floats(low, high)
+        )
+    else:
+        new = draw(st.booleans() if field.kind == "bool" else st.text(max_size=12))
+    return to_toml(_with(data, path, new))
+
+
+@st.composite
+def reparented(draw: st.DrawFn, name: str) -> str:
+    """``extends`` set to a built-in, to itself, to a file that is not there, to any text."""
+    names = [*profiles.builtin_names(), "mine.toml", "./mine.toml", "nope.toml", ".", ""]
+    parent = draw(st.one_of(st.sampled_from(names), st.text(max_size=12)))
+    return to_toml({"extends": parent, **{k: v for k, v in VALID[name].items() if k != "extends"}})
+
+
 def may_load(name: str) -> st.SearchStrategy[str]:
-    return st.one_of(truncated(name), other_kind(name), any_dropped(name))
+    return st.one_of(
+        truncated(name), other_kind(name), any_dropped(name), rechosen(name), reparented(name)
+    )
 
 
 # ---- the command ----
