@@ -5,18 +5,18 @@ returns problems as strings (``[export].sequence_length = 0: ...``); the caller 
 and raises once with all of them.
 
 Why a schema of our own and not a pydantic model, when every JSON file the tool reads is one
-(``edgedistil.records``): this already is the typed model, strict as pydantic's strict mode (no
-``"64"`` for an integer, no ``true`` for a number, no NaN), with every problem and its place
-collected at once, and it does what a pydantic model of a profile could only do with as much
-hand code again. A profile is checked twice: each file's own keys, all optional and blamed on
-that file, before ``extends`` merges them, and the merged profile for what is required; the
-allowed values are the registries' names when the profile is read (a plug-in's scheme counts), not
-``Literal`` types fixed at import; most of the contract is rules between keys, hand code either
-way; and every message users see names the key, the value and what is allowed in words
-(``must be an integer from 1 to 8192``, did-you-mean), which pydantic's would have to be rewritten
-into, one error type at a time. Pydantic would add its import (and a model build) to
-``edgedistil targets``, which reads every profile and must not pay for it, and nothing else. The
-profile's frozen dataclasses (``profiles.py``) are the typed result.
+(``edgedistil.records``): this already is the typed model, as strict as pydantic's strict mode
+(no ``"64"`` for an integer, no ``true`` for a number; and no NaN, which pydantic takes unless
+told), with every problem and its place collected at once, and it does what a pydantic model of
+a profile could only do with as much hand code again. A profile is checked twice: each file's
+own keys, all optional and blamed on that file, before ``extends`` merges them, then the merged
+profile for what is required; the allowed values are the registries' names when the profile is
+read (a plug-in's scheme counts), not ``Literal`` types fixed at import; most of the contract is
+rules between keys, hand code either way; and every message users see names the key, the value
+and what is allowed in words (``must be an integer from 1 to 8192``, did-you-mean), which
+pydantic's would have to be rewritten into, one error type at a time. Pydantic would add its
+import (and a model build) to ``edgedistil targets``, which reads every profile and must not pay
+for it, and nothing else. The profile's frozen dataclasses (``profiles.py``) are the typed result.
 """
 
 from __future__ import annotations
