@@ -3,11 +3,26 @@
 Kept apart from ``profiles.py`` so the whole contract of a profile reads in one place. A check
 returns problems as strings (``[export].sequence_length = 0: ...``); the caller prefixes the file
 and raises once with all of them.
+
+Why a schema of our own and not a pydantic model, when every JSON file the tool reads is one
+(``edgedistil.records``): this already is the typed model, as strict as pydantic's strict mode
+(no ``"64"`` for an integer, no ``true`` for a number; and no NaN, which pydantic takes unless
+told), with every problem and its place collected at once, and it does what a pydantic model of
+a profile could only do with as much hand code again. A profile is checked twice: each file's
+own keys, all optional and blamed on that file, before ``extends`` merges them, then the merged
+profile for what is required; the allowed values are the registries' names when the profile is
+read (a plug-in's scheme counts), not ``Literal`` types fixed at import; most of the contract is
+rules between keys, hand code either way; and every message users see names the key, the value
+and what is allowed in words (``must be an integer from 1 to 8192``, did-you-mean), which
+pydantic's would have to be rewritten into, one error type at a time. Pydantic would add its
+import (and a model build) to ``edgedistil targets``, which reads every profile and must not pay
+for it, and nothing else. The profile's frozen dataclasses (``profiles.py``) are the typed result.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -103,15 +118,38 @@ SECTIONS: dict[str, dict[str, Field]] = {
 }
 
 
+MAX_SHOWN = 80  # characters of a value in a message: enough to recognise it, one line still
+INT64 = 2**63  # TOML integers are 64-bit; tomllib reads longer ones, no device has such numbers
+
+
+def printable(text: str) -> str:
+    """``text`` with what would break the one line of an error (line and paragraph separators,
+    control characters) written as escapes."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
 def show(value: Any) -> str:
-    """A value as it would be written in TOML, for error messages."""
+    """A value as it would be written in TOML, for error messages: on one line, and cut after
+    ``MAX_SHOWN`` characters."""
+    if isinstance(value, str):
+        return quoted(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return f"{value:_}" if abs(value) >= 10_000 else str(value)
-    if isinstance(value, dict):
+        text = f"{value:_}" if abs(value) >= 10_000 else str(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        text = str(value)  # nan, inf, -inf: as TOML writes them (JSON has no word for them)
+    elif isinstance(value, dict):
         return "a table"
-    return json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = printable(json.dumps(value, ensure_ascii=False, default=str))
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
+def quoted(text: str) -> str:
+    """A string (a value, a key, a name) in double quotes, escaped and cut as ``show`` does."""
+    shown = printable(json.dumps(text, ensure_ascii=False))
+    return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 1] + "…"
 
 
 def _where(section: str, key: str) -> str:
@@ -139,7 +177,8 @@ def _type_ok(field: Field, value: Any) -> bool:
     checks: dict[str, Callable[[Any], bool]] = {
         "str": lambda v: isinstance(v, str),
         "int": lambda v: isinstance(v, int),
-        "float": lambda v: isinstance(v, int | float),
+        # NaN passes every comparison with a limit, and no budget or length is infinite
+        "float": lambda v: isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)),
         "bool": lambda v: False,
         "str-list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     }
@@ -150,6 +189,8 @@ def check_value(section: str, key: str, field: Field, value: Any) -> str | None:
     """The problem with one value, or None when it is allowed."""
     where = _where(section, key)
     bad = f"{where} = {show(value)}: must be {_allowed(field)}"
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+        return f"{bad}; TOML integers are 64-bit"
     if not _type_ok(field, value):
         return bad
     if field.kind == "str-list":
@@ -157,7 +198,7 @@ def check_value(section: str, key: str, field: Field, value: Any) -> str | None:
             return f"{where} = []: must name at least one of {', '.join(field.choices or ())}"
         unknown = [v for v in value if field.choices and v not in field.choices]
         if unknown:
-            return f'{where} = {show(value)}: unknown "{unknown[0]}"' + (
+            return f"{where} = {show(value)}: unknown {quoted(unknown[0])}" + (
                 did_you_mean(unknown[0], field.choices or ()) + f"; allowed: {_allowed(field)}"
             )
         return None
@@ -177,7 +218,7 @@ def check_keys(section: str, table: Mapping[str, Any], fields: Mapping[str, Fiel
     for key in table:
         if key not in fields:
             problems.append(
-                f'unknown key "{key}" in {label}{did_you_mean(key, tuple(fields))}; '
+                f"unknown key {quoted(key)} in {label}{did_you_mean(key, tuple(fields))}; "
                 f"allowed: {', '.join(fields)}"
             )
     for key, field in fields.items():
@@ -220,16 +261,33 @@ def _need(table: Mapping[str, Any], section: str, keys: tuple[str, ...], who: st
     return [f"[{section}].{k} is missing: required {who}" for k in keys if k not in table]
 
 
+MCU = "microcontroller"
+# Keys of [device] that describe one kind of device only: a microcontroller's firmware lives in
+# flash beside its runtime (and may have PSRAM); the other kinds load the model from storage.
+MCU_DEVICE_KEYS = ("flash_bytes", "runtime_overhead_bytes", "psram_bytes")
+MCU_NEEDS = ("flash_bytes", "runtime_overhead_bytes")
+
+
 def _device_rules(d: Mapping[str, Any]) -> list[str]:
-    mcu_keys = ("flash_bytes", "runtime_overhead_bytes", "psram_bytes")
-    if d["kind"] == "microcontroller":
+    if d["kind"] == MCU:
         return [
-            *_need(d, "device", ("flash_bytes", "runtime_overhead_bytes"), "for a microcontroller"),
+            *_need(d, "device", MCU_NEEDS, "for a microcontroller"),
             *_only_for(d, "device", ("storage_bytes",), "for kinds other than microcontroller"),
+            *_runtime_fits_flash(d),
         ]
     return [
         *_need(d, "device", ("storage_bytes",), f'for kind "{d["kind"]}"'),
-        *_only_for(d, "device", mcu_keys, "for a microcontroller"),
+        *_only_for(d, "device", MCU_DEVICE_KEYS, "for a microcontroller"),
+    ]
+
+
+def _runtime_fits_flash(d: Mapping[str, Any]) -> list[str]:
+    if "flash_bytes" not in d or d.get("runtime_overhead_bytes", 0) < d["flash_bytes"]:
+        return []
+    return [
+        f"[device].runtime_overhead_bytes = {show(d['runtime_overhead_bytes'])}: not less than "
+        f"[device].flash_bytes = {show(d['flash_bytes'])}; the runtime must leave flash for "
+        "the model"
     ]
 
 
@@ -244,7 +302,7 @@ def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
             )
     if "onnx" not in e["formats"]:
         problems += _only_for(e, "export", ("onnx_graph",), 'when [export].formats lists "onnx"')
-    mcu = d["kind"] == "microcontroller"
+    mcu = d["kind"] == MCU
     fitting = formats.runtime_names(microcontroller=mcu)
     for runtime in e["runtimes"]:
         if runtime not in fitting:
@@ -290,7 +348,7 @@ def _bench_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
                 "environment variable that holds the board's address (addresses never live in "
                 "the repository)"
             )
-        elif not ENV_NAME.match(env):
+        elif not ENV_NAME.fullmatch(env):
             problems.append(
                 f"[bench].host_env = {show(env)}: must be an environment variable name "
                 "(A-Z, 0-9, _), not an address"
@@ -340,30 +398,57 @@ def _meaningless_budgets(kind: str, b: Mapping[str, Any]) -> list[str]:
 
 
 def _budget_rules(d: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    # A device key that is missing was reported by _device_rules: the limits it gives are skipped.
     meaningless = _meaningless_budgets(d["kind"], b)
-    if d["kind"] != "microcontroller":
-        problems = [
+    if d["kind"] != MCU:
+        return [
             *_need(b, "budgets", ("max_peak_rss_bytes",), f'for kind "{d["kind"]}"'),
             *meaningless,
-            *_at_most(b, "max_model_bytes", d["storage_bytes"], "[device].storage_bytes"),
+            *_at_most(b, "max_model_bytes", d.get("storage_bytes"), "[device].storage_bytes"),
             *_at_most(b, "max_peak_rss_bytes", d["memory_bytes"], "[device].memory_bytes"),
         ]
-        return problems
-    overhead = d["runtime_overhead_bytes"]
-    room = d["flash_bytes"] - overhead
+    flash, overhead = d.get("flash_bytes"), d.get("runtime_overhead_bytes")
+    room = None if flash is None or overhead is None else flash - overhead
+    # No room at all (room <= 0) is _runtime_fits_flash's problem, said once there.
     ram = d["memory_bytes"] + d.get("psram_bytes", 0)
     return [
         *_need(b, "budgets", ("max_flash_bytes", "max_arena_bytes"), "for a microcontroller"),
         *meaningless,
-        *_at_most(b, "max_flash_bytes", d["flash_bytes"], "[device].flash_bytes"),
-        *_at_most(b, "max_model_bytes", room, "flash_bytes - runtime_overhead_bytes"),
+        *_at_most(b, "max_flash_bytes", flash, "[device].flash_bytes"),
+        *_at_most(b, "max_model_bytes", room if room and room > 0 else None, _ROOM),
         *_at_most(b, "max_arena_bytes", ram, "memory_bytes + psram_bytes"),
     ]
 
 
-def _at_most(b: Mapping[str, Any], key: str, limit: int, what: str) -> list[str]:
-    if key in b and b[key] > limit:
+_ROOM = "flash_bytes - runtime_overhead_bytes"
+
+
+def _at_most(b: Mapping[str, Any], key: str, limit: int | None, what: str) -> list[str]:
+    if key in b and limit is not None and b[key] > limit:
         return [
             f"[budgets].{key} = {show(b[key])}: more than the device has ({what} = {show(limit)})"
         ]
     return []
+
+
+# ---- keys of one kind of device ----
+
+# Keys that mean something for some kinds of device only: a profile that changes [device].kind
+# through extends inherits none of them that the new kind has no use for (profiles._merge).
+KIND_ONLY: dict[tuple[str, str], tuple[str, ...]] = {
+    ("device", "storage_bytes"): tuple(k for k in DEVICE_KINDS if k != MCU),
+    **{("device", key): (MCU,) for key in MCU_DEVICE_KEYS},
+    **{("budgets", key): kinds for key, (kinds, _) in BUDGET_KINDS.items()},
+}
+
+
+def foreign_to_kind(t: Tables) -> list[tuple[str, str]]:
+    """The (section, key) present that [device].kind has no use for: a board's storage_bytes on
+    a microcontroller, a microcontroller's flash_bytes or arena budget on a phone. Read on a
+    profile whose values are each valid, complete or not."""
+    kind = t.get("device", {}).get("kind")
+    return [
+        (section, key)
+        for (section, key), kinds in KIND_ONLY.items()
+        if kind is not None and kind not in kinds and key in t.get(section, {})
+    ]

@@ -4,8 +4,14 @@ A profile names a built-in target (``raspberry-pi-4``) or a file by path. It may
 built-in target or another file and override any key; tables merge key by key, other values
 replace. Each file's own keys are checked against ``_schema`` and blamed on that file; the merged
 profile is then checked for missing keys and the rules between keys. A file that sets
-``[quantize].scheme`` inherits none of the parent's other ``[quantize]`` keys. Every problem
-is collected and raised once, as one ``ProfileError``.
+``[quantize].scheme`` inherits none of the parent's other ``[quantize]`` keys; in the same
+way, a file that sets ``[device].kind`` inherits none of the parent's keys the new kind has no use
+for (``_schema.KIND_ONLY``: a board's ``storage_bytes`` and ``max_peak_rss_bytes`` once it is a
+microcontroller, a microcontroller's ``flash_bytes`` and arena budget once it is a phone). TOML
+cannot unset a key, so without this no file could extend a profile into another kind of device;
+what the new kind needs is then named as missing. Every problem of every file in
+the chain (unreadable TOML, a missing or circular parent, bad keys) is collected and raised
+once, as one ``ProfileError`` line.
 """
 
 from __future__ import annotations
@@ -112,7 +118,9 @@ def load_builtin_profiles() -> list[Profile]:
 def load_profile(target: str) -> Profile:
     """A validated profile from a built-in name or a path to a TOML file."""
     path = _locate(target, relative_to=None)
-    raw, origins = _read_chain(path, chain=())
+    raw, origins, problems = _read_chain(path, chain=())
+    if problems:
+        raise ProfileError("; ".join(problems))
     return _build(path, raw, origins)
 
 
@@ -128,20 +136,28 @@ def _looks_like_path(target: str) -> bool:
 
 
 def _locate(target: str, relative_to: Path | None) -> Path:
+    where = f" (extends in {_display(relative_to)})" if relative_to else ""
     if _looks_like_path(target):
         path = Path(target) if relative_to is None else relative_to.parent / target
-        if not path.is_file():
-            raise ProfileError(f"Profile file not found: {_display(path)}")
+        if not _is_file(path):
+            raise ProfileError(f"Profile file not found: {_display(path)}{where}")
         return path
     names = builtin_names()
     if target not in names:
-        where = f" (extends in {_display(relative_to)})" if relative_to else ""
         raise ProfileError(
-            f'Unknown target "{target}"{where}{_schema.did_you_mean(target, names)}; '
+            f"Unknown target {_schema.quoted(target)}{where}"
+            f"{_schema.did_you_mean(target, names)}; "
             f"known targets: {', '.join(names)}; or give a path to a .toml profile"
         )
     # Resolved so that a built-in reads as targets/NAME.toml, not through the package's symlink.
     return (_builtin_dir() / f"{target}.toml").resolve()
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system names no file either
+        return False
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -152,6 +168,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ProfileError(f"{_display(path)}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ProfileError(f"{_display(path)}: not UTF-8 text ({exc.reason})") from None
+    except (ValueError, RecursionError) as exc:
+        # tomllib's own limits: an integer of over 4,300 digits, arrays nested thousands deep
+        why = str(exc).split(":")[0] if isinstance(exc, ValueError) else "nested too deeply"
+        raise ProfileError(f"{_display(path)}: not valid TOML: {why}") from None
     except OSError as exc:
         raise ProfileError(f"{_display(path)}: cannot be read: {exc.strerror}") from None
 
@@ -159,21 +179,38 @@ def _read_toml(path: Path) -> dict[str, Any]:
 Origins = dict[tuple[str, str], Path]
 
 
-def _read_chain(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Origins]:
-    """The file merged over the files it extends, and which file gave each key."""
+Chain = tuple[dict[str, Any], Origins, list[str]]
+
+
+def _read_chain(path: Path, chain: tuple[Path, ...]) -> Chain:
+    """The file merged over the files it extends, which file gave each key, and every problem
+    of the files in the chain (each naming its file; then nothing is merged)."""
     resolved = path.resolve()
     if resolved in chain or len(chain) >= _EXTENDS_DEPTH:
         names = " -> ".join(_display(p) for p in (*chain, resolved))
-        raise ProfileError(f"{_display(path)}: extends forms a cycle or too deep a chain: {names}")
-    raw = _read_toml(path)
-    _raise_if(path, _check_file(raw))
+        return {}, {}, [f"{_display(path)}: extends forms a cycle or too deep a chain: {names}"]
+    try:
+        raw = _read_toml(path)
+    except ProfileError as exc:
+        return {}, {}, [str(exc)]
+    problems = _blamed(path, _check_file(raw))
     base: dict[str, Any] = {}
     origins: Origins = {}
-    if "extends" in raw:
-        parent = _locate(raw["extends"], relative_to=path)
-        base, origins = _read_chain(parent, (*chain, resolved))
+    if isinstance(raw.get("extends"), str):  # any other value is one of _check_file's problems
+        base, origins, more = _read_parent(raw["extends"], path, (*chain, resolved))
+        problems += more
         base.pop("name", None)  # a child is its own target; it inherits settings, not identity
-    return _merge(base, origins, raw, path)
+    if problems:
+        return {}, {}, problems
+    return (*_merge(base, origins, raw, path), [])
+
+
+def _read_parent(target: str, child: Path, chain: tuple[Path, ...]) -> Chain:
+    try:
+        parent = _locate(target, relative_to=child)
+    except ProfileError as exc:
+        return {}, {}, [str(exc)]
+    return _read_chain(parent, chain)
 
 
 def _merge(
@@ -192,6 +229,22 @@ def _merge(
         else:
             merged[key] = value
             origins[("", key)] = path
+    return _drop_foreign_to_kind(base, merged, origins, path)
+
+
+def _drop_foreign_to_kind(
+    base: dict[str, Any], merged: dict[str, Any], origins: Origins, path: Path
+) -> tuple[dict[str, Any], Origins]:
+    """``merged`` without the inherited keys that the kind this file sets has no use for. A key
+    foreign to the kind already in ``base``, or written by this file itself, stays, for the
+    rules to refuse."""
+    if origins.get(("device", "kind")) != path:
+        return merged, origins
+    before = set(_schema.foreign_to_kind(base))
+    for section, key in _schema.foreign_to_kind(merged):
+        if origins.get((section, key)) != path and (section, key) not in before:
+            del merged[section][key]
+            del origins[(section, key)]
     return merged, origins
 
 
@@ -210,7 +263,8 @@ def _check_file(raw: dict[str, Any]) -> list[str]:
                 problems += _schema.check_keys(key, value, _schema.SECTIONS[key])
         elif key not in _schema.TOP_LEVEL:
             problems.append(
-                f'unknown key "{key}" at the top level{_schema.did_you_mean(key, known)}; '
+                f"unknown key {_schema.quoted(key)} at the top level"
+                f"{_schema.did_you_mean(key, known)}; "
                 f"allowed: {', '.join(known)}"
             )
     top = {k: v for k, v in raw.items() if k in _schema.TOP_LEVEL}
@@ -227,12 +281,11 @@ def _check_merged(merged: dict[str, Any]) -> list[str]:
     return problems or _schema.check_rules(merged)
 
 
-def _raise_if(path: Path, problems: list[str]) -> None:
-    if not problems:
-        return
-    if len(problems) == 1:
-        raise ProfileError(f"{_display(path)}: {problems[0]}")
-    raise ProfileError(f"{_display(path)}: {len(problems)} problems: " + "; ".join(problems))
+def _blamed(path: Path, problems: list[str]) -> list[str]:
+    """One file's problems as one part of the message, naming the file; none when none."""
+    if len(problems) <= 1:
+        return [f"{_display(path)}: {p}" for p in problems]
+    return [f"{_display(path)}: {len(problems)} problems: " + "; ".join(problems)]
 
 
 def _build(path: Path, merged: dict[str, Any], origins: Origins) -> Profile:
@@ -241,7 +294,8 @@ def _build(path: Path, merged: dict[str, Any], origins: Origins) -> Profile:
     problems = _check_merged(merged)
     if path.parent.resolve() == _builtin_dir().resolve() and name != stem:
         problems.append(f'name = "{name}": a built-in profile is named after its file, "{stem}"')
-    _raise_if(path, problems)
+    if problems:
+        raise ProfileError(_blamed(path, problems)[0])
     return Profile(
         name=name,
         description=merged["description"],
@@ -266,6 +320,6 @@ def _display(path: Path | None) -> str:
     if path is None:
         return ""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return _schema.printable(str(path.resolve().relative_to(Path.cwd())))
     except ValueError:
-        return str(path)
+        return _schema.printable(str(path))

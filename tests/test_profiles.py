@@ -4,10 +4,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from edgedistil import profiles
+from edgedistil.cli import cli
 from edgedistil.errors import ProfileError
-from tests.conftest import write_profile
+from tests.conftest import error_line, write_profile
 
 TARGETS = Path(__file__).resolve().parent.parent / "targets"
 TARGET_FILES = sorted(TARGETS.glob("*.toml"))
@@ -308,3 +310,255 @@ def test_onnx_graph_only_with_the_onnx_format(tmp_path: Path) -> None:
 def test_onnx_graph_takes_fused_or_plain(tmp_path: Path) -> None:
     message = _error(tmp_path, PI4 + '[export]\nonnx_graph = "fast"\n')
     assert '[export].onnx_graph = "fast": must be one of fused, plain' in message
+
+
+# ---- a device of another kind (issue 16): every pair of kinds, one Error line each ----
+
+KIND_OF = {
+    "linux-board": "raspberry-pi-4",
+    "phone": "android-phone",
+    "watch": "wear-os-watch",
+    "microcontroller": "cortex-m7",
+}
+KIND_PAIRS = [(old, new) for old in KIND_OF for new in KIND_OF if old != new]
+MCU = "microcontroller"
+
+
+def _needed_by(old: str, new: str) -> list[str]:
+    """What a profile of kind ``old`` lacks once it says ``kind = new``."""
+    if new == MCU:
+        return [
+            f"[{section}].{key} is missing: required for a microcontroller"
+            for section, key in (
+                ("device", "flash_bytes"),
+                ("device", "runtime_overhead_bytes"),
+                ("budgets", "max_flash_bytes"),
+                ("budgets", "max_arena_bytes"),
+            )
+        ]
+    if old == MCU:
+        return [
+            f'[device].storage_bytes is missing: required for kind "{new}"',
+            f'[budgets].max_peak_rss_bytes is missing: required for kind "{new}"',
+            f'"tflite-micro" does not run on a {new}',
+        ]
+    return []  # a board, a phone and a watch need the same keys
+
+
+def _shown(runner: CliRunner, path: Path) -> Result:
+    return runner.invoke(cli, ["targets", "show", str(path)])
+
+
+@pytest.mark.parametrize(("old", "new"), KIND_PAIRS, ids=[f"{o}->{n}" for o, n in KIND_PAIRS])
+def test_extends_into_another_kind_of_device(
+    runner: CliRunner, tmp_path: Path, old: str, new: str
+) -> None:
+    path = write_profile(
+        tmp_path / "mine.toml", f'extends = "{KIND_OF[old]}"\n[device]\nkind = "{new}"\n'
+    )
+    result = _shown(runner, path)
+    needed = _needed_by(old, new)
+    if not needed:
+        assert result.exit_code == 0, result.output
+        assert profiles.load_profile(str(path)).device.kind == new
+        return
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "mine.toml" in line and all(n in line for n in needed), line
+
+
+@pytest.mark.parametrize(("old", "new"), KIND_PAIRS, ids=[f"{o}->{n}" for o, n in KIND_PAIRS])
+def test_a_profile_edited_into_another_kind_of_device(
+    runner: CliRunner, tmp_path: Path, old: str, new: str
+) -> None:
+    text = (TARGETS / f"{KIND_OF[old]}.toml").read_text(encoding="utf-8")
+    text = text.replace(f'kind = "{old}"', f'kind = "{new}"').replace(KIND_OF[old], "edited")
+    result = _shown(runner, write_profile(tmp_path / "edited.toml", text))
+    needed = _needed_by(old, new)
+    if not needed:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "edited.toml" in line and all(n in line for n in needed), line
+    # What the old kind had and the new one cannot use is named too: the file still holds it.
+    kept = "[device].storage_bytes = " if new == MCU else "[device].flash_bytes = "
+    assert kept in line and "only allowed" in line
+
+
+BOARD = """description = "a board of one's own, measured on the host"
+[device]
+kind = "linux-board"
+cpu = "Cortex-A53"
+architecture = "arm64"
+cores = 4
+memory_bytes = 1_073_741_824
+storage_bytes = 16_000_000_000
+[export]
+runtimes = ["litert"]
+formats = ["tflite"]
+sequence_length = 64
+[quantize]
+scheme = "dynamic-int8"
+[bench]
+runner = "local"
+threads = 4
+[budgets]
+max_model_bytes = 1_500_000
+max_peak_rss_bytes = 100_000_000
+max_accuracy_drop = 0.02
+"""
+
+
+def test_a_new_kind_inherits_none_of_the_keys_only_the_old_kind_has(tmp_path: Path) -> None:
+    # TOML cannot unset a key: a board's storage and resident-set budget would otherwise stay on
+    # a microcontroller that extends it, and no such file could ever load.
+    write_profile(tmp_path / "board.toml", BOARD)
+    text = (
+        'extends = "board.toml"\n[device]\nkind = "microcontroller"\narchitecture = "armv7e-m"\n'
+        "cores = 1\nmemory_bytes = 1_048_576\nflash_bytes = 2_097_152\n"
+        "runtime_overhead_bytes = 196_608\n"
+        '[export]\nruntimes = ["tflite-micro"]\nformats = ["tflite-micro"]\n'
+        '[quantize]\nscheme = "full-int8"\n[bench]\nrunner = "none"\nthreads = 1\n'
+        "[budgets]\nmax_flash_bytes = 2_000_000\nmax_arena_bytes = 500_000\n"
+    )
+    p = profiles.load_profile(str(write_profile(tmp_path / "mcu.toml", text)))
+    assert p.device.kind == MCU and p.device.storage_bytes is None
+    assert p.budgets.max_peak_rss_bytes is None and p.budgets.max_model_bytes == 1_500_000
+    # A key of the old kind that the file writes itself is its own mistake, and is named.
+    message = _error(tmp_path, text + "max_peak_rss_bytes = 100_000_000\n")
+    assert '[budgets].max_peak_rss_bytes = 100_000_000: no meaning for kind "micro' in message
+
+
+def test_keys_foreign_to_the_kind_in_the_parent_itself_are_still_refused(tmp_path: Path) -> None:
+    # Only a child that changes the kind drops what the old kind had; restating it drops nothing.
+    write_profile(tmp_path / "base.toml", BOARD.replace("storage_bytes", "flash_bytes"))
+    message = _error(tmp_path, 'extends = "base.toml"\n[device]\nkind = "linux-board"\n')
+    assert "[device].flash_bytes = 16_000_000_000: only allowed for a microcontroller" in message
+
+
+def test_a_microcontroller_extended_into_a_phone_loads_once_it_says_what_a_phone_needs(
+    tmp_path: Path,
+) -> None:
+    text = (
+        'extends = "esp32-s3"\n[device]\nkind = "phone"\narchitecture = "arm64"\n'
+        "memory_bytes = 6_442_450_944\nstorage_bytes = 128_000_000_000\n"
+        '[export]\nruntimes = ["litert"]\nformats = ["tflite"]\n'
+        '[quantize]\nscheme = "static-int8"\n'
+        "[budgets]\nmax_peak_rss_bytes = 250_000_000\n"
+    )
+    p = profiles.load_profile(str(write_profile(tmp_path / "phone.toml", text)))
+    assert p.device.kind == "phone" and p.device.flash_bytes is None
+    assert p.device.psram_bytes == 0 and p.budgets.max_arena_bytes is None
+
+
+# ---- a key the device's kind needs, dropped from a whole profile (issue 16) ----
+
+KIND_KEYS = [
+    (path.stem, key)
+    for path in TARGET_FILES
+    for key in ("storage_bytes", "flash_bytes", "runtime_overhead_bytes")
+    if f"\n{key} = " in path.read_text(encoding="utf-8")
+]
+
+
+@pytest.mark.parametrize(("target", "key"), KIND_KEYS, ids=[f"{t}-{k}" for t, k in KIND_KEYS])
+def test_a_key_the_kind_needs_dropped_from_a_target(
+    runner: CliRunner, tmp_path: Path, target: str, key: str
+) -> None:
+    lines = (TARGETS / f"{target}.toml").read_text(encoding="utf-8").splitlines()
+    text = "\n".join(line for line in lines if not line.startswith(f"{key} ="))
+    result = _shown(runner, write_profile(tmp_path / "mine.toml", text.replace(target, "mine")))
+    assert result.exit_code == 1
+    assert f"[device].{key} is missing: required for " in error_line(result)
+
+
+def test_the_runtime_must_leave_flash_for_the_model(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path, 'extends = "cortex-m7"\n[device]\nruntime_overhead_bytes = 3_000_000\n'
+    )
+    assert message.endswith(
+        "mine.toml: [device].runtime_overhead_bytes = 3_000_000: not less than "
+        "[device].flash_bytes = 2_097_152; the runtime must leave flash for the model"
+    )
+
+
+# ---- values TOML reads and no profile can hold ----
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("max_accuracy_drop = nan", "max_accuracy_drop = nan: must be a number from 0.0 to 1.0"),
+        ("max_p95_latency_ms = inf", "max_p95_latency_ms = inf: must be a number >= 0.001"),
+        ("max_drop_vs_teacher = -inf", "max_drop_vs_teacher = -inf: must be a number from"),
+        (
+            f"max_model_bytes = {2**63}",
+            "max_model_bytes = 9_223_372_036_854_775_808: must be an integer >= 1; "
+            "TOML integers are 64-bit",
+        ),
+    ],
+)
+def test_numbers_no_budget_can_hold(tmp_path: Path, line: str, expected: str) -> None:
+    assert f"[budgets].{expected}" in _error(tmp_path, f"{PI4}[budgets]\n{line}\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (PI4 + "[device]\ncores = " + "9" * 5000 + "\n", "not valid TOML: Exceeds the limit"),
+        (PI4 + "x = " + "[" * 3000 + "]" * 3000 + "\n", "not valid TOML: nested too deeply"),
+    ],
+    ids=["an integer of 5000 digits", "arrays 3000 deep"],
+)
+def test_toml_past_the_readers_limits(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in _error(tmp_path, text)
+
+
+def test_a_key_that_would_break_the_line_is_escaped(runner: CliRunner, tmp_path: Path) -> None:
+    path = write_profile(tmp_path / "mine.toml", PI4 + '"a\\u2028b\\u001e" = 1\n')
+    result = _shown(runner, path)
+    assert result.exit_code == 1
+    assert 'unknown key "a\\u2028b\\u001e" at the top level' in error_line(result)
+
+
+def test_a_value_too_long_to_read_is_cut(tmp_path: Path) -> None:
+    message = _error(tmp_path, PI4 + f'[bench]\nrunner = "{"x" * 500}"\n')
+    assert f'[bench].runner = "{"x" * 78}…: must be one of adb' in message
+
+
+def test_extends_a_name_too_long_for_a_file(tmp_path: Path) -> None:
+    message = _error(tmp_path, f'extends = "{"a" * 300}.toml"\n')
+    assert "Profile file not found: " in message
+
+
+def test_every_file_of_the_chain_is_reported_at_once(tmp_path: Path) -> None:
+    write_profile(tmp_path / "parent.toml", PI4 + "[bench]\nthreds = 2\n")
+    message = _error(tmp_path, 'extends = "parent.toml"\n[export]\nsequence_length = 0\n')
+    assert "mine.toml: [export].sequence_length = 0: must be an integer from 1 to 8192; " in message
+    assert 'parent.toml: unknown key "threds" in [bench] (did you mean "threads"?)' in message
+
+
+def test_a_missing_parent_and_the_files_own_problems_at_once(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'extends = "nope.toml"\n[bench]\nthreads = 0\n')
+    assert "mine.toml: [bench].threads = 0: must be an integer from 1 to 256" in message
+    assert "Profile file not found: " in message and "nope.toml" in message
+
+
+def test_extends_itself(tmp_path: Path) -> None:
+    assert "extends forms a cycle" in _error(tmp_path, 'extends = "mine.toml"\n')
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("extends = 5\n", "extends = 5: must be a string"),
+        ("[device.kind]\nx = 1\n", "[device].kind = a table: must be one of linux-board"),
+        ("device = 3\n", "device = 3: must be a table [device]"),
+        ('[[device]]\nkind = "phone"\n', 'device = [{"kind": "phone"}]: must be a table [device]'),
+        ("[export]\nformats = [1, 2]\n", "[export].formats = [1, 2]: must be one of onnx"),
+        ("[bench]\nthreads = 1979-05-27\n", '[bench].threads = "1979-05-27": must be an integer'),
+    ],
+)
+def test_a_value_of_the_wrong_shape(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in _error(tmp_path, ("" if text.startswith("extends") else PI4) + text)
