@@ -283,7 +283,7 @@ def _read_bench(path: Path) -> BenchFile:
     from edgedistil.records import load_json, parse
     from edgedistil.records.bench import BenchResult
 
-    data = load_json(path, error=BuildError, what="a bench result")
+    data = load_json(path, error=BuildError, what="not a readable bench result")
     return BenchFile(
         path=path, entry=parse(BenchResult, data, f"{path}: not a bench result", error=BuildError)
     )

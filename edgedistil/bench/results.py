@@ -126,7 +126,9 @@ def read_history(artifact: Path) -> list[BenchResult]:
     except (OSError, UnicodeDecodeError) as exc:
         raise BenchError(f"{history}: cannot be read ({exc}); move it aside") from None
     entries = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():  # the newline that ends the last entry, or a blank line
+            continue
         where = f"{history} line {number}"
         try:
             data = json.loads(line)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from edgedistil.records._base import Record
 
@@ -62,6 +62,14 @@ class BenchResult(Record):
     target: str | None = None
     result: BoardResult
     ran_on: RanOnRecord | None = None
+
+    @field_validator("schema_", "artifact_bytes", "ran_on", mode="before")
+    @classmethod
+    def _absent_not_null(cls, value: Any) -> Any:
+        """Older results leave these keys out; ``record`` never writes them as null."""
+        if value is None:
+            raise ValueError("the key is left out when unknown, never null")
+        return value
 
     def ran_on_dict(self) -> dict[str, Any] | None:
         return None if self.ran_on is None else self.ran_on.model_dump()
