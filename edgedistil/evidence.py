@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from edgedistil import gate as gate_mod
 from edgedistil import manifest as manifest_mod
 from edgedistil.bench import machine
-from edgedistil.bench.results import results_dir
+from edgedistil.bench.results import read_result, results_dir
 from edgedistil.errors import BuildError
 from edgedistil.gate import BudgetChange, Measurement
 from edgedistil.profiles import Profile
@@ -280,13 +280,7 @@ def _bench_files(path: Path, sha256: str, extra: list[BenchFile]) -> list[BenchF
 
 
 def _read_bench(path: Path) -> BenchFile:
-    from edgedistil.records import load_json, parse
-    from edgedistil.records.bench import BenchResult
-
-    data = load_json(path, error=BuildError, what="not a readable bench result")
-    return BenchFile(
-        path=path, entry=parse(BenchResult, data, f"{path}: not a bench result", error=BuildError)
-    )
+    return BenchFile(path=path, entry=read_result(path, error=BuildError))
 
 
 def _check_bench_files(extra: list[BenchFile], releases: dict[str, Any]) -> None:

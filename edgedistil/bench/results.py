@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistil.bench import stats
 from edgedistil.bench.machine import RanOn
-from edgedistil.errors import BenchError
+from edgedistil.errors import BenchError, EdgedistilError
 from edgedistil.files import write_atomic, write_json
 
 if TYPE_CHECKING:
@@ -111,6 +111,15 @@ def store(artifact: Path, entry: dict[str, Any]) -> Path:
         line = json.dumps(entry, sort_keys=True)
         write_atomic(history, old + ("" if not old or old.endswith("\n") else "\n") + line + "\n")
     return path
+
+
+def read_result(path: Path, *, error: type[EdgedistilError] = BenchError) -> BenchResult:
+    """One stored or given result file, typed (``records.bench``), or one ``error`` naming it."""
+    from edgedistil.records import load_json, parse
+    from edgedistil.records.bench import BenchResult
+
+    data = load_json(path, error=error, what="not a readable bench result")
+    return parse(BenchResult, data, f"{path}: not a bench result", error=error)
 
 
 def read_history(artifact: Path) -> list[BenchResult]:

@@ -20,7 +20,14 @@ class _Partial(Record):
 
 
 class Latency(_Partial):
+    """``board_script.summarize``: the gate judges p95, the HTML report draws the quantiles."""
+
+    min: float = Field(ge=0)
+    p50: float = Field(ge=0)
+    p90: float = Field(ge=0)
     p95: float = Field(ge=0)
+    p99: float = Field(ge=0)
+    max: float = Field(ge=0)
 
 
 class Memory(_Partial):

@@ -60,8 +60,9 @@ def _tiny_onnx(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
-    """A build folder of one release (a real ONNX file: the HTML report reads its graph), by the manifest's own writer, and a bench
-    result of its bytes by ``bench.results``' (as the local runner's board script reports)."""
+    """A build folder of one release (a real ONNX file: the HTML report reads its graph) by
+    the manifest's own writer, and a bench result of its bytes by ``bench.results``', around
+    the latency and memory sections of the board script's report."""
     from edgedistil.bench import board_script, results
     from edgedistil.bench.machine import ran_on
     from edgedistil.manifest import MANIFEST, Manifest
