@@ -220,9 +220,11 @@ def _bench_measurements(
     if not on_target:
         _warn_without_facts([f for f in files if f.ran_on is None], path)
     result = chosen.entry.result
-    rss = result.memory.peak_rss_bytes
+    p95, rss = result.latency_ms.p95, result.memory.peak_rss_bytes
     source = _bench_source(chosen)
-    found = {"p95_latency_ms": Measurement(result.latency_ms.p95, source, off_target=why)}
+    found = {}
+    if p95 is not None:
+        found["p95_latency_ms"] = Measurement(p95, source, off_target=why)
     if rss is not None:
         found["peak_rss_bytes"] = Measurement(float(rss), source, off_target=why)
     return found

@@ -20,14 +20,16 @@ class _Partial(Record):
 
 
 class Latency(_Partial):
-    """``board_script.summarize``: the gate judges p95, the HTML report draws the quantiles."""
+    """``board_script.summarize``, or ``litert_tool.parse_tool_output`` where a quantile is
+    null when the board's benchmark_model does not report it: the gate judges p95, the HTML
+    report draws the six."""
 
-    min: float = Field(ge=0)
-    p50: float = Field(ge=0)
-    p90: float = Field(ge=0)
-    p95: float = Field(ge=0)
-    p99: float = Field(ge=0)
-    max: float = Field(ge=0)
+    min: float | None = Field(ge=0)
+    p50: float | None = Field(ge=0)
+    p90: float | None = Field(ge=0)
+    p95: float | None = Field(ge=0)
+    p99: float | None = Field(ge=0)
+    max: float | None = Field(ge=0)
 
 
 class Memory(_Partial):
