@@ -16,10 +16,10 @@ from edgedistil import manifest as manifest_mod
 from edgedistil.errors import BuildError, EdgedistilError
 
 if TYPE_CHECKING:
-    from edgedistil.records.gate import GateReport
+    from edgedistil.records.gate import GateReport, Status
 
 GATE_FILE = "gate.json"
-STATUSES = ("pass", "fail", "unmeasured", "skipped")
+STATUSES: tuple[Status, ...] = ("pass", "fail", "unmeasured", "skipped")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +76,7 @@ def read_row(folder: Path) -> Row:
         folder=folder,
         target=gate.target,
         passed=gate.passed,
-        counts={s: next((n for k, n in gate.counts.items() if k == s), 0) for s in STATUSES},
+        counts={s: gate.counts.get(s, 0) for s in STATUSES},
         artifacts=len(gated),
         reason="; ".join(failing),
     )
