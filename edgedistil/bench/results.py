@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +28,6 @@ from edgedistil.files import write_atomic, write_json
 if TYPE_CHECKING:
     from edgedistil.records.bench import BenchResult
 
-log = logging.getLogger(__name__)
 
 HISTORY = "history.jsonl"
 DEFAULT_THRESHOLD = 0.10  # 10%: run-to-run noise on a quiet board stays well under it
