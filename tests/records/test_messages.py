@@ -82,7 +82,7 @@ def test_a_history_line_names_its_number(build: Build, artifact: Path) -> None:
     history.unlink()
 
 
-def test_an_export_record_without_a_key(exported: tuple[Path, dict[str, Any]]) -> None:
+def test_an_export_record_with_a_value_not_allowed(exported: tuple[Path, dict[str, Any]]) -> None:
     folder, valid = exported
     (folder / "export.json").write_text(json.dumps({**valid, "input_dtype": "float32"}))
     result = CliRunner().invoke(cli, ["quantize", str(folder)])
