@@ -16,16 +16,19 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgedistil import gate as gate_mod
 from edgedistil import manifest as manifest_mod
 from edgedistil.bench import machine
-from edgedistil.bench.results import results_dir
+from edgedistil.bench.results import read_result, results_dir
 from edgedistil.errors import BuildError
 from edgedistil.gate import BudgetChange, Measurement
 from edgedistil.profiles import Profile
 from edgedistil.teacher import sha256_of
+
+if TYPE_CHECKING:
+    from edgedistil.records.bench import BenchResult
 
 log = logging.getLogger(__name__)
 # Keys that name, describe or locate a profile: they shape no artifact and no measurement.
@@ -37,19 +40,19 @@ class BenchFile:
     """One stored or given bench result, with the file it came from (for the reader's sake)."""
 
     path: Path
-    entry: dict[str, Any]
+    entry: BenchResult
 
     @property
     def sha256(self) -> str:
-        return str(self.entry["artifact_sha256"])
+        return self.entry.artifact_sha256
 
     @property
     def timestamp(self) -> str:
-        return str(self.entry.get("timestamp"))
+        return self.entry.timestamp
 
     @property
     def ran_on(self) -> machine.RanOn | None:
-        return machine.parse(self.entry.get("ran_on"))
+        return machine.parse(self.entry.ran_on_dict())
 
 
 def gate_folder(
@@ -216,14 +219,13 @@ def _bench_measurements(
     chosen, why = max(on_target or judged, key=lambda pair: pair[0].timestamp)
     if not on_target:
         _warn_without_facts([f for f in files if f.ran_on is None], path)
-    result = chosen.entry.get("result") or {}
-    p95 = (result.get("latency_ms") or {}).get("p95")
-    rss = (result.get("memory") or {}).get("peak_rss_bytes")
+    result = chosen.entry.result
+    p95, rss = result.latency_ms.p95, result.memory.peak_rss_bytes
     source = _bench_source(chosen)
     found = {}
-    if isinstance(p95, int | float):
-        found["p95_latency_ms"] = Measurement(float(p95), source, off_target=why)
-    if isinstance(rss, int | float):
+    if p95 is not None:
+        found["p95_latency_ms"] = Measurement(p95, source, off_target=why)
+    if rss is not None:
         found["peak_rss_bytes"] = Measurement(float(rss), source, off_target=why)
     return found
 
@@ -242,7 +244,7 @@ def _bench_source(bench: BenchFile) -> str:
     ran_on = bench.ran_on
     if ran_on is None:
         entry = bench.entry
-        return f"bench on {entry.get('board')} ({entry.get('runner')}), {bench.timestamp}"
+        return f"bench on {entry.board} ({entry.runner}), {bench.timestamp}"
     return f"bench on {ran_on.describe()}, {bench.timestamp}"
 
 
@@ -280,13 +282,7 @@ def _bench_files(path: Path, sha256: str, extra: list[BenchFile]) -> list[BenchF
 
 
 def _read_bench(path: Path) -> BenchFile:
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise BuildError(f"{path}: not a readable bench result ({exc})") from None
-    if not isinstance(entry, dict) or "artifact_sha256" not in entry or "result" not in entry:
-        raise BuildError(f"{path}: not a bench result (no artifact_sha256 and result)")
-    return BenchFile(path=path, entry=entry)
+    return BenchFile(path=path, entry=read_result(path, error=BuildError))
 
 
 def _check_bench_files(extra: list[BenchFile], releases: dict[str, Any]) -> None:
@@ -294,7 +290,7 @@ def _check_bench_files(extra: list[BenchFile], releases: dict[str, Any]) -> None
     for bench in extra:
         if bench.sha256 not in known:
             raise BuildError(
-                f"--bench: the result for {bench.entry.get('artifact')} (sha256 "
+                f"--bench: the result for {bench.entry.artifact} (sha256 "
                 f"{bench.sha256[:12]}...) in {bench.path} is for none of this build's release "
                 "artifacts; bench the artifact this build made"
             )

@@ -15,11 +15,14 @@ import platform
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgedistil.errors import BuildError
 from edgedistil.files import write_json
 from edgedistil.teacher import sha256_of
+
+if TYPE_CHECKING:
+    from edgedistil.records.manifest import ManifestRecord
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
@@ -153,7 +156,23 @@ def releases(artifacts: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def load(root: Path) -> dict[str, Any]:
-    """A build folder's manifest, refused with one line when missing or unreadable."""
+    """A build folder's manifest, refused with one line when missing, unreadable, of another
+    schema, or not what ``Manifest`` writes (``records.manifest``); the validated data itself,
+    which the build goes on changing and saving."""
+    data, _ = _read(root)
+    return data
+
+
+def read(root: Path) -> ManifestRecord:
+    """A build folder's manifest as its typed record, for readers that only read it."""
+    _, record = _read(root)
+    return record
+
+
+def _read(root: Path) -> tuple[dict[str, Any], ManifestRecord]:
+    from edgedistil.records import parse
+    from edgedistil.records.manifest import ManifestRecord
+
     if not root.is_dir():
         raise BuildError(f"{root}: no such build folder; make one with: edgedistil build")
     path = root / MANIFEST
@@ -165,7 +184,9 @@ def load(root: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BuildError(f"{path} is not valid JSON ({exc}); rebuild the folder") from None
+    except OSError as exc:
+        raise BuildError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise BuildError(f"{path}: manifest schema {found!r}; this edgedistil reads {SCHEMA}")
-    return data
+    return data, parse(ManifestRecord, data, str(path), error=BuildError)

@@ -10,15 +10,19 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgedistil.bench.machine import parse as parse_ran_on
-from edgedistil.bench.results import results_dir
+from edgedistil.bench.results import read_result, results_dir
+from edgedistil.errors import BuildError
 from edgedistil.gate import Gate
+from edgedistil.manifest import read as read_manifest
 from edgedistil.report import change_text, coverage_text, measured_text, source_text
 from edgedistil.units import format_value
+
+if TYPE_CHECKING:
+    from edgedistil.records.manifest import Artifact
 
 PLOTS = ("bytes.png", "latency.png", "accuracy.png")
 _QUANTILES = ("min", "p50", "p90", "p95", "p99", "max")
@@ -28,7 +32,7 @@ def render(gate: Gate, folder: Path, out: Path) -> str:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-    artifacts = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["artifacts"]
+    artifacts = read_manifest(folder).artifacts
     figures = [
         _bytes_plot(folder, artifacts, out / PLOTS[0]),
         _latency_plot(folder, artifacts, out / PLOTS[1]),
@@ -124,7 +128,7 @@ def byte_parts(path: Path) -> dict[str, int]:
     return parts
 
 
-def _bytes_plot(folder: Path, artifacts: dict[str, Any], path: Path) -> tuple[Path, str]:
+def _bytes_plot(folder: Path, artifacts: dict[str, Artifact], path: Path) -> tuple[Path, str]:
     import matplotlib.pyplot as plt
 
     # The gate judges the release artifacts only: another file the manifest lists (the float
@@ -147,23 +151,23 @@ def _bytes_plot(folder: Path, artifacts: dict[str, Any], path: Path) -> tuple[Pa
     return path, "Where the bytes go, per artifact"
 
 
-def _latency_plot(folder: Path, artifacts: dict[str, Any], path: Path) -> tuple[Path | None, str]:
+def _latency_plot(
+    folder: Path, artifacts: dict[str, Artifact], path: Path
+) -> tuple[Path | None, str]:
     import matplotlib.pyplot as plt
 
     series = {}
     for rel, info in sorted(artifacts.items()):
         entries = [
-            json.loads(p.read_text(encoding="utf-8"))
+            read_result(p, error=BuildError)
             for p in sorted(results_dir(folder / rel).glob("*.json"))
         ]
-        mine = [e for e in entries if e.get("artifact_sha256") == info["sha256"]]
+        mine = [e for e in entries if e.artifact_sha256 == info.sha256]
         if mine:
-            latest = max(mine, key=lambda e: str(e.get("timestamp")))
-            ran_on = parse_ran_on(latest.get("ran_on"))
-            where = (
-                latest.get("board") if ran_on is None else f"{ran_on.architecture} {ran_on.board}"
-            )
-            series[f"{rel} ({where})"] = latest["result"]["latency_ms"]
+            latest = max(mine, key=lambda e: e.timestamp)
+            ran_on = parse_ran_on(latest.ran_on_dict())
+            where = latest.board if ran_on is None else f"{ran_on.architecture} {ran_on.board}"
+            series[f"{rel} ({where})"] = latest.result.latency_ms.model_dump()
     title = "Latency quantiles from the newest bench of each artifact's bytes"
     if not series:
         path.unlink(missing_ok=True)
@@ -179,26 +183,26 @@ def _latency_plot(folder: Path, artifacts: dict[str, Any], path: Path) -> tuple[
     return path, title
 
 
-def _accuracy_plot(artifacts: dict[str, Any], path: Path) -> tuple[Path | None, str]:
+def _accuracy_plot(artifacts: dict[str, Artifact], path: Path) -> tuple[Path | None, str]:
     import matplotlib.pyplot as plt
 
     points = [
-        (rel, info["bytes"], 0.0 if info.get("role") == "float" else info.get("accuracy_drop"))
+        (rel, info.bytes, 0.0 if info.role == "float" else info.accuracy_drop)
         for rel, info in sorted(artifacts.items())
-        if info.get("role") in ("float", "release")
+        if info.role in ("float", "release")
     ]
-    points = [p for p in points if p[2] is not None]
+    drops = [(rel, size, drop) for rel, size, drop in points if drop is not None]
     teacher = [
-        (rel, info["bytes"], info["drop_vs_teacher"])
+        (rel, info.bytes, info.drop_vs_teacher)
         for rel, info in sorted(artifacts.items())
-        if info.get("drop_vs_teacher") is not None
+        if info.drop_vs_teacher is not None
     ]
     title = "Accuracy drop (points) against size: vs the float student (o), vs the teacher (x)"
-    if not points and not teacher:
+    if not drops and not teacher:
         path.unlink(missing_ok=True)
         return None, title
     fig, ax = plt.subplots(figsize=(8, 4))
-    for marker, series in (("o", points), ("x", teacher)):
+    for marker, series in (("o", drops), ("x", teacher)):
         for rel, size, drop in series:
             ax.scatter(size / 2**20, 100 * drop, marker=marker)
             ax.annotate(rel, (size / 2**20, 100 * drop), fontsize="small")

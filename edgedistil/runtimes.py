@@ -60,9 +60,9 @@ def run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) 
     data = batches(
         tokenizer_of(path.parent),
         texts,
-        length=record["sequence_length"],
-        names=record["inputs"],
-        dtype=record["input_dtype"],
+        length=record.sequence_length,
+        names=record.inputs,
+        dtype=record.input_dtype,
         batch_size=BATCH,
     )
     run = session(path)

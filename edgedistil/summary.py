@@ -8,16 +8,18 @@ manifest): a build that failed after an older gate, or bytes changed since, show
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgedistil import manifest as manifest_mod
 from edgedistil.errors import BuildError, EdgedistilError
 
+if TYPE_CHECKING:
+    from edgedistil.records.gate import GateReport, Status
+
 GATE_FILE = "gate.json"
-STATUSES = ("pass", "fail", "unmeasured", "skipped")
+STATUSES: tuple[Status, ...] = ("pass", "fail", "unmeasured", "skipped")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,11 +55,11 @@ def read_row(folder: Path) -> Row:
         gate = _read_gate(folder / GATE_FILE)
     except EdgedistilError as exc:
         return Row(folder=folder, target=None, passed=None, counts={}, artifacts=0, reason=str(exc))
-    gated = {a["artifact"]: a["sha256"] for a in gate["artifacts"]}
+    gated = {a.artifact: a.sha256 for a in gate.artifacts}
     if gated != releases:
         return Row(
             folder=folder,
-            target=gate["target"],
+            target=gate.target,
             passed=None,
             counts={},
             artifacts=len(releases),
@@ -65,68 +67,32 @@ def read_row(folder: Path) -> Row:
             "(the last build or check did not finish); rebuild or re-run edgedistil check",
         )
     failing = [
-        f"{a['artifact']}: {c['label']} {c['status']}"
-        for a in gate["artifacts"]
-        for c in a["checks"]
-        if c["status"] in ("fail", "unmeasured")
+        f"{a.artifact}: {c.label} {c.status}"
+        for a in gate.artifacts
+        for c in a.checks
+        if c.status in ("fail", "unmeasured")
     ]
     return Row(
         folder=folder,
-        target=gate["target"],
-        passed=gate["passed"],
-        counts={s: int(gate["counts"].get(s, 0)) for s in STATUSES},
+        target=gate.target,
+        passed=gate.passed,
+        counts={s: gate.counts.get(s, 0) for s in STATUSES},
         artifacts=len(gated),
         reason="; ".join(failing),
     )
 
 
 def _releases(folder: Path) -> dict[str, str]:
-    data = manifest_mod.load(folder)
-    artifacts = data.get("artifacts")
-    if not isinstance(artifacts, dict):
-        raise BuildError(f"{folder / manifest_mod.MANIFEST}: no artifacts table")
-    return {rel: str(info.get("sha256")) for rel, info in manifest_mod.releases(artifacts).items()}
+    artifacts = manifest_mod.read(folder).artifacts
+    return {rel: info.sha256 for rel, info in artifacts.items() if info.role == "release"}
 
 
-def _read_gate(path: Path) -> dict[str, Any]:
-    """gate.json, checked for every field this module reads."""
+def _read_gate(path: Path) -> GateReport:
+    """gate.json, typed for every field this module reads (``records.gate``)."""
+    from edgedistil.records import load_json, parse
+    from edgedistil.records.gate import GateReport
+
     if not path.is_file():
         raise BuildError(f"{path}: no gate yet (the build did not reach its gate)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise BuildError(f"{path}: not readable JSON ({exc})") from None
-    problems = _problems(data)
-    if problems:
-        raise BuildError(f"{path}: not a gate report: {'; '.join(problems)}")
-    return data  # type: ignore[no-any-return]
-
-
-def _problems(data: Any) -> list[str]:
-    if not isinstance(data, dict):
-        return [f"a JSON {type(data).__name__}, not an object"]
-    problems = []
-    if not isinstance(data.get("target"), str):
-        problems.append("target is not a string")
-    if not isinstance(data.get("passed"), bool):
-        problems.append("passed is not true/false")
-    counts = data.get("counts")
-    if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
-        problems.append("counts is not a table of integers")
-    artifacts = data.get("artifacts")
-    if not isinstance(artifacts, list) or not all(_is_artifact(a) for a in artifacts):
-        problems.append("artifacts is not a list of {artifact, sha256, checks}")
-    return problems
-
-
-def _is_artifact(item: Any) -> bool:
-    return (
-        isinstance(item, dict)
-        and isinstance(item.get("artifact"), str)
-        and isinstance(item.get("sha256"), str)
-        and isinstance(item.get("checks"), list)
-        and all(
-            isinstance(c, dict) and isinstance(c.get("label"), str) and c.get("status") in STATUSES
-            for c in item["checks"]
-        )
-    )
+    data = load_json(path, error=BuildError, what="gate report")
+    return parse(GateReport, data, f"{path}: not a gate report", error=BuildError)

@@ -50,7 +50,9 @@ def _folder(root: Path) -> Path:
     manifest = Manifest.open(folder)
     for rel, info in ((FLOAT, {"role": "float"}), (RELEASE, {"role": "release"})):
         _onnx(folder / rel)
-        manifest.add_artifact(rel, stage="onnx-verify", accuracy_drop=0.004, **info)
+        manifest.add_artifact(
+            rel, stage="onnx-verify", accuracy_drop=0.004, accuracy_drop_source="test", **info
+        )
     manifest.save()
     return folder
 
@@ -145,8 +147,9 @@ def test_the_latency_plot_needs_a_bench_of_the_same_bytes(tmp_path: Path) -> Non
     bench = results_dir(folder / RELEASE)
     bench.mkdir()
     latency = {q: 3.0 for q in ("min", "p50", "p90", "p95", "p99", "max")}
-    entry = {"artifact_sha256": sha, "timestamp": "t", "board": "pi", "result": {}}
-    (bench / "t.json").write_text(json.dumps({**entry, "result": {"latency_ms": latency}}))
+    entry = {"artifact_sha256": sha, "timestamp": "t", "board": "pi", "runner": "ssh"}
+    result = {"latency_ms": latency, "memory": {"peak_rss_bytes": 1}}
+    (bench / "t.json").write_text(json.dumps({**entry, "artifact": RELEASE, "result": result}))
     page = render(_gate(SMALL), folder, folder)
     assert '<img src="latency.png"' in page and (folder / "latency.png").stat().st_size > 1000
 

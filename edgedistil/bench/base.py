@@ -177,7 +177,17 @@ def read_result(board: Board, stdout: str, stderr: str, returncode: int) -> dict
             f"(missing {', '.join(missing) or 'ok'}): {_snippet(stdout)}; "
             "is board_script.py on the board from another edgedistil version?"
         )
+    _check_result(board, data)
     return data
+
+
+def _check_result(board: Board, data: dict[str, Any]) -> None:
+    """What will be stored is what the gate and ``--compare`` can read back (``records.bench``):
+    a result they would refuse later is refused now, naming the board."""
+    from edgedistil.records import parse
+    from edgedistil.records.bench import BoardResult
+
+    parse(BoardResult, data, f"Board {board.label}: the benchmark result", error=BenchError)
 
 
 def _last_json_object(text: str) -> dict[str, Any] | None:

@@ -111,29 +111,31 @@ def read_fleet(path: Path, runner: str) -> list[Board]:
 
 
 def _read_toml_fleet(path: Path, text: str, runner: str) -> list[Board]:
+    """``[[boards]]`` tables (``records.fleet``), each checked on its own so an error names the
+    board by its number; every bad board is named in the one error."""
+    from edgedistil.records import parse
+    from edgedistil.records.fleet import FleetBoard, FleetFile
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"Fleet file {path}: not valid TOML: {exc}") from None
-    entries = data.get("boards")
-    if not isinstance(entries, list) or not entries or set(data) - {"boards"}:
-        raise BenchError(f"Fleet file {path}: expected [[boards]] tables, each with an address")
+    hint = f"expected [[boards]] tables, each with an address; keys: {', '.join(FLEET_KEYS)}"
+    try:
+        entries = parse(FleetFile, data, f"Fleet file {path}", error=BenchError).boards
+    except BenchError as exc:
+        raise BenchError(f"{exc}; {hint}") from None
     problems, boards = [], []
     for number, entry in enumerate(entries, 1):
-        unknown = sorted(set(entry) - set(FLEET_KEYS))
-        values = [entry.get(k) for k in FLEET_KEYS]
-        if unknown or not isinstance(entry.get("address"), str):
-            problems.append(
-                f"board {number}: needs address, allows {', '.join(FLEET_KEYS)}"
-                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
-            )
-        elif not all(v is None or isinstance(v, str) for v in values):
-            problems.append(f"board {number}: {', '.join(FLEET_KEYS)} must be strings")
-        else:
-            address, name, own, python = values
-            boards.append(_board(own or runner, str(address), name=name, python=python))
+        try:
+            board = parse(FleetBoard, entry, f"board {number}", error=BenchError)
+        except BenchError as exc:
+            problems.append(str(exc))
+            continue
+        own = board.runner or runner
+        boards.append(_board(own, board.address, name=board.name, python=board.python))
     if problems:
-        raise BenchError(f"Fleet file {path}: " + "; ".join(problems))
+        raise BenchError(f"Fleet file {path}: " + "; ".join(problems) + f"; {hint}")
     return boards
 
 

@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgedistil.bench import stats
 from edgedistil.bench.machine import RanOn
-from edgedistil.errors import BenchError
+from edgedistil.errors import BenchError, EdgedistilError
 from edgedistil.files import write_atomic, write_json
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from edgedistil.records.bench import BenchResult
+
 
 HISTORY = "history.jsonl"
 DEFAULT_THRESHOLD = 0.10  # 10%: run-to-run noise on a quiet board stays well under it
@@ -110,47 +111,71 @@ def store(artifact: Path, entry: dict[str, Any]) -> Path:
     return path
 
 
-def previous(artifact: Path, board: str, sha256: str) -> dict[str, Any] | None:
-    """The last stored run of ``board`` on these exact bytes, or None."""
+def read_result(path: Path, *, error: type[EdgedistilError] = BenchError) -> BenchResult:
+    """One stored or given result file, typed (``records.bench``), or one ``error`` naming it."""
+    from edgedistil.records import load_json, parse
+    from edgedistil.records.bench import BenchResult
+
+    data = load_json(path, error=error, what="not a readable bench result")
+    return parse(BenchResult, data, f"{path}: not a bench result", error=error)
+
+
+def read_history(artifact: Path) -> list[BenchResult]:
+    """Every entry of the artifact's ``history.jsonl``, typed (``records.bench``); a line that is
+    not a result ``store`` writes is one ``BenchError`` naming the file and the line, checked
+    before a bench runs so that no board's time is spent on a run whose history cannot be kept."""
+    from edgedistil.records import parse
+    from edgedistil.records.bench import BenchResult
+
     history = results_dir(artifact) / HISTORY
-    if not history.is_file():
-        return None
-    last = None
-    for number, line in enumerate(history.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            log.warning("%s:%d is not JSON; skipped", history, number)
+    try:
+        text = history.read_text(encoding="utf-8") if history.is_file() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{history}: cannot be read ({exc}); move it aside") from None
+    entries = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():  # the newline that ends the last entry, or a blank line
             continue
-        if entry.get("board") == board and entry.get("artifact_sha256") == sha256:
-            last = entry
-    return last
+        where = f"{history} line {number}"
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise BenchError(f"{where}: not valid JSON ({exc}); move the file aside") from None
+        entries.append(parse(BenchResult, data, where, error=BenchError))
+    return entries
+
+
+def previous(artifact: Path, board: str, sha256: str) -> BenchResult | None:
+    """The last stored run of ``board`` on these exact bytes, or None."""
+    found = [e for e in read_history(artifact) if e.board == board and e.artifact_sha256 == sha256]
+    return found[-1] if found else None
 
 
 def compare(
-    board: str, current: dict[str, Any], before: dict[str, Any] | None, threshold: float
+    board: str, current: dict[str, Any], before: BenchResult | None, threshold: float
 ) -> Comparison:
-    def pick(entry: dict[str, Any] | None, section: str, key: str) -> float | None:
-        value = ((entry or {}).get("result") or {}).get(section, {}).get(key)
+    def pick(entry: dict[str, Any], section: str, key: str) -> float | None:
+        value = (entry.get("result") or {}).get(section, {}).get(key)
         return float(value) if isinstance(value, int | float) else None
 
+    rss = before.result.memory.peak_rss_bytes if before else None
     metrics = (
         Metric(
             name="p95 latency",
             unit="ms",
-            previous=pick(before, "latency_ms", "p95"),
+            previous=before.result.latency_ms.p95 if before else None,
             current=pick(current, "latency_ms", "p95"),
         ),
         Metric(
             name="peak RSS",
             unit="bytes",
-            previous=pick(before, "memory", "peak_rss_bytes"),
+            previous=None if rss is None else float(rss),
             current=pick(current, "memory", "peak_rss_bytes"),
         ),
     )
     return Comparison(
         board=board,
-        previous_timestamp=before["timestamp"] if before else None,
+        previous_timestamp=before.timestamp if before else None,
         threshold=threshold,
         metrics=metrics,
     )

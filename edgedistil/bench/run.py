@@ -90,6 +90,7 @@ def bench(request: Request) -> Report:
         host_env=profile.bench.host_env if profile else None,
     )
     runners = {b.runner: make_runner(b.runner, request.options) for b in boards}
+    results.read_history(artifact)  # a history that cannot be kept fails before any board runs
     if request.cpus and not _CPUS.match(request.cpus):
         raise BenchError(f"--cpus {request.cpus!r}: expected CPU numbers like 0-3 or 0,2")
     threads = request.threads or (profile.bench.threads if profile else os.cpu_count() or 1)

@@ -112,7 +112,7 @@ def quantize_command(
     from edgedistil.quantize.job import Job, quantize
 
     console = make_console()
-    profile = _onnx_profile(target or read_record(export_dir).get("target") or "raspberry-pi-4")
+    profile = _onnx_profile(target or read_record(export_dir).target or "raspberry-pi-4")
     chosen = scheme or profile.quantize.scheme
     if chosen not in q.ort_schemes():
         raise QuantizeError(

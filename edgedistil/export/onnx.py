@@ -11,12 +11,11 @@ text.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgedistil.errors import ExportError
 from edgedistil.export import graph as graph_mod
@@ -25,6 +24,9 @@ from edgedistil.files import move_into, write_json
 from edgedistil.teacher import load_teacher_model, resolve_teacher
 from edgedistil.verify import parity as parity_mod
 from edgedistil.verify.text import encode
+
+if TYPE_CHECKING:
+    from edgedistil.records.export import ExportRecord
 
 log = logging.getLogger(__name__)
 
@@ -192,13 +194,16 @@ def _publish(staging: Path, spec: ExportSpec, exported: Exported, head: model_mo
     write_json(spec.out / RECORD_FILE, record)
 
 
-def read_record(directory: Path) -> dict[str, Any]:
-    """The ``export.json`` of an export directory: what quantize needs to know about the model."""
+def read_record(directory: Path) -> ExportRecord:
+    """The ``export.json`` of an export directory: what quantize needs to know about the model,
+    typed (``records.export``), or one ``ExportError`` naming the file and the field."""
+    from edgedistil.records import read_json
+    from edgedistil.records.export import ExportRecord
+
     path = directory / RECORD_FILE
     if not path.is_file():
         raise ExportError(
             f"{directory} is not a finished export: {RECORD_FILE} is missing; run "
             "`edgedistil export STUDENT --target X --out DIR` first"
         )
-    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return record
+    return read_json(path, ExportRecord, error=ExportError, what="the export's record")

@@ -78,9 +78,9 @@ class _Context:
         return batches(
             self.tokenizer,
             texts,
-            length=self.record["sequence_length"],
-            names=self.record["inputs"],
-            dtype=self.record["input_dtype"],
+            length=self.record.sequence_length,
+            names=self.record.inputs,
+            dtype=self.record.input_dtype,
             batch_size=self.job.batch_size,
         )
 
@@ -92,9 +92,9 @@ class _Context:
         return self.measure(target), target.stat().st_size
 
     def measure(self, path: Path) -> fidelity.Fidelity:
-        labels = self.eval.labels if self.record["task"] == "classification" else None
+        labels = self.eval.labels if self.record.task == "classification" else None
         return fidelity.measure(
-            self.source, path, lambda: self.data(self.eval.texts), labels, self.record["task"]
+            self.source, path, lambda: self.data(self.eval.texts), labels, self.record.task
         )
 
 

@@ -61,8 +61,8 @@ def test_a_plain_fleet(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[[boards]]\naddress = "a"\nhost = "b"\n', "unknown: host"),
-        ('[[boards]]\nname = "x"\n', "board 1: needs address"),
+        ('[[boards]]\naddress = "a"\nhost = "b"\n', "board 1: unknown key host"),
+        ('[[boards]]\nname = "x"\n', "board 1: address is missing"),
         ('[[boards]]\naddress = "a"\n[[boards]]\naddress = "a"\n', "Board names repeat: a"),
         ("boards = 3\n", "expected [[boards]] tables"),
         ("[[boards]\n", "not valid TOML"),

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from edgedistil.cli import cli
 from edgedistil.data import SAMPLE_TEXT
 from edgedistil.errors import ExportError
+from edgedistil.records import read_json
+from edgedistil.records.tflite import TFLiteRecord
 from tests.conftest import error_line, write_profile
 
 LENGTH = 16  # every code path at a tenth of the work of 128
@@ -140,9 +142,9 @@ def test_each_scheme_is_verified_in_litert_and_recorded(
     assert result.fidelity.sentences == EVAL and result.fidelity.metric == "agreement"
     assert result.fidelity.agreement == 1.0
     assert result.ops.passed and "GELU" in result.ops.ops  # LiteRT keeps the exact GELU
-    record = json.loads(result.record.read_text())
-    assert record["sha256"] == result.sha256 and record["scheme"] == scheme
-    assert record["fidelity"]["drop"] <= 0.02
+    record = read_json(result.record, TFLiteRecord, error=ExportError)  # the record's model
+    assert record.sha256 == result.sha256 and record.scheme == scheme
+    assert record.fidelity.drop <= 0.02
     assert not list(result.path.parent.glob(".*.tmp"))
 
 

@@ -1,0 +1,39 @@
+"""``export.json``: what ``edgedistil export`` recorded about the ONNX file beside it
+(``edgedistil.export.onnx._publish`` writes it; ``quantize`` and the build's runtimes read it)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from edgedistil.records._base import Record
+
+
+class Parity(Record):
+    """``verify.parity.Parity`` as ``asdict`` writes it."""
+
+    sentences: int
+    max_abs_diff: float
+    agreement: float | None
+    min_cosine: float | None
+
+
+class ExportRecord(Record):
+    """Every key ``_publish`` writes. ``sequence_length`` is null for a dynamic-length graph."""
+
+    student: str
+    target: str | None
+    task: Literal["classification", "embedding"]
+    inputs: list[str] = Field(min_length=1)
+    output: str
+    input_dtype: Literal["int32", "int64"]  # [export].input_dtype's choices
+    sequence_length: int | None = Field(gt=0)
+    graph: Literal["fused", "plain"]  # export.graph.GRAPHS
+    fused_operators: dict[str, int]
+    pooling: str | None
+    normalize: bool
+    dense: list[int] | None
+    opset: int
+    parity: Parity
+    bytes: int = Field(ge=0)

@@ -1,0 +1,76 @@
+"""A build folder's ``manifest.json`` (``edgedistil.manifest.Manifest`` writes it after every
+stage; ``check``, ``summary``, ``report`` and the next build read it).
+
+Partial on purpose (``extra="allow"``) at three levels, and strict on every key a reader uses:
+the top level carries the build's description (inputs, versions, split) that only people read;
+a stage's record carries what that stage chose to note (summary, drop, kept_float); an
+artifact's entry carries whatever its stage passed to ``add_artifact`` (scheme, vs_teacher).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from edgedistil.records._base import Record
+
+SHA256 = r"^[0-9a-f]{64}$"
+# A measured quantity an artifact may carry, each with the ``<quantity>_source`` saying how it
+# was measured: the gate shows that source beside the number.
+MEASURED = ("arena_bytes", "accuracy_drop", "drop_vs_teacher")
+
+
+class _Partial(Record):
+    model_config = ConfigDict(extra="allow")
+
+
+class Stage(_Partial):
+    """``Manifest.finish``: a stage done with ``key``, and the sha256 of each file it wrote."""
+
+    key: str
+    status: Literal["done"]
+    outputs: dict[str, str]
+
+
+class Artifact(_Partial):
+    """``Manifest.add_artifact``: a verified file, by its path under the build folder."""
+
+    sha256: str = Field(pattern=SHA256)
+    bytes: int = Field(ge=0)
+    stage: str
+    format: str | None = None
+    role: Literal["release", "float", "copy"] | None = None  # "release": what the gate judges
+    arena_bytes: float | None = None
+    arena_bytes_source: str | None = None
+    accuracy_drop: float | None = None
+    accuracy_drop_source: str | None = None
+    drop_vs_teacher: float | None = None
+    drop_vs_teacher_source: str | None = None
+    drop_vs_teacher_unmeasured: str | None = None
+    eval_unk_rate: float | None = None
+    eval_unk_sentences: float | None = None
+    eval_unk_source: str | None = None
+
+    @model_validator(mode="after")
+    def _measured_with_source(self) -> Self:
+        """A quantity present is a number with its source: the gate reads both."""
+        for quantity in MEASURED:
+            if quantity not in self.model_fields_set:
+                continue
+            if getattr(self, quantity) is None:
+                raise ValueError(f"{quantity} is null; expected a number")
+            if getattr(self, f"{quantity}_source") is None:
+                raise ValueError(f"{quantity} without {quantity}_source")
+        return self
+
+
+class ManifestRecord(_Partial):
+    """The keys ``check``, ``summary`` and the build read; ``schema`` is checked before this
+    model (``edgedistil.manifest.load``), so another version's manifest says so first."""
+
+    schema_: Literal[1] = Field(alias="schema")  # "schema" shadows a BaseModel attribute
+    stages: dict[str, Stage]
+    artifacts: dict[str, Artifact]
+    target: str | None = None
+    profile: dict[str, Any] | None = None

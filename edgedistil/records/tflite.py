@@ -1,0 +1,49 @@
+"""``model.<scheme>.json`` beside each ``.tflite`` (``edgedistil.export.tflite.record_of`` writes
+it once the file passed LiteRT, the fidelity budget and the op check).
+
+Nothing in edgedistil reads it back yet (the build lists the ``.tflite`` in its manifest and
+bench reads the file itself): the model is the record's definition, checked against what the
+writer writes by ``tests/export/test_tflite.py``, for the first reader to parse it with."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from edgedistil.records._base import Record
+
+
+class Fidelity(Record):
+    """``verify.fidelity.Fidelity`` as ``asdict`` writes it, with its ``drop``."""
+
+    task: str
+    sentences: int
+    metric: str  # "accuracy", "agreement" or "cosine"
+    float_score: float
+    int8_score: float
+    max_abs_diff: float
+    agreement: float | None
+    mean_cosine: float | None
+    drop: float
+
+
+class TFLiteRecord(Record):
+    student: str
+    target: str | None
+    runtime: str  # export.tflite_ops.RUNTIMES
+    file: str
+    scheme: str
+    task: str
+    inputs: dict[str, list[str | list[int]]]  # name -> ["int32", [1, length]]
+    # (scale, zero point) of an integer output; JSON has no tuple, so a list of the two.
+    output_quantization: list[float] | None = Field(min_length=2, max_length=2)
+    sequence_length: int = Field(gt=0)
+    mask_bias: float
+    outlier_dims: list[int]
+    rewrites: list[str]
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    fidelity: Fidelity
+    max_drop: float
+    ops: dict[str, int]  # operator -> number of nodes
+    xnnpack_fallback: list[str]
+    verified_on: dict[str, str]  # verify.kernels.host_facts
