@@ -111,7 +111,10 @@ def byte_parts(path: Path) -> dict[str, int]:
     import onnx
     from onnx import numpy_helper
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf's DecodeError and onnx's own: a report draws, it does not judge
+        return {"model (not readable as ONNX)": size}
     parts = {"embeddings": 0, "encoder": 0, "head": 0}
     for tensor in model.graph.initializer:
         nbytes = numpy_helper.to_array(tensor).nbytes

@@ -170,3 +170,9 @@ def test_an_artifact_missing_from_the_folder_is_drawn_not_raised(
     page = render(_gate(SMALL), folder, folder)
     assert '<img src="bytes.png"' in page
     assert drawn and all(names == [RELEASE, f"{FLOAT} (missing)"] for names in drawn)
+
+
+def test_a_file_named_onnx_that_is_not_a_graph_is_drawn_whole(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"\x08\xff\xff garbage, not a protobuf")
+    assert byte_parts(path) == {"model (not readable as ONNX)": path.stat().st_size}
