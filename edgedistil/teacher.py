@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistil.errors import TeacherError
+from edgedistil.errors import EdgedistilError, TeacherError
 
 if TYPE_CHECKING:
     import torch
+
+    from edgedistil.records.hf import DenseConfig, Pooling
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,40 @@ def resolve_teacher(spec: str) -> Teacher:
                 f'Teacher "{spec}" {what}; give a local Hugging Face model directory '
                 '(config.json + model.safetensors) or "default"'
             )
-    return Teacher(name=spec, path=path, config=read_config(path))
+    config = read_config(path)
+    check_model_folder(path, config)
+    return Teacher(name=spec, path=path, config=config)
+
+
+def check_model_folder(path: Path, config: dict[str, Any]) -> None:
+    """What every command that reads a model folder checks before using it: its weights are
+    there and its tokenizer loads and fits the embedding table (``tokens.check_tokenizer``)."""
+    from edgedistil.tokens import check_tokenizer
+
+    find_weights(path)
+    check_tokenizer(path, config.get("vocab_size"), error=TeacherError)
+
+
+def load_tokenizer(path: Path, *, error: type[EdgedistilError] = TeacherError) -> Any:
+    """The transformers tokenizer of a model or export folder, checked as its weights are: the
+    files are there, it loads, and its ids fit the folder's ``config.json`` vocab_size."""
+    from edgedistil.tokens import check_size, check_tokenizer
+
+    vocab_size = read_config(path).get("vocab_size") if (path / "config.json").is_file() else None
+    check_tokenizer(path, vocab_size, error=error)
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    # transformers raises OSError, ValueError, TypeError, KeyError... for a tokenizer file it
+    # cannot read; any of them means the same to the user: this folder's tokenizer is unusable.
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise error(
+            f"{path}: the tokenizer does not load ({first or type(exc).__name__})"
+        ) from None
+    check_size(path, len(tokenizer), vocab_size, error=error)
+    return tokenizer
 
 
 def default_teacher_dir() -> Path:
@@ -110,29 +144,59 @@ def verify_files(root: Path, pinned: dict[str, str]) -> None:
 
 
 def read_config(path: Path) -> dict[str, Any]:
+    """``config.json`` as a dict, its keys that edgedistil reads checked (``records.hf.HFConfig``)."""
+    from edgedistil.records import load_json, parse
+    from edgedistil.records.hf import HFConfig
+
     config_path = path / "config.json"
     if not config_path.is_file():
         raise TeacherError(
             f"Teacher directory {path} has no config.json; a Hugging Face model directory "
             "holds config.json and the weights (model.safetensors)"
         )
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TeacherError(f"{config_path} is not valid JSON: {exc}") from None
-    if not isinstance(config, dict):
-        raise TeacherError(f"{config_path} must hold a JSON object, found {type(config).__name__}")
-    return config
+    config = load_json(config_path, error=TeacherError)
+    parse(HFConfig, config, str(config_path), error=TeacherError)
+    # the dict, not the model: transformers and every stage read the keys it does not type
+    return dict(config)
 
 
-def read_modules(path: Path) -> list[dict[str, Any]]:
-    """The sentence-transformers module list of a model directory (``modules.json``); none
-    for a plain Hugging Face directory."""
+def read_modules(
+    path: Path, *, error: type[EdgedistilError] = TeacherError
+) -> list[dict[str, Any]]:
+    """The sentence-transformers module list of a model directory (``modules.json``), each
+    entry checked (``records.hf.Modules``); none for a plain Hugging Face directory."""
+    from edgedistil.records import load_json, parse
+    from edgedistil.records.hf import Modules
+
     modules = path / "modules.json"
     if not modules.is_file():
         return []
-    listed: list[dict[str, Any]] = json.loads(modules.read_text(encoding="utf-8"))
-    return listed
+    listed = load_json(modules, error=error)
+    if not isinstance(listed, list):  # said here: a root-level problem has no field to name
+        raise error(f"{modules}: expected a JSON list of modules, found {type(listed).__name__}")
+    parse(Modules, listed, str(modules), error=error)
+    return [dict(m) for m in listed]
+
+
+def read_pooling(
+    path: Path, *, error: type[EdgedistilError] = TeacherError
+) -> Pooling | None:
+    """A model directory's ``1_Pooling/config.json`` (``records.hf.Pooling``); None without one."""
+    from edgedistil.records import read_json
+    from edgedistil.records.hf import Pooling
+
+    config = path / "1_Pooling" / "config.json"
+    return read_json(config, Pooling, error=error) if config.is_file() else None
+
+
+def read_dense_config(
+    folder: Path, *, error: type[EdgedistilError] = TeacherError
+) -> DenseConfig:
+    """A Dense module's ``config.json`` (``records.hf.DenseConfig``)."""
+    from edgedistil.records import read_json
+    from edgedistil.records.hf import DenseConfig
+
+    return read_json(folder / "config.json", DenseConfig, error=error)
 
 
 def is_classifier(config: dict[str, Any]) -> bool:
@@ -148,13 +212,22 @@ def teacher_of(given: str | None, student: Path | None) -> str:
     if given is not None:
         return given
     if student is not None:
-        try:
-            record = json.loads((student / "edgedistil.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return "default"  # a student from elsewhere: no record of its teacher
-        if isinstance(record, dict) and isinstance(record.get("teacher"), str):
-            return str(record["teacher"])
+        note = read_student_note(student)
+        if note is not None and note.teacher is not None:
+            return note.teacher
     return "default"
+
+
+def read_student_note(student: Path) -> Any:
+    """The keys read back from a student's ``edgedistil.json`` (``records.hf.StudentNote``);
+    None for a student from elsewhere (no record)."""
+    from edgedistil.records import read_json
+    from edgedistil.records.hf import StudentNote
+
+    record = student / "edgedistil.json"
+    if not record.is_file():
+        return None
+    return read_json(record, StudentNote, error=TeacherError, what="the record of the student")
 
 
 def find_weights(path: Path) -> Path:
