@@ -77,10 +77,15 @@ def resolve_teacher(spec: str) -> Teacher:
 
 
 def check_model_folder(path: Path, config: dict[str, Any]) -> None:
-    """What every command that reads a model folder checks before using it: its weights are
-    there and its tokenizer loads and fits the embedding table (``tokens.check_tokenizer``)."""
+    """What every command that reads a model folder checks before using it: its
+    sentence-transformers files are well formed, its weights are there, and its tokenizer loads
+    and fits the embedding table (``tokens.check_tokenizer``)."""
     from edgedistil.tokens import check_tokenizer
 
+    for module in read_modules(path):
+        if module["type"] == DENSE_MODULE and (path / module.get("path", "")).is_dir():
+            read_dense_config(path / module.get("path", ""))
+    read_pooling(path)
     find_weights(path)
     check_tokenizer(path, config.get("vocab_size"), error=TeacherError)
 
@@ -172,8 +177,10 @@ def read_modules(
     if not modules.is_file():
         return []
     listed = load_json(modules, error=error)
-    if not isinstance(listed, list):  # said here: a root-level problem has no field to name
-        raise error(f"{modules}: expected a JSON list of modules, found {type(listed).__name__}")
+    # said here: a problem of the whole file has no field for records.describe to name
+    if not isinstance(listed, list) or not listed:
+        found = "an empty list" if isinstance(listed, list) else type(listed).__name__
+        raise error(f"{modules}: expected a JSON list of modules, found {found}")
     parse(Modules, listed, str(modules), error=error)
     return [dict(m) for m in listed]
 
@@ -186,7 +193,13 @@ def read_pooling(
     from edgedistil.records.hf import Pooling
 
     config = path / "1_Pooling" / "config.json"
-    return read_json(config, Pooling, error=error) if config.is_file() else None
+    if not config.is_file():
+        return None
+    pooling = read_json(config, Pooling, error=error)
+    modes = [k for k, v in (pooling.model_extra or {}).items() if k.startswith("pooling_mode_")]
+    if not pooling.modes() and not any(getattr(pooling, k) is True for k in modes):
+        raise error(f"{config}: no pooling_mode_... key is true; the embedding needs one mode")
+    return pooling
 
 
 def read_dense_config(

@@ -46,6 +46,13 @@ NOT_NULL = (
 )
 
 
+def _refuse_null(cls: type, value: object) -> object:
+    # absent takes transformers' default; null is a value, and not one of this key's type
+    if value is None:
+        raise ValueError("expected a value, not null")
+    return value
+
+
 class HFConfig(Foreign):
     """``config.json``: the keys edgedistil reads (BERT names, and DistilBERT's own)."""
 
@@ -70,13 +77,7 @@ class HFConfig(Foreign):
     n_heads: Size | None = None
     hidden_dim: Size | None = None
 
-    @field_validator(*NOT_NULL, mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # absent takes transformers' default; null is a value, and not one of this key's type
-        if value is None:
-            raise ValueError("expected a value, not null")
-        return value
+    _not_null = field_validator(*NOT_NULL, mode="before")(_refuse_null)
 
     @field_validator("id2label")
     @classmethod
@@ -135,6 +136,13 @@ class Pooling(Foreign):
     pooling_mode_mean_tokens: bool = False
     pooling_mode_max_tokens: bool = False
     word_embedding_dimension: Size | None = None
+
+    _not_null = field_validator("word_embedding_dimension", mode="before")(_refuse_null)
+
+    def modes(self) -> list[str]:
+        """The pooling modes edgedistil reads that are switched on."""
+        keys = ("pooling_mode_cls_token", "pooling_mode_mean_tokens", "pooling_mode_max_tokens")
+        return [key for key in keys if getattr(self, key)]
 
 
 class DenseConfig(Foreign):
