@@ -22,7 +22,7 @@ from edgedistil.errors import EdgedistilError, TeacherError
 if TYPE_CHECKING:
     import torch
 
-    from edgedistil.records.hf import DenseConfig, Pooling
+    from edgedistil.records.hf import DenseConfig, Pooling, StudentNote
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def verify_files(root: Path, pinned: dict[str, str]) -> None:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """``config.json`` as a dict, its keys that edgedistil reads checked (``records.hf.HFConfig``)."""
+    """``config.json`` as a dict, the keys edgedistil reads checked (``records.hf.HFConfig``)."""
     from edgedistil.records import load_json, parse
     from edgedistil.records.hf import HFConfig
 
@@ -185,9 +185,7 @@ def read_modules(
     return [dict(m) for m in listed]
 
 
-def read_pooling(
-    path: Path, *, error: type[EdgedistilError] = TeacherError
-) -> Pooling | None:
+def read_pooling(path: Path, *, error: type[EdgedistilError] = TeacherError) -> Pooling | None:
     """A model directory's ``1_Pooling/config.json`` (``records.hf.Pooling``); None without one."""
     from edgedistil.records import read_json
     from edgedistil.records.hf import Pooling
@@ -202,9 +200,7 @@ def read_pooling(
     return pooling
 
 
-def read_dense_config(
-    folder: Path, *, error: type[EdgedistilError] = TeacherError
-) -> DenseConfig:
+def read_dense_config(folder: Path, *, error: type[EdgedistilError] = TeacherError) -> DenseConfig:
     """A Dense module's ``config.json`` (``records.hf.DenseConfig``)."""
     from edgedistil.records import read_json
     from edgedistil.records.hf import DenseConfig
@@ -227,11 +223,11 @@ def teacher_of(given: str | None, student: Path | None) -> str:
     if student is not None:
         note = read_student_note(student)
         if note is not None and note.teacher is not None:
-            return note.teacher
+            return str(note.teacher)
     return "default"
 
 
-def read_student_note(student: Path) -> Any:
+def read_student_note(student: Path) -> StudentNote | None:
     """The keys read back from a student's ``edgedistil.json`` (``records.hf.StudentNote``);
     None for a student from elsewhere (no record)."""
     from edgedistil.records import read_json

@@ -170,7 +170,9 @@ def load_backend(
     # setting of the wrong type: whatever it is, the folder's tokenizer cannot be used.
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise error(f"{path}: the tokenizer does not load ({first or type(exc).__name__})") from None
+        raise error(
+            f"{path}: the tokenizer does not load ({first or type(exc).__name__})"
+        ) from None
 
 
 def _bert_from_vocab(directory: Path) -> Tokenizer:
@@ -178,7 +180,9 @@ def _bert_from_vocab(directory: Path) -> Tokenizer:
 
     config_path = directory / "tokenizer_config.json"
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        config = (
+            json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        )
     except ValueError as exc:
         raise ValueError(f"{config_path.name} is not valid JSON: {exc}") from None
     if not isinstance(config, dict):

@@ -31,7 +31,12 @@ POOLING = "1_Pooling/config.json"
 VALID_MODULES = [
     {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
     {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    {
+        "idx": 2,
+        "name": "2",
+        "path": "2_Normalize",
+        "type": "sentence_transformers.models.Normalize",
+    },
 ]
 VALID_POOLING = {
     "word_embedding_dimension": 32,
@@ -66,7 +71,9 @@ POOLING_TYPED = [(k,) for k in VALID_POOLING]
 MODULES_TYPED = [(i, k) for i in range(len(VALID_MODULES)) for k in ("path", "type")]
 MODULES_REQUIRED = tuple((i, "type") for i in range(len(VALID_MODULES)))
 SETTINGS = settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -141,7 +148,9 @@ def test_a_broken_pooling_config(runner: CliRunner, folder: Path, data: st.DataO
     _refused(runner, folder, POOLING, data.draw(broken(VALID_POOLING, typed=POOLING_TYPED)))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_extra_keys_are_harmless(runner: CliRunner, folder: Path, data: st.DataObject) -> None:
     name = data.draw(st.sampled_from([CONFIG, MODULES, POOLING]))

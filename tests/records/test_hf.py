@@ -84,7 +84,7 @@ def test_a_broken_modules_json(folder: Path, modules: Any, expected: str) -> Non
     [
         ({"pooling_mode_mean_tokens": "true"}, 'pooling_mode_mean_tokens = "true"'),
         ({"pooling_mode_mean_tokens": False}, "no pooling_mode_... key is true"),
-        ({"pooling_mode_mean_tokens": True, "word_embedding_dimension": "32"}, "= \"32\""),
+        ({"pooling_mode_mean_tokens": True, "word_embedding_dimension": "32"}, '= "32"'),
         ("mean", "expected a JSON object, found a string"),
     ],
 )
