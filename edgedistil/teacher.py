@@ -86,6 +86,7 @@ def check_model_folder(path: Path, config: dict[str, Any]) -> None:
         if module["type"] == DENSE_MODULE and (path / module.get("path", "")).is_dir():
             read_dense_config(path / module.get("path", ""))
     read_pooling(path)
+    read_student_note(path)  # what later stages read back from it (its teacher, its width)
     find_weights(path)
     check_tokenizer(path, config.get("vocab_size"), error=TeacherError)
 

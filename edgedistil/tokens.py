@@ -188,7 +188,10 @@ def _bert_from_vocab(directory: Path) -> Tokenizer:
     if not isinstance(config, dict):
         raise TypeError(f"{config_path.name} holds {type(config).__name__}, not an object")
     vocab = models.WordPiece.read_file(str(directory / VOCAB_FILE))
-    backend = Tokenizer(models.WordPiece(vocab, unk_token=config.get("unk_token", "[UNK]")))
+    unk = config.get("unk_token", "[UNK]")
+    if isinstance(unk, dict):  # older transformers save special tokens as AddedToken objects
+        unk = unk.get("content", "[UNK]")
+    backend = Tokenizer(models.WordPiece(vocab, unk_token=unk))
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True,
         handle_chinese_chars=config.get("tokenize_chinese_chars", True),

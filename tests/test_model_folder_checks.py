@@ -4,6 +4,7 @@ the model's vocab_size rows is one ``Error:`` line naming the folder, before any
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -57,6 +58,14 @@ def test_a_tokenizer_config_that_does_not_load(tiny_bert: Path, tmp_path: Path) 
     (folder / "tokenizer_config.json").write_text("{not json")
     with pytest.raises(TeacherError, match="tokenizer_config.json is not valid JSON"):
         teacher.resolve_teacher(str(folder))
+
+
+def test_a_tokenizer_config_of_older_transformers_loads(tiny_bert: Path, tmp_path: Path) -> None:
+    folder = shutil.copytree(tiny_bert, tmp_path / "m")
+    unk = {"__type": "AddedToken", "content": "[UNK]", "lstrip": False, "rstrip": False}
+    (folder / "tokenizer_config.json").write_text(json.dumps({"unk_token": unk}))
+    backend = tokens.load_backend(folder)
+    assert backend is not None and backend.encode("zzz").tokens == ["[UNK]"]
 
 
 def test_an_empty_vocabulary(tiny_bert: Path, tmp_path: Path) -> None:

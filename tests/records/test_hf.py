@@ -148,6 +148,12 @@ def test_a_broken_student_record(folder: Path, record: str) -> None:
         teacher.teacher_of(None, folder)
 
 
+def test_a_broken_student_record_is_refused_with_its_folder(folder: Path) -> None:
+    (folder / "edgedistil.json").write_text('{"settings": {"hidden_dims": [1, "2"]}}')
+    with pytest.raises(TeacherError, match=r'edgedistil.json: settings.hidden_dims\[1\] = "2"'):
+        teacher.resolve_teacher(str(folder))
+
+
 def test_the_teacher_a_student_record_names(folder: Path) -> None:
     assert teacher.teacher_of(None, folder) == "default"  # no record: a student from elsewhere
     (folder / "edgedistil.json").write_text('{"teacher": "/t", "settings": {}, "other": 1}')
