@@ -105,10 +105,7 @@ def load_tokenizer(path: Path, *, error: type[EdgedistilError] = TeacherError) -
     # transformers raises OSError, ValueError, TypeError, KeyError... for a tokenizer file it
     # cannot read; any of them means the same to the user: this folder's tokenizer is unusable.
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise error(
-            f"{path}: the tokenizer does not load ({first or type(exc).__name__})"
-        ) from None
+        raise error(f"{path}: the tokenizer does not load ({_first_line(exc)})") from None
     check_size(path, len(tokenizer), vocab_size, error=error)
     return tokenizer
 
@@ -280,19 +277,43 @@ def _load_pickled(weights: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _build_from_config(teacher: Teacher) -> torch.nn.Module:
+    """The transformers module config.json describes, random weights; a config transformers
+    refuses (a key edgedistil does not read, of a value transformers does not take) is one line."""
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    factory = AutoModelForSequenceClassification if is_classifier(teacher.config) else AutoModel
+    try:
+        config = AutoConfig.from_pretrained(str(teacher.path), local_files_only=True)
+        model: torch.nn.Module = factory.from_config(config)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+        raise TeacherError(
+            f"{teacher.path / 'config.json'}: transformers cannot build a model from it "
+            f"({_first_line(exc)})"
+        ) from None
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
     """The teacher as a transformers module in eval mode, built from its config, weights checked.
 
     Built from the config and filled with ``load_state_dict`` rather than ``from_pretrained``, so
     the weights always pass through ``load_state_dict`` above (safetensors or weights_only).
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
-
-    config = AutoConfig.from_pretrained(str(teacher.path), local_files_only=True)
-    factory = AutoModelForSequenceClassification if is_classifier(teacher.config) else AutoModel
-    model: torch.nn.Module = factory.from_config(config)  # type: ignore[no-untyped-call]
+    model = _build_from_config(teacher)
     state = load_state_dict(teacher.path)
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape than config.json gives it
+        raise TeacherError(
+            f"Weights in {teacher.path} do not match its config.json: "
+            + " ".join(str(exc).split())[:300]  # torch names each mismatch on its own line
+        ) from None
     # Buffers such as embeddings.position_ids were saved by older transformers and are rebuilt now.
     unexpected = [k for k in result.unexpected_keys if not k.endswith("position_ids")]
     if result.missing_keys or unexpected:

@@ -158,3 +158,15 @@ def test_the_teacher_a_student_record_names(folder: Path) -> None:
     assert teacher.teacher_of(None, folder) == "default"  # no record: a student from elsewhere
     (folder / "edgedistil.json").write_text('{"teacher": "/t", "settings": {}, "other": 1}')
     assert teacher.teacher_of(None, folder) == "/t"
+
+
+def test_weights_of_another_shape_than_the_config(folder: Path) -> None:
+    _config(folder, intermediate_size=40)  # the saved weights are 37 wide
+    with pytest.raises(TeacherError, match="Weights in .* do not match its config.json: .*size"):
+        teacher.load_teacher_model(teacher.resolve_teacher(str(folder)))
+
+
+def test_a_config_transformers_refuses(folder: Path) -> None:
+    _config(folder, model_type="no-such-model")
+    with pytest.raises(TeacherError, match="transformers cannot build a model from it"):
+        teacher.load_teacher_model(teacher.resolve_teacher(str(folder)))
