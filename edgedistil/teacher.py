@@ -192,8 +192,10 @@ def read_pooling(path: Path, *, error: type[EdgedistilError] = TeacherError) -> 
     if not config.is_file():
         return None
     pooling = read_json(config, Pooling, error=error)
-    modes = [k for k, v in (pooling.model_extra or {}).items() if k.startswith("pooling_mode_")]
-    if not pooling.modes() and not any(getattr(pooling, k) is True for k in modes):
+    # modes edgedistil does not read (mean_sqrt_len, weightedmean...) count: distill falls back
+    # to mean for them, export names them
+    others = [v for k, v in (pooling.model_extra or {}).items() if k.startswith("pooling_mode_")]
+    if not pooling.modes() and not any(v is True for v in others):
         raise error(f"{config}: no pooling_mode_... key is true; the embedding needs one mode")
     return pooling
 
