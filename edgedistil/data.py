@@ -114,6 +114,9 @@ def _jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
 
 
 def _table_rows(path: Path, text: str, delimiter: str) -> tuple[list[dict[str, Any]], list[str]]:
+    # A field cannot be longer than the file it is in: the limit follows the file, so a long
+    # document reads whole instead of failing at the csv module's default of 131,072 characters.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     # QUOTE_NONE for TSV: tab-separated corpora (GLUE among them) carry bare quotes in the text.
     if delimiter == "\t":
         reader = csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)

@@ -32,7 +32,8 @@ class Family:
 
     def position_offset(self, config: Mapping[str, Any]) -> int:
         """Rows of the position table before the first position."""
-        return int(config.get("pad_token_id", 1)) + 1 if self.offset_positions else 0
+        pad = config.get("pad_token_id")
+        return (1 if pad is None else int(pad)) + 1 if self.offset_positions else 0
 
 
 _FAMILIES: Registry[Family] = Registry("model family")

@@ -45,9 +45,10 @@ def runtime_of(fmt: str) -> Runtime | None:
 
 
 def tokenizer_of(path: Path) -> Any:
-    from transformers import AutoTokenizer
+    """The tokenizer of a student or export folder, checked (``teacher.load_tokenizer``)."""
+    from edgedistil.teacher import load_tokenizer
 
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    return load_tokenizer(path)
 
 
 def run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:

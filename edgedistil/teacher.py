@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistil.errors import TeacherError
+from edgedistil.errors import EdgedistilError, TeacherError
 
 if TYPE_CHECKING:
     import torch
+
+    from edgedistil.records.hf import DenseConfig, Pooling, StudentNote
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,43 @@ def resolve_teacher(spec: str) -> Teacher:
                 f'Teacher "{spec}" {what}; give a local Hugging Face model directory '
                 '(config.json + model.safetensors) or "default"'
             )
-    return Teacher(name=spec, path=path, config=read_config(path))
+    config = read_config(path)
+    check_model_folder(path, config)
+    return Teacher(name=spec, path=path, config=config)
+
+
+def check_model_folder(path: Path, config: dict[str, Any]) -> None:
+    """What every command that reads a model folder checks before using it: its
+    sentence-transformers files are well formed, its weights are there, and its tokenizer loads
+    and fits the embedding table (``tokens.check_tokenizer``)."""
+    from edgedistil.tokens import check_tokenizer
+
+    for module in read_modules(path):
+        if module["type"] == DENSE_MODULE and (path / module.get("path", "")).is_dir():
+            read_dense_config(path / module.get("path", ""))
+    read_pooling(path)
+    read_student_note(path)  # what later stages read back from it (its teacher, its width)
+    find_weights(path)
+    check_tokenizer(path, config.get("vocab_size"), error=TeacherError)
+
+
+def load_tokenizer(path: Path, *, error: type[EdgedistilError] = TeacherError) -> Any:
+    """The transformers tokenizer of a model or export folder, checked as its weights are: the
+    files are there, it loads, and its ids fit the folder's ``config.json`` vocab_size."""
+    from edgedistil.tokens import check_size, check_tokenizer
+
+    vocab_size = read_config(path).get("vocab_size") if (path / "config.json").is_file() else None
+    check_tokenizer(path, vocab_size, error=error)
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    # transformers raises OSError, ValueError, TypeError, KeyError... for a tokenizer file it
+    # cannot read; any of them means the same to the user: this folder's tokenizer is unusable.
+    except Exception as exc:
+        raise error(f"{path}: the tokenizer does not load ({_first_line(exc)})") from None
+    check_size(path, len(tokenizer), vocab_size, error=error)
+    return tokenizer
 
 
 def default_teacher_dir() -> Path:
@@ -110,29 +147,65 @@ def verify_files(root: Path, pinned: dict[str, str]) -> None:
 
 
 def read_config(path: Path) -> dict[str, Any]:
+    """``config.json`` as a dict, the keys edgedistil reads checked (``records.hf.HFConfig``)."""
+    from edgedistil.records import load_json, parse
+    from edgedistil.records.hf import HFConfig
+
     config_path = path / "config.json"
     if not config_path.is_file():
         raise TeacherError(
             f"Teacher directory {path} has no config.json; a Hugging Face model directory "
             "holds config.json and the weights (model.safetensors)"
         )
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TeacherError(f"{config_path} is not valid JSON: {exc}") from None
-    if not isinstance(config, dict):
-        raise TeacherError(f"{config_path} must hold a JSON object, found {type(config).__name__}")
-    return config
+    config = load_json(config_path, error=TeacherError)
+    parse(HFConfig, config, str(config_path), error=TeacherError)
+    # the dict, not the model: transformers and every stage read the keys it does not type
+    return dict(config)
 
 
-def read_modules(path: Path) -> list[dict[str, Any]]:
-    """The sentence-transformers module list of a model directory (``modules.json``); none
-    for a plain Hugging Face directory."""
+def read_modules(
+    path: Path, *, error: type[EdgedistilError] = TeacherError
+) -> list[dict[str, Any]]:
+    """The sentence-transformers module list of a model directory (``modules.json``), each
+    entry checked (``records.hf.Modules``); none for a plain Hugging Face directory."""
+    from edgedistil.records import load_json, parse
+    from edgedistil.records.hf import Modules
+
     modules = path / "modules.json"
     if not modules.is_file():
         return []
-    listed: list[dict[str, Any]] = json.loads(modules.read_text(encoding="utf-8"))
-    return listed
+    listed = load_json(modules, error=error)
+    # said here: a problem of the whole file has no field for records.describe to name
+    if not isinstance(listed, list) or not listed:
+        found = "an empty list" if isinstance(listed, list) else type(listed).__name__
+        raise error(f"{modules}: expected a JSON list of modules, found {found}")
+    parse(Modules, listed, str(modules), error=error)
+    return [dict(m) for m in listed]
+
+
+def read_pooling(path: Path, *, error: type[EdgedistilError] = TeacherError) -> Pooling | None:
+    """A model directory's ``1_Pooling/config.json`` (``records.hf.Pooling``); None without one."""
+    from edgedistil.records import read_json
+    from edgedistil.records.hf import Pooling
+
+    config = path / "1_Pooling" / "config.json"
+    if not config.is_file():
+        return None
+    pooling = read_json(config, Pooling, error=error)
+    # modes edgedistil does not read (mean_sqrt_len, weightedmean...) count: distill falls back
+    # to mean for them, export names them
+    others = [v for k, v in (pooling.model_extra or {}).items() if k.startswith("pooling_mode_")]
+    if not pooling.modes() and not any(v is True for v in others):
+        raise error(f"{config}: no pooling_mode_... key is true; the embedding needs one mode")
+    return pooling
+
+
+def read_dense_config(folder: Path, *, error: type[EdgedistilError] = TeacherError) -> DenseConfig:
+    """A Dense module's ``config.json`` (``records.hf.DenseConfig``)."""
+    from edgedistil.records import read_json
+    from edgedistil.records.hf import DenseConfig
+
+    return read_json(folder / "config.json", DenseConfig, error=error)
 
 
 def is_classifier(config: dict[str, Any]) -> bool:
@@ -148,13 +221,22 @@ def teacher_of(given: str | None, student: Path | None) -> str:
     if given is not None:
         return given
     if student is not None:
-        try:
-            record = json.loads((student / "edgedistil.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return "default"  # a student from elsewhere: no record of its teacher
-        if isinstance(record, dict) and isinstance(record.get("teacher"), str):
-            return str(record["teacher"])
+        note = read_student_note(student)
+        if note is not None and note.teacher is not None:
+            return str(note.teacher)
     return "default"
+
+
+def read_student_note(student: Path) -> StudentNote | None:
+    """The keys read back from a student's ``edgedistil.json`` (``records.hf.StudentNote``);
+    None for a student from elsewhere (no record)."""
+    from edgedistil.records import read_json
+    from edgedistil.records.hf import StudentNote
+
+    record = student / "edgedistil.json"
+    if not record.is_file():
+        return None
+    return read_json(record, StudentNote, error=TeacherError, what="the record of the student")
 
 
 def find_weights(path: Path) -> Path:
@@ -197,19 +279,43 @@ def _load_pickled(weights: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _build_from_config(teacher: Teacher) -> torch.nn.Module:
+    """The transformers module config.json describes, random weights; a config transformers
+    refuses (a key edgedistil does not read, of a value transformers does not take) is one line."""
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    factory = AutoModelForSequenceClassification if is_classifier(teacher.config) else AutoModel
+    try:
+        config = AutoConfig.from_pretrained(str(teacher.path), local_files_only=True)
+        model: torch.nn.Module = factory.from_config(config)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+        raise TeacherError(
+            f"{teacher.path / 'config.json'}: transformers cannot build a model from it "
+            f"({_first_line(exc)})"
+        ) from None
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
     """The teacher as a transformers module in eval mode, built from its config, weights checked.
 
     Built from the config and filled with ``load_state_dict`` rather than ``from_pretrained``, so
     the weights always pass through ``load_state_dict`` above (safetensors or weights_only).
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
-
-    config = AutoConfig.from_pretrained(str(teacher.path), local_files_only=True)
-    factory = AutoModelForSequenceClassification if is_classifier(teacher.config) else AutoModel
-    model: torch.nn.Module = factory.from_config(config)  # type: ignore[no-untyped-call]
+    model = _build_from_config(teacher)
     state = load_state_dict(teacher.path)
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape than config.json gives it
+        raise TeacherError(
+            f"Weights in {teacher.path} do not match its config.json: "
+            + " ".join(str(exc).split())[:300]  # torch names each mismatch on its own line
+        ) from None
     # Buffers such as embeddings.position_ids were saved by older transformers and are rebuilt now.
     unexpected = [k for k in result.unexpected_keys if not k.endswith("position_ids")]
     if result.missing_keys or unexpected:

@@ -36,11 +36,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgedistil.errors import EdgedistilError, TeacherError
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
 VOCAB_FILE = "vocab.txt"
+# The files a model folder's tokenizer can be built from (transformers' fast and slow
+# tokenizers of the BERT, RoBERTa and XLM-R families): without one of them transformers quietly
+# builds a tokenizer of the special tokens alone, and every word becomes [UNK].
+VOCABULARIES = (
+    (TOKENIZER_FILE,),
+    (VOCAB_FILE,),
+    ("vocab.json", "merges.txt"),
+    ("sentencepiece.bpe.model",),
+    ("spiece.model",),
+    ("tokenizer.model",),
+)
 BATCH = 256  # sentences tokenised at a time: constant memory on a long text
 
 
@@ -99,26 +112,86 @@ def _word_splitter(backend: Tokenizer) -> Callable[[str], list[str]]:
     return words
 
 
-def load_backend(directory: Path) -> Tokenizer | None:
+def check_tokenizer(
+    directory: Path, vocab_size: int | None, *, error: type[EdgedistilError] = TeacherError
+) -> None:
+    """Refuse a model folder whose tokenizer is missing, does not load, or gives ids beyond the
+    model's ``vocab_size`` embedding rows (torch would index past the table, or, quieter, a
+    tokenizer of another model would feed it wrong rows). Only the ``tokenizers`` library is
+    needed, so ``plan`` stays fast; ``teacher.load_tokenizer`` checks what transformers loads."""
+    if not any(all((directory / f).is_file() for f in files) for files in VOCABULARIES):
+        expected = ", ".join(" + ".join(files) for files in VOCABULARIES)
+        raise error(
+            f"{directory}: no tokenizer files; expected one of {expected} (copy them from the "
+            "model this one was made from)"
+        )
+    backend = load_backend(directory, error=error)
+    if backend is None:  # a BPE or SentencePiece vocabulary: transformers loads it, and checks
+        return
+    size = backend.get_vocab_size(with_added_tokens=True)
+    if size == 0:
+        raise error(f"{directory}: the tokenizer's vocabulary is empty")
+    check_size(directory, size, vocab_size, error=error)
+
+
+def check_size(
+    directory: Path, size: int, vocab_size: int | None, *, error: type[EdgedistilError]
+) -> None:
+    """A tokenizer of ``size`` tokens gives ids up to ``size - 1``: each needs its row."""
+    if vocab_size is not None and size > vocab_size:
+        raise error(
+            f"{directory}: the tokenizer has {size:,} tokens but config.json's vocab_size is "
+            f"{vocab_size:,}, so ids {vocab_size:,} to {size - 1:,} have no embedding row; "
+            "use the tokenizer the model was trained with"
+        )
+
+
+def load_backend(
+    directory: Path, *, error: type[EdgedistilError] = TeacherError
+) -> Tokenizer | None:
     """The tokenizer of a model directory: its tokenizer.json, else a BERT WordPiece tokenizer
     over its vocab.txt built as transformers builds one (tokenizer_config.json's lower-casing,
-    accents and CJK settings); None when it has neither file."""
+    accents and CJK settings); None when it has neither file. A file that does not load is one
+    ``error`` line."""
     from tokenizers import Tokenizer
 
-    if (directory / TOKENIZER_FILE).is_file():
-        return Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-    if (directory / VOCAB_FILE).is_file():
+    path = directory / TOKENIZER_FILE
+    if not path.is_file():
+        path = directory / VOCAB_FILE
+        if not path.is_file():
+            return None
+    try:
+        if path.name == TOKENIZER_FILE:
+            return Tokenizer.from_file(str(path))
         return _bert_from_vocab(directory)
-    return None
+    except EdgedistilError:
+        raise
+    # tokenizers raises a bare Exception for a file it cannot read, and a TypeError for a
+    # setting of the wrong type: whatever it is, the folder's tokenizer cannot be used.
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise error(
+            f"{path}: the tokenizer does not load ({first or type(exc).__name__})"
+        ) from None
 
 
 def _bert_from_vocab(directory: Path) -> Tokenizer:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
     config_path = directory / "tokenizer_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    try:
+        config = (
+            json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        )
+    except ValueError as exc:
+        raise ValueError(f"{config_path.name} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise TypeError(f"{config_path.name} holds {type(config).__name__}, not an object")
     vocab = models.WordPiece.read_file(str(directory / VOCAB_FILE))
-    backend = Tokenizer(models.WordPiece(vocab, unk_token=config.get("unk_token", "[UNK]")))
+    unk = config.get("unk_token", "[UNK]")
+    if isinstance(unk, dict):  # older transformers save special tokens as AddedToken objects
+        unk = unk.get("content", "[UNK]")
+    backend = Tokenizer(models.WordPiece(vocab, unk_token=unk))
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True,
         handle_chinese_chars=config.get("tokenize_chinese_chars", True),

@@ -88,3 +88,12 @@ def test_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
     assert not set(train.texts) & set(held.texts)
     with pytest.raises(DataError, match="--eval-fraction 1.5"):
         split_holdout(ex, 1.5, seed=1)
+
+
+@pytest.mark.parametrize(("suffix", "sep"), [(".tsv", "\t"), (".csv", ",")])
+def test_a_field_longer_than_the_csv_default_limit(tmp_path: Path, suffix: str, sep: str) -> None:
+    long = "word " * 40_000  # 200,000 characters: past the csv module's 131,072
+    path = tmp_path / f"long{suffix}"
+    path.write_text(f"text{sep}label\n{long}{sep}a\nshort{sep}b\n", encoding="utf-8")
+    examples = read_examples(path)
+    assert examples.texts == [long.strip(), "short"] and examples.labels == [0, 1]

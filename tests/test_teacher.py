@@ -73,7 +73,7 @@ def test_paths_that_are_not_model_directories(tmp_path: Path) -> None:
     with pytest.raises(TeacherError, match="has no config.json"):
         teacher.resolve_teacher(str(tmp_path))
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(TeacherError, match="config.json is not valid JSON"):
+    with pytest.raises(TeacherError, match="config.json: not valid JSON"):
         teacher.resolve_teacher(str(tmp_path))
 
 

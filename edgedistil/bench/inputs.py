@@ -70,6 +70,7 @@ def tokenize(
     import numpy as np
 
     tokenizer = _load_tokenizer(tokenizer_dir)
+    _check_fits(tokenizer_dir, tokenizer.get_vocab_size(with_added_tokens=True))
     pad_id = next((i for t in ("[PAD]", "<pad>") if (i := tokenizer.token_to_id(t)) is not None), 0)
     tokenizer.enable_truncation(max_length=sequence_length)
     tokenizer.enable_padding(length=sequence_length, pad_id=pad_id)
@@ -97,6 +98,15 @@ def _load_tokenizer(directory: Path) -> Any:
         f"No tokenizer in {directory}: expected {' or '.join(TOKENIZER_FILES)}; "
         "give --tokenizer DIR"
     )
+
+
+def _check_fits(directory: Path, size: int) -> None:
+    """A student folder's tokenizer gives only ids its embedding table has rows for."""
+    from edgedistil.teacher import read_config
+    from edgedistil.tokens import check_size
+
+    if (directory / "config.json").is_file():
+        check_size(directory, size, read_config(directory).get("vocab_size"), error=BenchError)
 
 
 def _lowercase(directory: Path) -> bool:

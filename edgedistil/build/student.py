@@ -18,11 +18,11 @@ PLAN_FILE = "plan.json"
 
 def student(ctx: Context) -> Path:
     """The student every format stage starts from: planned, then distilled unless given."""
-    plan = ctx.stage("plan", _plan_key(ctx), lambda: _plan(ctx))
     r = ctx.request
     if r.student is not None:
-        if not (r.student / "config.json").is_file():
-            raise BuildError(f"--student {r.student}: not a model directory (no config.json)")
+        _check_given(r.student)
+    plan = ctx.stage("plan", _plan_key(ctx), lambda: _plan(ctx))
+    if r.student is not None:
         return r.student
     teacher = _teacher(ctx)
     settings = _train_settings(ctx)
@@ -37,6 +37,15 @@ def student(ctx: Context) -> Path:
     )
     ctx.stage("distill", key, lambda: _distill(ctx, plan, settings))
     return ctx.root / STUDENT_DIR
+
+
+def _check_given(student: Path) -> None:
+    """The user's student is checked as a teacher is: config, weights, tokenizer."""
+    from edgedistil.teacher import check_model_folder, read_config
+
+    if not (student / "config.json").is_file():
+        raise BuildError(f"--student {student}: not a model directory (no config.json)")
+    check_model_folder(student, read_config(student))
 
 
 def _teacher(ctx: Context) -> Any:

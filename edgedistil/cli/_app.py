@@ -81,7 +81,9 @@ class _Group(click.Group):
             with _warnings_shown(), _libraries_quiet():
                 return super().invoke(ctx)
         except EdgedistilError as exc:
-            message = " ".join(str(exc).split("\n"))
+            # splitlines, not split("\n"): a value quoted from a file may hold \r, \x85 or
+            # \u2028, which terminals and str.splitlines also break lines at
+            message = " ".join(str(exc).splitlines())
             raise click.ClickException(message) from None
 
 

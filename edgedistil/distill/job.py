@@ -24,6 +24,7 @@ from edgedistil.distill import checkpoint, train, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
+from edgedistil.families import family_of
 from edgedistil.files import move_into, write_json
 from edgedistil.plan import default_layers
 from edgedistil.teacher import (
@@ -31,7 +32,9 @@ from edgedistil.teacher import (
     NORMALIZE_MODULE,
     Teacher,
     load_teacher_model,
+    load_tokenizer,
     read_modules,
+    read_pooling,
     resolve_teacher,
 )
 
@@ -88,6 +91,7 @@ class Outcome:
 
 def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     teacher = resolve_teacher(job.teacher)
+    _check_seq_len(job, teacher)
     model = load_teacher_model(teacher)
     task = _task(job, model)
     layers = _teacher_layers(model)
@@ -148,6 +152,7 @@ def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     teacher = resolve_teacher(job.teacher)
+    _check_seq_len(job, teacher)
     encoder = load_teacher_model(teacher)
     train_set, eval_set = _data(job, need_labels=True)
     names = train_set.label_names or []
@@ -174,6 +179,19 @@ def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
     return _outcome(job, run, state, train_set, eval_set)
 
 
+def _check_seq_len(job: Job, teacher: Teacher) -> None:
+    """Before any training: a length beyond the position table ends inside torch otherwise."""
+    family = family_of(teacher.config.get("model_type"))
+    offset = family.position_offset(teacher.config) if family is not None else 0
+    usable = int(teacher.config.get("max_position_embeddings", 512)) - offset
+    if job.settings.seq_len > usable:
+        raise DistillError(
+            f"--seq-len {job.settings.seq_len}: longer than the teacher {teacher.path} can "
+            f"take (its config.json max_position_embeddings allows {usable}); choose a length "
+            f"from 1 to {usable}"
+        )
+
+
 def _task(job: Job, model: Any) -> str:
     has_head = hasattr(model, "classifier")
     task = job.task or ("classification" if has_head else "embedding")
@@ -187,9 +205,7 @@ def _task(job: Job, model: Any) -> str:
 
 
 def _tokenizer(teacher: Teacher) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(teacher.path), local_files_only=True)
+    return load_tokenizer(teacher.path, error=DistillError)
 
 
 def _data(job: Job, need_labels: bool) -> tuple[Examples, Examples]:
@@ -237,7 +253,7 @@ def _align_labels(examples: Examples, model: Any) -> Examples:
 def _check_no_dense(teacher: Teacher) -> None:
     """A teacher that ends in its own Dense module: its embedding is not the pooled output that
     distillation matches, and a second map would stack on it."""
-    if any(m.get("type") == DENSE_MODULE for m in read_modules(teacher.path)):
+    if any(m.get("type") == DENSE_MODULE for m in read_modules(teacher.path, error=DistillError)):
         raise DistillError(
             f"{teacher.path / 'modules.json'}: the teacher ends in a Dense module; --hidden "
             "narrows teachers whose embedding is the pooled output only (leave out --hidden to "
@@ -273,11 +289,10 @@ def _teacher_layers(model: Any) -> int:
 
 
 def _pooling(teacher: Teacher) -> str:
-    path = teacher.path / "1_Pooling" / "config.json"
-    if not path.is_file():
+    config = read_pooling(teacher.path, error=DistillError)
+    if config is None:
         return "mean"
-    config = json.loads(path.read_text())
-    return next((mode for key, mode in POOLING_KEYS.items() if config.get(key)), "mean")
+    return next((mode for key, mode in POOLING_KEYS.items() if getattr(config, key)), "mean")
 
 
 def _id_map(old_to_new: dict[int, int], size: int, unk: int) -> torch.Tensor:

@@ -8,7 +8,6 @@ are widened to int64 inside the graph, where torch's embedding lookup wants them
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,14 @@ import numpy as np
 
 from edgedistil.errors import ExportError
 from edgedistil.families import family_names, family_of
-from edgedistil.teacher import DENSE_MODULE, NORMALIZE_MODULE, Teacher, read_modules
+from edgedistil.teacher import (
+    DENSE_MODULE,
+    NORMALIZE_MODULE,
+    Teacher,
+    read_dense_config,
+    read_modules,
+    read_pooling,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -92,9 +98,9 @@ def read_head(model: Any, path: Path) -> Head:
         return Head(task="classification", pooling=None, normalize=False)
     pooling = "mean"  # sentence-transformers' default, and what `distill` trains against
     config = path / "1_Pooling" / "config.json"
-    if config.is_file():
-        settings = json.loads(config.read_text(encoding="utf-8"))
-        chosen = [mode for key, mode in POOLING_KEYS.items() if settings.get(key)]
+    settings = read_pooling(path, error=ExportError)
+    if settings is not None:
+        chosen = [mode for key, mode in POOLING_KEYS.items() if getattr(settings, key)]
         if len(chosen) != 1:
             raise ExportError(
                 f"{config}: exactly one of {', '.join(POOLING_KEYS)} must be true; found "
@@ -103,7 +109,7 @@ def read_head(model: Any, path: Path) -> Head:
         pooling = chosen[0]
     else:
         log.warning("%s has no 1_Pooling/config.json; the embedding is mean-pooled", path)
-    modules = read_modules(path)
+    modules = read_modules(path, error=ExportError)
     normalize = any(m.get("type") == NORMALIZE_MODULE for m in modules)
     dense = [m for m in modules if m.get("type") == DENSE_MODULE]
     if len(dense) > 1:
@@ -122,39 +128,52 @@ def dense_outputs(path: Path) -> int:
     """The output size of the model directory's Dense module (config only), 0 without one."""
     for m in read_modules(path):
         if m.get("type") == DENSE_MODULE:
-            config = path / m.get("path", "") / "config.json"
-            if config.is_file():
-                return int(json.loads(config.read_text(encoding="utf-8")).get("out_features", 0))
+            folder = path / m.get("path", "")
+            if (folder / "config.json").is_file():
+                return read_dense_config(folder).out_features
     return 0
 
 
 def read_dense(folder: Path) -> Dense:
     """A Dense module's weights (safetensors only: no pickle is loaded) and activation."""
-    from safetensors.numpy import load_file
-
     config_path, weights = folder / "config.json", folder / "model.safetensors"
     if not config_path.is_file() or not weights.is_file():
         raise ExportError(
             f"{folder}: a Dense module needs config.json and model.safetensors; "
             "convert pytorch_model.bin with sentence-transformers first"
         )
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    name = config.get("activation_function", "torch.nn.modules.linear.Identity")
+    config = read_dense_config(folder, error=ExportError)
+    name = config.activation_function
     if name not in DENSE_ACTIVATIONS:
         raise ExportError(
             f'{config_path}: activation_function "{name}"; export handles '
             f"{', '.join(DENSE_ACTIVATIONS)}"
         )
-    tensors = load_file(str(weights))
+    tensors = _dense_tensors(weights)
     weight = tensors.get("linear.weight")
-    shape = (config.get("out_features"), config.get("in_features"))
+    shape = (config.out_features, config.in_features)
     if weight is None or tuple(weight.shape) != shape:
         raise ExportError(
             f"{weights}: linear.weight must be [out_features, in_features] = {list(shape)}; "
             f"found {None if weight is None else list(weight.shape)}"
         )
-    bias = tensors.get("linear.bias") if config.get("bias", True) else None
+    bias = tensors.get("linear.bias") if config.bias else None
+    if bias is not None and tuple(bias.shape) != (config.out_features,):
+        raise ExportError(
+            f"{weights}: linear.bias must be [out_features] = [{config.out_features}]; "
+            f"found {list(bias.shape)}"
+        )
     return Dense(weight=weight.astype(np.float32), bias=bias, activation=DENSE_ACTIVATIONS[name])
+
+
+def _dense_tensors(weights: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return dict(load_file(str(weights)))
+    except SafetensorError as exc:
+        raise ExportError(f"{weights} is not a readable safetensors file: {exc}") from None
 
 
 def uses_token_types(config: dict[str, Any], tokenizer: Any) -> bool:

@@ -21,7 +21,7 @@ from edgedistil.errors import ExportError
 from edgedistil.export import graph as graph_mod
 from edgedistil.export import model as model_mod
 from edgedistil.files import move_into, write_json
-from edgedistil.teacher import load_teacher_model, resolve_teacher
+from edgedistil.teacher import load_teacher_model, load_tokenizer, resolve_teacher
 from edgedistil.verify import parity as parity_mod
 from edgedistil.verify.text import encode
 
@@ -112,9 +112,7 @@ def export_onnx(spec: ExportSpec) -> Exported:
 
 
 def _tokenizer(path: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    return load_tokenizer(path, error=ExportError)
 
 
 def _write_graph(

@@ -21,7 +21,6 @@ within the budget and passes the op check; ``model.<scheme>.json`` beside it rec
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -231,9 +230,9 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
 
 
 def _tokenizer(path: Path) -> Any:
-    from transformers import AutoTokenizer
+    from edgedistil.teacher import load_tokenizer
 
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    return load_tokenizer(path, error=ExportError)
 
 
 def _check_graph(
@@ -370,11 +369,10 @@ def _hint(spec: TFLiteSpec) -> str:
 
 def _narrow(student: Path) -> bool:
     """Whether ``distill --hidden`` made this student (its record lists the kept dimensions)."""
-    try:
-        record = json.loads((student / "edgedistil.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return bool(record.get("settings", {}).get("hidden_dims"))
+    from edgedistil.teacher import read_student_note
+
+    note = read_student_note(student)
+    return bool(note and note.settings and note.settings.hidden_dims)
 
 
 def record_of(result: TFLiteResult, spec: TFLiteSpec) -> dict[str, Any]:

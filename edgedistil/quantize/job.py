@@ -64,13 +64,13 @@ class _Context:
     """What every requantization in the fallback shares: paths, tokenizer, eval text."""
 
     def __init__(self, job: Job, work: Path) -> None:
-        from transformers import AutoTokenizer
+        from edgedistil.teacher import load_tokenizer
 
         self.job, self.work = job, work
         self.record = read_record(job.export_dir)
         self.source = job.export_dir / MODEL_FILE
         q.check_model(self.source)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(job.export_dir), local_files_only=True)
+        self.tokenizer = load_tokenizer(job.export_dir, error=QuantizeError)
         self.eval = read_text(job.eval_path, self.tokenizer, warn=False).examples
         self.cache: Path | None = None
 

@@ -184,9 +184,11 @@ def test_dynamic_axes_take_any_length(tiny_bert: Path, tmp_path: Path) -> None:
         assert session.run(None, feeds)[0].shape == (1, 32)
 
 
-def test_a_model_that_is_not_bert_family(tmp_path: Path) -> None:
-    (tmp_path / "gpt").mkdir()
-    (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+def test_a_model_that_is_not_bert_family(tiny_bert: Path, tmp_path: Path) -> None:
+    # a whole folder (weights, tokenizer) so that the family is what export refuses
+    shutil.copytree(tiny_bert, tmp_path / "gpt")
+    config = json.loads((tmp_path / "gpt" / "config.json").read_text())
+    (tmp_path / "gpt" / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
     with pytest.raises(ExportError, match='model_type "gpt2" is not BERT-family'):
         export_onnx(_spec(tmp_path / "gpt", tmp_path / "out"))
 
