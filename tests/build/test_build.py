@@ -395,8 +395,9 @@ def test_a_build_refused_at_its_inputs_leaves_the_folder_as_it_was(
     bad = tmp_path / "bad.txt"
     bad.write_text(text, encoding="utf-8")
     result = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL, option, bad)
-    assert expected in error_line(result)
+    assert result.exit_code == 1
     assert _files(out) == before  # the student, the reports, the manifest: byte for byte
+    assert expected in error_line(result)
 
 
 @pytest.mark.slow
