@@ -25,7 +25,6 @@ from edgedistil.bench.results import read_result, results_dir
 from edgedistil.errors import BuildError
 from edgedistil.gate import BudgetChange, Measurement
 from edgedistil.profiles import Profile
-from edgedistil.teacher import sha256_of
 
 if TYPE_CHECKING:
     from edgedistil.records.bench import BenchResult
@@ -73,10 +72,10 @@ def gate_folder(
         )
     extra = [_read_bench(path) for path in bench_files]
     _check_bench_files(extra, releases)
+    check_listed(root, data)
     gates = []
     for rel, info in sorted(releases.items()):
         path = root / rel
-        _check_bytes(path, info)
         measured = measurements(path, info, profile, extra)
         gates.append(
             gate_mod.check_artifact(
@@ -152,16 +151,31 @@ def _show(value: Any) -> str:
     return "(unset)" if value is None else json.dumps(value)
 
 
-def _check_bytes(path: Path, info: dict[str, Any]) -> None:
-    if not path.is_file():
+def check_listed(root: Path, data: dict[str, Any]) -> None:
+    """Every file the manifest lists still has its sha256: each artifact whatever its role (the
+    float graph, the ``.ort`` copy ORT Mobile loads), and each output of a stage that is done
+    (the student, C arrays, records, fidelity.json). A gate of a folder whose files changed
+    would vouch for bytes nobody verified. The bench stages' results are left to their own
+    rule (``_bench_files``: a result counts for the bytes whose sha256 it carries): ``bench``
+    and CI add results from the boards after the build."""
+    listed = [(rel, str(info.get("sha256"))) for rel, info in data["artifacts"].items()]
+    for stage, outputs in manifest_mod.done_outputs(data["stages"]).items():
+        if not stage.startswith(manifest_mod.BENCH_STAGE):
+            listed += outputs.items()
+    for rel, digest in sorted(listed):
+        _check_bytes(root / rel, digest)
+
+
+def _check_bytes(path: Path, expected: str) -> None:
+    if not path.exists():
         raise BuildError(
             f"{path}: listed in the manifest but missing; the build folder is incomplete"
         )
-    digest = sha256_of(path)
-    if digest != info["sha256"]:
+    digest = manifest_mod.tree_sha256(path)
+    if digest != expected:
         raise BuildError(
             f"{path} changed since the build: sha256 {digest[:12]}..., the manifest says "
-            f"{info['sha256'][:12]}...; rebuild rather than gate bytes nobody verified"
+            f"{expected[:12]}...; rebuild rather than gate bytes nobody verified"
         )
 
 

@@ -10,6 +10,7 @@ content or the new.
     staged_file(path)                   a file a tool writes itself (ORT, the TFLite converter)
     staged_dir(path)                    a folder filled piece by piece, then swapped in whole
     move_into(staging, folder)          a staged folder's files merged into a shared one
+    not_a_folder(path)                  what stops a folder being made at ``path``
 
 Temporary names start with a dot and end in ``.tmp`` (``temporary_name``), so a listing or a
 glob for the real names skips them, and what a killed run leaves is recognisable.
@@ -116,3 +117,15 @@ def move_into(staging: Path, folder: Path) -> None:
         else:
             os.replace(item, target)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def not_a_folder(path: Path) -> Path | None:
+    """The existing file (or other non-folder) at ``path`` or above it, which stops a folder
+    being made there; None when ``path`` is a folder or can become one. Checked before a command
+    writes anything, so ``--out notes.txt/sub`` is refused in one line, not deep in a stage."""
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            return None
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return None

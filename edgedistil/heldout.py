@@ -68,10 +68,30 @@ class Texts:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Split:
+    """The build's text read and split in memory: nothing is written yet (``write``)."""
+
+    data: Path
+    eval_path: Path | None
+    calibration: Path | None
+    seed: int
+    examples: int  # of the data
+    train: Examples
+    held: Examples
+    dropped: int  # eval lines the train or calibration text also held
+
+
 def prepare(
     out: Path, *, data: Path, eval_path: Path | None, calibration: Path | None, seed: int
 ) -> Texts:
     """Split (or check) the build's text and write both parts under ``out/split``."""
+    return write(out, split(data=data, eval_path=eval_path, calibration=calibration, seed=seed))
+
+
+def split(*, data: Path, eval_path: Path | None, calibration: Path | None, seed: int) -> Split:
+    """Read every text file the build reads (data, eval, calibration) and split the data: a file
+    that cannot serve is refused here, before anything in the build folder changes."""
     examples = read_examples(data)
     if eval_path is None:
         train, held = split_examples(examples, seed)
@@ -79,6 +99,21 @@ def prepare(
         train, held = examples, read_examples(eval_path)
     seen = set(train.texts) | _calibration_texts(calibration)
     held, dropped = _drop_seen(held, seen, data=data, eval_path=eval_path)
+    return Split(
+        data=data,
+        eval_path=eval_path,
+        calibration=calibration,
+        seed=seed,
+        examples=len(examples),
+        train=train,
+        held=held,
+        dropped=dropped,
+    )
+
+
+def write(out: Path, texts: Split) -> Texts:
+    """Both parts of ``texts`` under ``out/split``, each written whole, and their record."""
+    data, eval_path, calibration = texts.data, texts.eval_path, texts.calibration
     folder = out / SPLIT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     train_path = folder / f"train{_suffix(data)}"
@@ -86,16 +121,20 @@ def prepare(
     for stale in [*folder.glob("train.*"), *folder.glob("eval.*")]:
         if stale.suffix in (".txt", ".jsonl") and stale not in (train_path, eval_file):
             stale.unlink()  # an earlier build's split, of data in the other format
-    _write(train_path, train)
-    _write(eval_file, held)
+    _write(train_path, texts.train)
+    _write(eval_file, texts.held)
     record = {
         "rule": RULE if eval_path is None else "the eval text given with --eval",
-        "seed": seed,
-        "data": {**_describe(out, data), "lines": len(examples)},
-        "train": {**_describe(out, train_path), "lines": len(train)},
-        "eval": {**_describe(out, eval_file), "lines": len(held), "from": str(eval_path or data)},
+        "seed": texts.seed,
+        "data": {**_describe(out, data), "lines": texts.examples},
+        "train": {**_describe(out, train_path), "lines": len(texts.train)},
+        "eval": {
+            **_describe(out, eval_file),
+            "lines": len(texts.held),
+            "from": str(eval_path or data),
+        },
         "calibration": _describe(out, calibration or train_path),
-        "eval_lines_dropped": dropped,  # eval lines the train or calibration text also held
+        "eval_lines_dropped": texts.dropped,
     }
     return Texts(
         train=train_path, eval=eval_file, calibration=calibration or train_path, record=record
@@ -128,14 +167,14 @@ def _rank(seed: int, text: str) -> bytes:
 
 
 def _calibration_texts(path: Path | None) -> set[str]:
-    """The user's calibration lines; a file that cannot be read holds none here (the verify
-    stage that reads it refuses it, with the reason, in its own place)."""
+    """The user's calibration lines: a file that cannot serve as examples (unreadable, empty)
+    is refused here, before any stage, rather than by the verify stage after the distillation."""
     if path is None:
         return set()
     try:
         return set(read_examples(path).texts)
-    except DataError:
-        return set()
+    except DataError as exc:
+        raise DataError(f"--calibration {exc}") from None
 
 
 def _drop_seen(

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
+# A stage record's status: done, or being redone (``Manifest.withdraw``) and not finished.
+DONE_OR_REDOING = ("done", "redoing")
+# The build's bench stage of each release is named BENCH_STAGE + its path.
+BENCH_STAGE = "bench "
 # The libraries whose versions decide the bytes of an artifact.
 LIBRARIES = (
     "edgedistil",
@@ -103,9 +107,13 @@ class Manifest:
     # ---- stages ----
 
     def done(self, stage: str, key: str) -> dict[str, Any] | None:
-        """The stage's record when it finished with this key and its outputs are intact."""
+        """The stage's record when it finished with this key and its outputs are intact.
+
+        A record withdrawn while its stage was being redone (``withdraw``) counts too when the
+        key is its own: a redo that failed left its outputs and record as they were, so a build
+        back on the earlier inputs takes them up again (``restore``) instead of redoing them."""
         record: dict[str, Any] | None = self.data["stages"].get(stage)
-        if not record or record.get("key") != key or record.get("status") != "done":
+        if not record or record.get("key") != key or record.get("status") not in DONE_OR_REDOING:
             return None
         for rel, digest in record.get("outputs", {}).items():
             path = self.root / rel
@@ -114,6 +122,7 @@ class Manifest:
         return record
 
     def finish(self, stage: str, key: str, outputs: list[str], info: dict[str, Any]) -> None:
+        """The stage's new record; it replaces the old one, withdrawn artifacts and all."""
         self.data["stages"][stage] = {
             "key": key,
             "status": "done",
@@ -122,11 +131,29 @@ class Manifest:
         }
         self.save()
 
-    def forget(self, stage: str) -> None:
-        """A stage about to be redone: drop it (and what it verified) before anything changes."""
-        self.data["stages"].pop(stage, None)
-        for rel in [r for r, a in self.data["artifacts"].items() if a.get("stage") == stage]:
-            del self.data["artifacts"][rel]
+    def withdraw(self, stage: str) -> None:
+        """A stage about to be redone: its record is marked ``redoing`` and what it verified
+        leaves the artifact list (kept in the record), before anything changes. Its outputs stay
+        listed with their sha256: the redo writes beside them and swaps only when complete, so a
+        redo that fails or is killed leaves them, and this record, true to each other, while no
+        gate sees an artifact of a stage that is not done."""
+        record = self.data["stages"].get(stage)
+        if not record or record.get("status") != "done":
+            return
+        artifacts = self.data["artifacts"]
+        mine = {rel: a for rel, a in artifacts.items() if a.get("stage") == stage}
+        for rel in mine:
+            del artifacts[rel]
+        record.update(status="redoing", withdrawn_artifacts=mine)
+        self.save()
+
+    def restore(self, stage: str) -> None:
+        """A withdrawn record whose key is wanted again (``done``): done, its artifacts listed."""
+        record = self.data["stages"][stage]
+        if record.get("status") == "done":
+            return
+        record["status"] = "done"
+        self.data["artifacts"].update(record.pop("withdrawn_artifacts", {}))
         self.save()
 
     # ---- artifacts ----
@@ -152,6 +179,17 @@ def releases(artifacts: dict[str, Any]) -> dict[str, dict[str, Any]]:
         rel: info
         for rel, info in artifacts.items()
         if isinstance(info, dict) and info.get("role") == "release"
+    }
+
+
+def done_outputs(stages: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each stage that is done, with its outputs by path and their recorded sha256 (a file's,
+    or a folder's ``tree_sha256``). A stage being redone is left out: its outputs are the ones
+    it replaces."""
+    return {
+        name: dict(record.get("outputs") or {})
+        for name, record in stages.items()
+        if isinstance(record, dict) and record.get("status") == "done"
     }
 
 

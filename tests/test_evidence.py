@@ -199,6 +199,60 @@ def test_changed_or_missing_bytes_are_refused(tmp_path: Path) -> None:
         _gate(folder)
 
 
+def _listed_beside(folder: Path, rel: str, data: bytes, **info: Any) -> None:
+    """``rel`` made beside the release and listed as the build lists it: an artifact when
+    ``info`` has a role, else an output of a stage that is done."""
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    (folder / rel).write_bytes(data)
+    manifest = Manifest.open(folder)
+    if info:
+        manifest.add_artifact(rel, stage="verify", **info)
+    else:
+        manifest.finish("micro", "k", [rel], {})
+    manifest.save()
+
+
+@pytest.mark.parametrize(
+    ("rel", "info"),
+    [
+        ("onnx/model.int8.ort", {"role": "copy", "format": "ort"}),  # what ORT Mobile loads
+        ("onnx/model.onnx", {"role": "float", "format": "onnx"}),
+        ("tflite-micro/model_data.cc", {}),  # a stage output: the C array that ships
+    ],
+)
+def test_every_listed_file_is_rehashed_whatever_its_role(
+    tmp_path: Path, rel: str, info: dict[str, str]
+) -> None:
+    folder = _build(tmp_path)
+    _listed_beside(folder, rel, b"\3" * 64, **info)
+    _bench(folder, p95=30.0)
+    _gate(folder)  # intact: judged
+    (folder / rel).write_bytes(b"\4" * 64)
+    with pytest.raises(BuildError, match=f"{rel} changed since the build"):
+        _gate(folder)
+    (folder / rel).unlink()
+    with pytest.raises(BuildError, match=f"{rel}: listed in the manifest but missing"):
+        _gate(folder)
+
+
+def test_a_changed_folder_output_is_refused_and_a_stage_being_redone_is_not_read(
+    tmp_path: Path,
+) -> None:
+    folder = _build(tmp_path)
+    (folder / "student").mkdir()
+    (folder / "student" / "config.json").write_text("{}", encoding="utf-8")
+    manifest = Manifest.open(folder)
+    manifest.finish("distill", "k1", ["student"], {})
+    _bench(folder, p95=30.0)
+    _gate(folder)
+    (folder / "student" / "config.json").write_text('{"edited": 1}', encoding="utf-8")
+    with pytest.raises(BuildError, match="student changed since the build"):
+        _gate(folder)
+    # A stage marked as being redone lists the outputs it replaces: not the build's any more.
+    manifest.withdraw("distill")
+    _gate(folder)
+
+
 def test_a_manifest_without_a_release_says_how_to_finish(tmp_path: Path) -> None:
     folder = _build(tmp_path)
     manifest = Manifest.open(folder)

@@ -86,11 +86,19 @@ def test_a_folder_without_a_current_gate_is_exit_1_with_the_reason(tmp_path: Pat
 
 def test_a_build_that_fails_leaves_no_gate_of_the_last_one(tmp_path: Path) -> None:
     folder = _folder(tmp_path, "rebuilt")
+    gate = (folder / "gate.json").read_bytes()
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    result = CliRunner().invoke(
-        cli, ["build", "--target", "raspberry-pi-4", "--out", str(folder), "--data", str(empty)]
-    )
+    build = ["build", "--target", "raspberry-pi-4", "--out", str(folder), "--skip-bench"]
+    refused = CliRunner().invoke(cli, [*build, "--data", str(empty)])
+    # Refused at its inputs: the build never started, and the folder, its gate with it, is as
+    # the last build left it.
+    assert refused.exit_code == 1, refused.output
+    assert (folder / "gate.json").read_bytes() == gate
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "config.json").write_text("{}")  # a model directory no stage can plan
+    result = CliRunner().invoke(cli, [*build, "--student", str(student)])
     assert result.exit_code == 1, result.output
     assert not (folder / "gate.json").exists()
     assert _summary(folder).exit_code == 1

@@ -18,6 +18,11 @@ a build that was killed, or is run again, starts at the first stage that has som
 do. The manifest is rewritten after every stage, and only the verify stages list artifacts: a
 gate never sees bytes that nothing verified. A stage that fails leaves the earlier stages'
 outputs and records as they were.
+
+Nothing built is lost: every input is checked (``inputs.check``) before the folder changes, and a
+stage being redone writes beside its old outputs and swaps them in only once complete and
+verified (``artifact.FormatStage``, ``student._distill``); until then its old record stays,
+marked ``redoing``, with its artifacts withdrawn from the gate (``cache.run_stage``).
 """
 
 from edgedistil.build.request import Request

@@ -7,7 +7,7 @@ from typing import Any
 from edgedistil.build.context import Context
 from edgedistil.build.request import Resolved
 from edgedistil.errors import BuildError
-from edgedistil.manifest import key_of
+from edgedistil.manifest import BENCH_STAGE, key_of
 from edgedistil.runners import NONE
 
 
@@ -51,7 +51,7 @@ def bench_releases(ctx: Context) -> None:
             # Stored in each result: declaring the host the target later must bench again.
             r.host_is_target,
         )
-        ctx.stage(f"bench {rel}", key, lambda rel=rel: _bench_one(ctx, rel))  # type: ignore[misc]
+        ctx.stage(f"{BENCH_STAGE}{rel}", key, lambda rel=rel: _bench_one(ctx, rel))  # type: ignore[misc]
 
 
 def _bench_one(ctx: Context, rel: str) -> dict[str, Any]:

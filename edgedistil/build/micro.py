@@ -17,8 +17,9 @@ class MicroStage(TFLiteStage):
         from edgedistil.export.microcontroller import microcontroller_artifacts
 
         ctx = self.ctx
-        result = self.convert(student)
-        mcu = microcontroller_artifacts(result.path, ctx.profile, reference=result.reference)
+        with self.fresh_folder() as staging:
+            result = self.convert(student, staging)
+            mcu = microcontroller_artifacts(result.path, ctx.profile, reference=result.reference)
         rel = self.release(
             result,
             arena_bytes=mcu.arena_bytes,

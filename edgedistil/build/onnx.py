@@ -34,21 +34,21 @@ class OnnxStage(FormatStage):
         from edgedistil.export.onnx import ExportSpec, export_onnx
 
         ctx = self.ctx
-        out = self.fresh_folder()
-        exported = export_onnx(
-            ExportSpec(
-                student=student,
-                out=out,
-                sequence_length=ctx.profile.export.sequence_length,
-                input_dtype=ctx.profile.export.input_dtype,
-                graph=ctx.profile.export.onnx_graph,
-                dynamic=False,
-                parity_text=ctx.texts.eval,
-                target=ctx.profile.name,
+        with self.fresh_folder() as staging:
+            exported = export_onnx(
+                ExportSpec(
+                    student=student,
+                    out=staging,
+                    sequence_length=ctx.profile.export.sequence_length,
+                    input_dtype=ctx.profile.export.input_dtype,
+                    graph=ctx.profile.export.onnx_graph,
+                    dynamic=False,
+                    parity_text=ctx.texts.eval,
+                    target=ctx.profile.name,
+                )
             )
-        )
         # The files, not the folder: later stages add their own files beside them.
-        files = [f"{self.folder}/{p.name}" for p in sorted(out.iterdir()) if p.is_file()]
+        files = [f"{self.folder}/{p.name}" for p in sorted(self.out.iterdir()) if p.is_file()]
         return {
             "outputs": files,
             "graph": exported.graph,
@@ -80,6 +80,20 @@ class OnnxStage(FormatStage):
         )
         return {"outputs": [rel], "summary": "float32 release"}
 
+    def _moved(self, result: Any) -> Any:
+        """The quantize result with the paths its files have in the folder, and its
+        ``fidelity.json`` written again to name them (it named the temporary folder)."""
+        from dataclasses import replace
+
+        from edgedistil.quantize.job import write_report
+
+        ort = None if result.ort_path is None else self.final(result.ort_path)
+        moved = replace(
+            result, path=self.final(result.path), ort_path=ort, report=self.final(result.report)
+        )
+        write_report(moved)
+        return moved
+
     def _quantized(self, float_rel: str) -> dict[str, Any]:
         """The profile's int8 scheme, with the fallback that keeps nodes float within the
         budget (``quantize.job``), released beside the float graph it was measured against."""
@@ -87,16 +101,19 @@ class OnnxStage(FormatStage):
         from edgedistil.quantize.job import Job, quantize
 
         ctx = self.ctx
-        result = quantize(
-            Job(
-                export_dir=ctx.root / self.folder,
-                settings=q.settings_for(ctx.profile),
-                calibration=ctx.texts.calibration,
-                eval_path=ctx.texts.eval,
-                max_accuracy_drop=ctx.profile.budgets.max_accuracy_drop,
-                ort=ctx.profile.device.kind == "phone",  # ORT Mobile on Android loads .ort
+        exported = [ctx.root / rel for rel in ctx.manifest.data["stages"]["onnx-export"]["outputs"]]
+        with self.beside(exported) as staging:
+            result = quantize(
+                Job(
+                    export_dir=staging,
+                    settings=q.settings_for(ctx.profile),
+                    calibration=ctx.texts.calibration,
+                    eval_path=ctx.texts.eval,
+                    max_accuracy_drop=ctx.profile.budgets.max_accuracy_drop,
+                    ort=ctx.profile.device.kind == "phone",  # ORT Mobile on Android loads .ort
+                )
             )
-        )
+        result = self._moved(result)
         f = result.fidelity
         release = self.relative(result.path)
         self.add_release(

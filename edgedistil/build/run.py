@@ -12,22 +12,21 @@ from edgedistil.build.student import student as make_student
 from edgedistil.build.teacher import against_teacher
 from edgedistil.errors import BuildError
 from edgedistil.formats import all_formats, get_format
-from edgedistil.manifest import Manifest
 
 
 def build(request: Request, events: Events) -> Verdict:
     """Run every stage that has something to do, then the gate; its verdict, whose reports are
-    written in the folder. The folder's old reports go first, so a build that fails leaves no
-    verdict behind."""
+    written in the folder. Every input is checked first: a build refused then leaves the folder
+    as it was. Then the folder's old reports go, so a build that fails leaves no verdict behind."""
     from edgedistil.profiles import load_profile
 
-    forget_reports(request.out)
     resolved = resolve(request, load_profile(request.target))
     _check_formats(resolved.profile.name, resolved.profile.export.formats)
     bench.check_boards(resolved)
-    manifest = Manifest.open(request.out)
+    manifest, checked = inputs.check(resolved)  # nothing in the folder has changed before this
+    forget_reports(request.out)
     inputs.describe(manifest, resolved)
-    texts = inputs.split(manifest, resolved, events)
+    texts = inputs.split(manifest, resolved, checked, events)
     ctx = Context(resolved=resolved, manifest=manifest, events=events, texts=texts)
     student = make_student(ctx)
     for fmt in resolved.profile.export.formats:

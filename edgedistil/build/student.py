@@ -3,14 +3,12 @@ user's own student, planned as it is)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from edgedistil.build.context import Context
 from edgedistil.build.request import STUDENT_DIR
-from edgedistil.errors import BuildError
-from edgedistil.files import write_json
+from edgedistil.files import staged_dir, write_json
 from edgedistil.manifest import key_of, tree_sha256
 
 PLAN_FILE = "plan.json"
@@ -18,11 +16,9 @@ PLAN_FILE = "plan.json"
 
 def student(ctx: Context) -> Path:
     """The student every format stage starts from: planned, then distilled unless given."""
-    r = ctx.request
-    if r.student is not None:
-        _check_given(r.student)
     plan = ctx.stage("plan", _plan_key(ctx), lambda: _plan(ctx))
-    if r.student is not None:
+    r = ctx.request
+    if r.student is not None:  # a model directory: checked with the other inputs
         return r.student
     teacher = _teacher(ctx)
     settings = _train_settings(ctx)
@@ -37,15 +33,6 @@ def student(ctx: Context) -> Path:
     )
     ctx.stage("distill", key, lambda: _distill(ctx, plan, settings))
     return ctx.root / STUDENT_DIR
-
-
-def _check_given(student: Path) -> None:
-    """The user's student is checked as a teacher is: config, weights, tokenizer."""
-    from edgedistil.teacher import check_model_folder, read_config
-
-    if not (student / "config.json").is_file():
-        raise BuildError(f"--student {student}: not a model directory (no config.json)")
-    check_model_folder(student, read_config(student))
 
 
 def _teacher(ctx: Context) -> Any:
@@ -150,21 +137,22 @@ def _train_settings(ctx: Context) -> Any:
 def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any]:
     from edgedistil.distill.job import Job, distill
 
-    out = ctx.root / STUDENT_DIR
-    shutil.rmtree(out, ignore_errors=True)  # what a killed run left: the key says it is stale
-    job = Job(
-        teacher=ctx.request.teacher,
-        data=ctx.texts.train,
-        out=out,
-        settings=settings,
-        layers=plan["layers"],
-        vocab_size=plan["vocab_size"] if plan["prune_vocab"] else None,
-        hidden=plan["hidden"] if plan.get("narrow") else None,
-        # None: the job picks its best epoch on a share of the train part, so not even model
-        # selection sees the text the verdict is measured on.
-        eval_path=None,
-    )
-    outcome = distill(job, ctx.events.training())
+    # Trained beside the old student, which stays until the new one is saved whole: a run that
+    # fails or is killed leaves it, and its record, as they were (``build.cache``).
+    with staged_dir(ctx.root / STUDENT_DIR) as out:
+        job = Job(
+            teacher=ctx.request.teacher,
+            data=ctx.texts.train,
+            out=out,
+            settings=settings,
+            layers=plan["layers"],
+            vocab_size=plan["vocab_size"] if plan["prune_vocab"] else None,
+            hidden=plan["hidden"] if plan.get("narrow") else None,
+            # None: the job picks its best epoch on a share of the train part, so not even
+            # model selection sees the text the verdict is measured on.
+            eval_path=None,
+        )
+        outcome = distill(job, ctx.events.training())
     last = outcome.state.history[-1] if outcome.state.history else {}
     summary = (
         f"{outcome.task}, layers {','.join(map(str, outcome.layer_map))}, "

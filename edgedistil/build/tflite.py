@@ -35,14 +35,15 @@ class TFLiteStage(FormatStage):
         )
         ctx.stage(self.stage_name, key, lambda: self._verify(student))
 
-    def convert(self, student: Path) -> Any:
+    def convert(self, student: Path, out: Path) -> Any:
+        """The profile's scheme converted into ``out`` (the stage's temporary folder)."""
         from edgedistil.export.tflite import TFLiteSpec, convert_tflite
 
         ctx = self.ctx
         return convert_tflite(
             TFLiteSpec(
                 student=student,
-                out=self.fresh_folder(),
+                out=out,
                 scheme=ctx.profile.quantize.scheme,
                 sequence_length=ctx.profile.export.sequence_length,
                 runtime=self.runtime,
@@ -72,7 +73,8 @@ class TFLiteStage(FormatStage):
         return rel
 
     def _verify(self, student: Path) -> dict[str, Any]:
-        result = self.convert(student)
+        with self.fresh_folder() as staging:
+            result = self.convert(student, staging)
         rel = self.release(result)
         summary = f"{result.scheme}, {result.fidelity.metric} drop {result.fidelity.drop:.4f}"
         return {"outputs": [rel, self.relative(result.record)], "summary": summary}

@@ -12,10 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgedistil.cli._app import cli, make_console
+from edgedistil.cli._paths import OutputDir
 from edgedistil.cli.train import _TrainingProgress
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 _DIR = click.Path(path_type=Path, file_okay=False)
+_OUT = OutputDir()
 _STATUS_STYLE = {"pass": "green", "fail": "red", "unmeasured": "red", "skipped": "yellow"}
 _TEACHER = (
     '"default" or a directory. Default: "default"; with --student, the teacher its '
@@ -54,7 +56,7 @@ class _Events:
 @click.option("--student", type=_DIR, help="Reuse this student directory instead of distilling.")
 @click.option("--eval", "eval_path", type=_FILE, help="Fidelity text. Default: the sample text.")
 @click.option("--calibration", type=_FILE, help="int8 calibration text. Default: the sample.")
-@click.option("--out", type=_DIR, required=True, help="The build folder (reused stage by stage).")
+@click.option("--out", type=_OUT, required=True, help="The build folder (reused stage by stage).")
 @click.option("--layers", type=click.IntRange(min=1), help="Default: the plan's.")
 @click.option("--vocab-size", type=click.IntRange(min=1), help="Default: the plan's.")
 @click.option(
@@ -104,7 +106,9 @@ def build_command(**kw: Any) -> None:
 @click.option("--target", required=True, help="Profile name or path (the build's).")
 @click.option("--bench", "bench_files", type=_FILE, multiple=True, help="A bench result JSON.")
 @click.option("--allow-unmeasured", is_flag=True, help="Skip budgets with no measurement.")
-@click.option("--report-dir", type=_DIR, help="Where gate.json/.md/.xml go. Default: FOLDER.")
+@click.option(
+    "--report-dir", type=OutputDir(), help="Where gate.json/.md/.xml go. Default: FOLDER."
+)
 def check_command(
     folder: Path,
     target: str,

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgedistil.cli._app import cli, format_size, make_console
 from edgedistil.cli._choices import RegistryChoice
+from edgedistil.cli._paths import OutputDir
 from edgedistil.errors import ExportError, QuantizeError
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -37,7 +38,7 @@ def _onnx_profile(target: str) -> Any:
 @cli.command("export")
 @click.argument("student", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--target", default="raspberry-pi-4", show_default=True, help="Profile name or path.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--out", type=OutputDir(), required=True)
 @click.option("--sequence-length", type=click.IntRange(min=1), help="Default: the profile's.")
 @click.option(
     "--graph", type=click.Choice(["fused", "plain"]), help="Default: [export].onnx_graph."

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from edgedistil.cli._app import cli, format_size, make_console
 from edgedistil.cli._choices import RegistryChoice
+from edgedistil.cli._paths import OutputDir
 from edgedistil.errors import ExportError
 from edgedistil.formats import get_format
 from edgedistil.schemes import scheme_names
@@ -45,7 +46,7 @@ def _tflite_profile(target: str) -> tuple[Any, str]:
 @cli.command("convert")
 @click.argument("student", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--target", default="wear-os-watch", show_default=True, help="Profile or path.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--out", type=OutputDir(), required=True)
 @click.option("--scheme", type=RegistryChoice(_schemes), help="Default: [quantize].scheme.")
 @click.option("--calibration", type=_FILE, help="Text/TSV/CSV/JSONL. Default: the sample text.")
 @click.option("--eval", "eval_path", type=_FILE, help="Eval text (labels optional).")

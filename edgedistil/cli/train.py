@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from edgedistil.cli._app import cli, make_console
+from edgedistil.cli._paths import OutputDir
 
 # Options shared by distill and finetune (the training loop is the same).
 _TRAINING_OPTIONS = (
@@ -35,7 +36,7 @@ _TRAINING_OPTIONS = (
     ),
     click.option(
         "--out",
-        type=click.Path(path_type=Path, file_okay=False),
+        type=OutputDir(),
         required=True,
         help="Output model directory (checkpoints go in OUT/checkpoints).",
     ),

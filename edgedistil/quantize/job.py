@@ -146,7 +146,7 @@ def quantize(job: Job) -> Result:
         float_share=share,
         verified_on=kernels.host_path(),
     )
-    _write_report(job, result)
+    write_report(result)
     return result
 
 
@@ -225,5 +225,6 @@ def report_dict(result: Result) -> dict[str, Any]:
     }
 
 
-def _write_report(job: Job, result: Result) -> None:
-    write_json(job.export_dir / REPORT_FILE, report_dict(result), default=str)
+def write_report(result: Result) -> None:
+    """``fidelity.json``: what was quantized, how, and what it measured."""
+    write_json(result.report, report_dict(result), default=str)

@@ -25,14 +25,6 @@ class _Partial(Record):
     model_config = ConfigDict(extra="allow")
 
 
-class Stage(_Partial):
-    """``Manifest.finish``: a stage done with ``key``, and the sha256 of each file it wrote."""
-
-    key: str
-    status: Literal["done"]
-    outputs: dict[str, str]
-
-
 class Artifact(_Partial):
     """``Manifest.add_artifact``: a verified file, by its path under the build folder."""
 
@@ -63,6 +55,17 @@ class Artifact(_Partial):
             if getattr(self, f"{quantity}_source") is None:
                 raise ValueError(f"{quantity} without {quantity}_source")
         return self
+
+
+class Stage(_Partial):
+    """``Manifest.finish``: a stage done with ``key``, and the sha256 of each file it wrote.
+    "redoing" (``Manifest.withdraw``): a redo began and has not finished; the old outputs are
+    still there and its artifacts wait in ``withdrawn_artifacts``, seen by no gate."""
+
+    key: str
+    status: Literal["done", "redoing"]
+    outputs: dict[str, str]
+    withdrawn_artifacts: dict[str, Artifact] = {}
 
 
 class ManifestRecord(_Partial):

@@ -335,23 +335,162 @@ def test_a_failed_stage_keeps_the_earlier_ones_and_a_rerun_starts_there(
     assert any(line.startswith("✓ bench onnx/model.int8.onnx") for line in lines)
 
 
+def _fail_quantize(monkeypatch: pytest.MonkeyPatch) -> None:
+    """int8 quantization that writes half a file, then fails."""
+    from edgedistil.errors import QuantizeError
+    from edgedistil.quantize import job
+
+    def broken(spec: Any) -> Any:
+        (spec.export_dir / "model.int8.onnx").write_bytes(b"half a model")
+        raise QuantizeError("calibration text: the ranges came out empty")
+
+    monkeypatch.setattr(job, "quantize", broken)
+
+
 @pytest.mark.slow
 def test_no_gate_for_bytes_that_nothing_verified(
-    built: tuple[Path, Path, Path], tmp_path: Path
+    built: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, _, out = built
-    static = _profile(tmp_path, '[quantize]\nscheme = "static-int8"\nactivations = "uint8"\n')
+    _, profile, out = built
     folder = tmp_path / "unverified"
-    empty = tmp_path / "empty.txt"
-    empty.write_text("")
-    failed = _build("--target", static, "--student", out / "student", "--out", folder,
-                    "--calibration", empty, "--skip-bench")  # fmt: skip
+    _fail_quantize(monkeypatch)
+    failed = _build("--target", profile, "--student", out / "student", "--out", folder,
+                    "--skip-bench")  # fmt: skip
     assert failed.exit_code == 1
     assert "✗ onnx-verify" in failed.output
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["stages"]["onnx-export"]["status"] == "done"
     assert "onnx-verify" not in manifest["stages"] and not manifest["artifacts"]
-    assert "no verified release artifact" in error_line(_check(folder, "--target", static))
+    assert not (folder / "onnx" / "model.int8.onnx").exists()  # the half file stayed aside
+    assert "no verified release artifact" in error_line(_check(folder, "--target", profile))
+
+
+# ---- nothing built is lost: inputs checked first, stages redone beside their old outputs ----
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones too) with its sha256."""
+    return {
+        str(p.relative_to(folder)): sha256_of(p) for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("option", "text", "expected"),
+    [
+        ("--data", "", "no examples"),
+        # two lines: one held out, one left to train on, and distillation needs two
+        ("--data", "the battery is low\nset a timer\n", "distillation needs at least 2"),
+        ("--eval", "", "no examples"),
+        ("--calibration", "", "--calibration"),
+    ],
+)
+def test_a_build_refused_at_its_inputs_leaves_the_folder_as_it_was(
+    built: tuple[Path, Path, Path], tmp_path: Path, option: str, text: str, expected: str
+) -> None:
+    teacher, profile, _ = built
+    out = _copy(built, tmp_path)
+    before = _files(out)
+    bad = tmp_path / "bad.txt"
+    bad.write_text(text, encoding="utf-8")
+    result = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL, option, bad)
+    assert result.exit_code == 1
+    assert _files(out) == before  # the student, the reports, the manifest: byte for byte
+    assert expected in error_line(result)
+
+
+@pytest.mark.slow
+def test_a_build_refused_at_its_inputs_writes_no_manifest(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    teacher, profile, out = built
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    folder = tmp_path / "new"
+    result = _build("--target", profile, "--teacher", teacher, "--out", folder, *LOCAL,
+                    "--calibration", empty)  # fmt: skip
+    assert "--calibration" in error_line(result) and "no examples" in error_line(result)
+    assert not folder.exists()
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()
+    result = _build("--target", profile, "--student", not_a_model, "--out", folder, *LOCAL)
+    assert "not a model directory (no config.json)" in error_line(result)
+    assert not folder.exists()
+
+
+@pytest.mark.slow
+def test_a_failed_distillation_keeps_the_old_student_and_the_old_inputs_take_it_up(
+    built: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgedistil.distill import job
+    from edgedistil.errors import DistillError
+
+    teacher, profile, _ = built
+    out = _copy(built, tmp_path)
+    before = _files(out / "student")
+    old = json.loads((out / "manifest.json").read_text())["stages"]["distill"]
+
+    def broken(spec: Any, progress: Any = None) -> Any:
+        (spec.out / "model.safetensors").write_bytes(b"half a student")
+        raise DistillError("out of memory in epoch 2")
+
+    monkeypatch.setattr(job, "distill", broken)
+    failed = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL,
+                    "--seed", "7")  # fmt: skip
+    assert "out of memory in epoch 2" in error_line(failed)
+    assert _files(out / "student") == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    record = json.loads((out / "manifest.json").read_text())["stages"]["distill"]
+    assert record["status"] == "redoing" and record["outputs"] == old["outputs"]
+    monkeypatch.undo()
+    rerun = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL)
+    assert rerun.exit_code == 0, rerun.output
+    assert "= distill: inputs unchanged" in rerun.output.splitlines()
+
+
+@pytest.mark.slow
+def test_a_failed_verify_keeps_the_old_release_but_no_gate_sees_it(
+    built: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teacher, profile, _ = built
+    out = _copy(built, tmp_path)
+    before = _files(out / "onnx")
+    calibration = tmp_path / "calibration.txt"
+    calibration.write_text("set a timer for five minutes\nthe battery is low\n" * 20)
+    _fail_quantize(monkeypatch)
+    failed = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL,
+                    "--calibration", calibration)  # fmt: skip
+    assert "the ranges came out empty" in error_line(failed)
+    assert _files(out / "onnx") == before
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["onnx-verify"]["status"] == "redoing"
+    assert "onnx/model.int8.onnx" in manifest["stages"]["onnx-verify"]["withdrawn_artifacts"]
+    assert not manifest["artifacts"]  # what the build now describes was never verified
+    assert "no verified release artifact" in error_line(_check(out, "--target", profile))
+    monkeypatch.undo()
+    rerun = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL)
+    assert rerun.exit_code == 0, rerun.output
+    assert "= onnx-verify: inputs unchanged" in rerun.output.splitlines()
+    assert _files(out / "onnx") == before
+    assert _check(out, "--target", profile).exit_code == 0
+
+
+@pytest.mark.slow
+def test_check_refuses_a_deleted_float_graph_or_a_changed_stage_output(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, profile, _ = built
+    out = _copy(built, tmp_path)
+    with (out / "onnx" / "fidelity.json").open("a") as fh:
+        fh.write(" ")
+    assert "onnx/fidelity.json changed since the build" in error_line(
+        _check(out, "--target", profile)
+    )
+    out = Path(shutil.copytree(built[2], tmp_path / "again"))
+    (out / "onnx" / "model.onnx").unlink()
+    line = error_line(_check(out, "--target", profile))
+    assert "onnx/model.onnx: listed in the manifest but missing" in line
 
 
 @pytest.mark.slow

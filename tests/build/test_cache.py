@@ -1,5 +1,6 @@
 """The stage cache (``edgedistil.build.cache``): a stage is redone exactly when its key or one
-of its outputs changed, and a stage that fails leaves no record behind."""
+of its outputs changed, and a redo that fails leaves the old record, marked as being redone,
+with no artifact the gate could take for verified."""
 
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def test_a_new_key_or_a_changed_output_redoes_the_stage(tmp_path: Path) -> None:
     assert calls[-1] == "gone"
 
 
-def test_a_failed_stage_forgets_its_record_and_what_it_verified(tmp_path: Path) -> None:
+def test_a_failed_redo_keeps_the_old_record_withdrawn_and_the_old_key_takes_it_up(
+    tmp_path: Path,
+) -> None:
     manifest, events = Manifest.open(tmp_path), Recorder()
 
     def verify() -> dict[str, Any]:
@@ -69,13 +72,46 @@ def test_a_failed_stage_forgets_its_record_and_what_it_verified(tmp_path: Path) 
 
     run_stage(manifest, events, "verify", "k1", verify)
     assert "model.bin" in manifest.releases()
+    before = (tmp_path / "manifest.json").read_text()
 
     def broken() -> dict[str, Any]:
+        (tmp_path / "other.bin").write_bytes(b"\1")
+        manifest.add_artifact("other.bin", stage="verify", role="release")  # then it crashes
         raise RuntimeError("conversion crashed")
 
     with pytest.raises(RuntimeError):
         run_stage(manifest, events, "verify", "k2", broken)
     assert events.seen[-1] == ("verify", "failed", "")
     saved = Manifest.open(tmp_path)
-    assert "verify" not in saved.data["stages"]
-    assert saved.releases() == {}  # the gate never sees bytes the failed stage had verified
+    record = saved.data["stages"]["verify"]
+    # The old record stays, true to the old bytes, marked as being redone ...
+    assert record["key"] == "k1" and record["status"] == "redoing"
+    assert (tmp_path / "model.bin").read_bytes() == b"\0" * 8
+    # ... and the gate sees no artifact of a stage that is not done, nor what the crash added.
+    assert saved.releases() == {}
+    assert set(record["withdrawn_artifacts"]) == {"model.bin"}
+    # Back on the old inputs: taken up again as it was, not redone.
+    calls: list[str] = []
+    again = run_stage(saved, events, "verify", "k1", _writer(tmp_path, calls))
+    assert calls == [] and again["status"] == "done"
+    assert events.seen[-1] == ("verify", "skipped", "inputs unchanged")
+    assert (tmp_path / "manifest.json").read_text() == before
+
+
+def test_a_redo_that_finishes_replaces_the_record_and_its_artifacts(tmp_path: Path) -> None:
+    manifest, events = Manifest.open(tmp_path), Recorder()
+
+    def verify(name: str) -> Any:
+        def work() -> dict[str, Any]:
+            (tmp_path / name).write_bytes(name.encode())
+            manifest.add_artifact(name, stage="verify", role="release")
+            return {"outputs": [name]}
+
+        return work
+
+    run_stage(manifest, events, "verify", "k1", verify("a.bin"))
+    run_stage(manifest, events, "verify", "k2", verify("b.bin"))
+    saved = Manifest.open(tmp_path)
+    assert set(saved.releases()) == {"b.bin"}
+    assert saved.data["stages"]["verify"]["status"] == "done"
+    assert "withdrawn_artifacts" not in saved.data["stages"]["verify"]
