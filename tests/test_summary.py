@@ -16,6 +16,7 @@ from edgedistil.cli import cli
 from edgedistil.manifest import Manifest
 from edgedistil.profiles import load_profile
 from edgedistil.teacher import sha256_of
+from tests.conftest import save_tiny
 
 
 def _summary(*folders: Path) -> Result:
@@ -95,9 +96,9 @@ def test_a_build_that_fails_leaves_no_gate_of_the_last_one(tmp_path: Path) -> No
     # the last build left it.
     assert refused.exit_code == 1, refused.output
     assert (folder / "gate.json").read_bytes() == gate
-    student = tmp_path / "student"
-    student.mkdir()
-    (student / "config.json").write_text("{}")  # a model directory no stage can plan
+    # A complete model folder (config, weights, tokenizer: the inputs check passes it) whose
+    # 16 positions no stage can plan at the profile's length: the build starts, then fails.
+    student = save_tiny(tmp_path / "student", max_position_embeddings=16)
     result = CliRunner().invoke(cli, [*build, "--student", str(student)])
     assert result.exit_code == 1, result.output
     assert not (folder / "gate.json").exists()

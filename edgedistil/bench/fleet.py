@@ -120,6 +120,10 @@ def _read_toml_fleet(path: Path, text: str, runner: str) -> list[Board]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"Fleet file {path}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # tomllib's own limits: an integer of over 4,300 digits, arrays nested thousands deep
+        why = str(exc).split(":")[0] if isinstance(exc, ValueError) else "nested too deeply"
+        raise BenchError(f"Fleet file {path}: not valid TOML: {why}") from None
     hint = f"expected [[boards]] tables, each with an address; keys: {', '.join(FLEET_KEYS)}"
     try:
         entries = parse(FleetFile, data, f"Fleet file {path}", error=BenchError).boards

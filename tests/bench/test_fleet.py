@@ -66,6 +66,9 @@ def test_a_plain_fleet(tmp_path: Path) -> None:
         ('[[boards]]\naddress = "a"\n[[boards]]\naddress = "a"\n', "Board names repeat: a"),
         ("boards = 3\n", "expected [[boards]] tables"),
         ("[[boards]\n", "not valid TOML"),
+        # tomllib's own limits end in ValueError / RecursionError, not TOMLDecodeError
+        ("[[boards]]\naddress = \"a\"\nport = " + "9" * 5000 + "\n", "not valid TOML"),
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML: nested too deeply"),
     ],
 )
 def test_a_bad_fleet_file(tmp_path: Path, text: str, expected: str) -> None:
