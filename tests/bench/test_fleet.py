@@ -67,7 +67,7 @@ def test_a_plain_fleet(tmp_path: Path) -> None:
         ("boards = 3\n", "expected [[boards]] tables"),
         ("[[boards]\n", "not valid TOML"),
         # tomllib's own limits end in ValueError / RecursionError, not TOMLDecodeError
-        ("[[boards]]\naddress = \"a\"\nport = " + "9" * 5000 + "\n", "not valid TOML"),
+        ('[[boards]]\naddress = "a"\nport = ' + "9" * 5000 + "\n", "not valid TOML"),
         ("x = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML: nested too deeply"),
     ],
 )
