@@ -12,6 +12,7 @@ from edgedistil.build.student import student as make_student
 from edgedistil.build.teacher import against_teacher
 from edgedistil.errors import BuildError
 from edgedistil.formats import all_formats, get_format
+from edgedistil.manifest import Manifest
 
 
 def build(request: Request, events: Events) -> Verdict:
@@ -26,6 +27,7 @@ def build(request: Request, events: Events) -> Verdict:
     manifest, checked = inputs.check(resolved)  # nothing in the folder has changed before this
     forget_reports(request.out)
     inputs.describe(manifest, resolved)
+    _withdraw_all(manifest)
     texts = inputs.split(manifest, resolved, checked, events)
     ctx = Context(resolved=resolved, manifest=manifest, events=events, texts=texts)
     student = make_student(ctx)
@@ -35,6 +37,16 @@ def build(request: Request, events: Events) -> Verdict:
     if not request.skip_bench:
         bench.bench_releases(ctx)
     return judge(request.out, resolved.profile, allow_unmeasured=request.allow_unmeasured)
+
+
+def _withdraw_all(manifest: Manifest) -> None:
+    """Every stage the last build left is withdrawn (``Manifest.withdraw``) until this build
+    takes it up again (same key, outputs intact: ``run_stage`` restores it) or redoes it. The
+    manifest now describes this build's inputs, so a build that stops at an early stage (a
+    distillation that fails) must not leave the last build's releases listed as verified:
+    ``check`` would vouch for them under inputs that did not make them."""
+    for name in list(manifest.data["stages"]):
+        manifest.withdraw(name)
 
 
 def format_stage(fmt: str) -> type[FormatStage]:

@@ -441,8 +441,15 @@ def test_a_failed_distillation_keeps_the_old_student_and_the_old_inputs_take_it_
     assert "out of memory in epoch 2" in error_line(failed)
     assert _files(out / "student") == before
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
-    record = json.loads((out / "manifest.json").read_text())["stages"]["distill"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    record = manifest["stages"]["distill"]
     assert record["status"] == "redoing" and record["outputs"] == old["outputs"]
+    # The manifest describes the failed build's inputs now: the old releases, made from other
+    # inputs, are withdrawn with every later stage, and check has nothing verified to gate.
+    assert manifest["artifacts"] == {}
+    assert manifest["stages"]["onnx-verify"]["status"] == "redoing"
+    checked = CliRunner().invoke(cli, ["check", str(out), "--target", str(profile)])
+    assert "no verified release artifact" in error_line(checked)
     monkeypatch.undo()
     rerun = _build("--target", profile, "--teacher", teacher, "--out", out, *LOCAL)
     assert rerun.exit_code == 0, rerun.output
