@@ -26,7 +26,6 @@ from edgedistil.bench import stats
 # session or interpreter allocate its buffers, pack weights (MLAS, XNNPACK) and fault pages in;
 # ten are past that for every runtime timed here, and ten is what the board script does too.
 WARMUP = 10
-LEVELS = ("all", "basic", "none")  # the names kernels.session gives ORT's optimization levels
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,18 +120,13 @@ def session(
     """
     import onnxruntime as ort  # type: ignore[import-untyped]
 
-    levels = {
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    }
-    if level not in levels:
-        raise ValueError(f"Unknown ORT optimization level {level!r}; known: {', '.join(LEVELS)}")
+    from edgedistil.verify.kernels import optimization_level
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = levels[level]
+    options.graph_optimization_level = optimization_level(level)
     if optimized_to is not None:
         options.optimized_model_filepath = str(optimized_to)
     source = model if isinstance(model, bytes) else str(model)

@@ -125,11 +125,7 @@ def session(path: Path, *, level: str = "all") -> Any:
 
     def make(precise: bool) -> Any:
         options = ort.SessionOptions()
-        options.graph_optimization_level = {
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        }[level]
+        options.graph_optimization_level = optimization_level(level)
         if precise:
             options.add_session_config_entry(PRECISION_KEY, "1")
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -143,6 +139,30 @@ def session(path: Path, *, level: str = "all") -> Any:
             raise
         log.debug("%s: exact U8U8 kernels refused (int8 activations); default kernels", path)
         return make(False)
+
+
+LEVELS = ("all", "basic", "none")
+
+
+def optimization_level(level: str) -> Any:
+    """ORT's graph optimization level by name: "all" (its default), "basic" (what an ``.ort``
+    file is saved with; no fusions) or "none"; an unknown name lists the known ones."""
+    import onnxruntime as ort
+
+    levels = dict(
+        zip(
+            LEVELS,
+            (
+                ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            ),
+            strict=True,
+        )
+    )
+    if level not in levels:
+        raise ValueError(f"Unknown ORT optimization level {level!r}; known: {', '.join(LEVELS)}")
+    return levels[level]
 
 
 def host_facts() -> dict[str, str]:
