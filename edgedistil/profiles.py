@@ -16,7 +16,6 @@ once, as one ``ProfileError`` line.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -161,19 +160,15 @@ def _is_file(path: Path) -> bool:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from edgedistil.records import load_toml
+
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{_display(path)}: not valid TOML: {exc}") from None
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ProfileError(f"{_display(path)}: not UTF-8 text ({exc.reason})") from None
-    except (ValueError, RecursionError) as exc:
-        # tomllib's own limits: an integer of over 4,300 digits, arrays nested thousands deep
-        why = str(exc).split(":")[0] if isinstance(exc, ValueError) else "nested too deeply"
-        raise ProfileError(f"{_display(path)}: not valid TOML: {why}") from None
     except OSError as exc:
         raise ProfileError(f"{_display(path)}: cannot be read: {exc.strerror}") from None
+    return load_toml(text, label=_display(path), error=ProfileError)
 
 
 Origins = dict[tuple[str, str], Path]

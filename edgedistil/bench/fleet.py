@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tomllib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,17 +112,10 @@ def read_fleet(path: Path, runner: str) -> list[Board]:
 def _read_toml_fleet(path: Path, text: str, runner: str) -> list[Board]:
     """``[[boards]]`` tables (``records.fleet``), each checked on its own so an error names the
     board by its number; every bad board is named in the one error."""
-    from edgedistil.records import parse
+    from edgedistil.records import load_toml, parse
     from edgedistil.records.fleet import FleetBoard, FleetFile
 
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchError(f"Fleet file {path}: not valid TOML: {exc}") from None
-    except (ValueError, RecursionError) as exc:
-        # tomllib's own limits: an integer of over 4,300 digits, arrays nested thousands deep
-        why = str(exc).split(":")[0] if isinstance(exc, ValueError) else "nested too deeply"
-        raise BenchError(f"Fleet file {path}: not valid TOML: {why}") from None
+    data = load_toml(text, label=f"Fleet file {path}", error=BenchError)
     hint = f"expected [[boards]] tables, each with an address; keys: {', '.join(FLEET_KEYS)}"
     try:
         entries = parse(FleetFile, data, f"Fleet file {path}", error=BenchError).boards

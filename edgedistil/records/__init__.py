@@ -13,6 +13,7 @@ read, never for ``edgedistil --help``.
 
     read_json(path, Model, error=BuildError)   a file -> a validated Model, or one error line
     parse(Model, data, where, error=...)       data already in memory -> the same
+    load_toml(text, label=..., error=...)      TOML text -> a dict, or one error line
     describe(exc, where)                        a ValidationError as "where: field = value: why"
 """
 
@@ -55,6 +56,21 @@ def load_json(path: Path, *, error: type[EdgedistilError], what: str = "") -> An
         return json.loads(text)
     except ValueError as exc:
         raise error(f"{label}: not valid JSON ({exc})") from None
+
+
+def load_toml(text: str, *, label: str, error: type[EdgedistilError]) -> dict[str, Any]:
+    """``text`` parsed as TOML, or one ``error`` line ``<label>: not valid TOML: <why>``, for
+    tomllib's own limits too (an integer of over 4,300 digits, arrays nested thousands deep),
+    which it raises as ValueError and RecursionError, not as TOMLDecodeError."""
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{label}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        why = str(exc).split(":")[0] if isinstance(exc, ValueError) else "nested too deeply"
+        raise error(f"{label}: not valid TOML: {why}") from None
 
 
 def parse(model: type[M], data: Any, where: str, *, error: type[EdgedistilError]) -> M:
