@@ -82,13 +82,6 @@ class Split:
     dropped: int  # eval lines the train or calibration text also held
 
 
-def prepare(
-    out: Path, *, data: Path, eval_path: Path | None, calibration: Path | None, seed: int
-) -> Texts:
-    """Split (or check) the build's text and write both parts under ``out/split``."""
-    return write(out, split(data=data, eval_path=eval_path, calibration=calibration, seed=seed))
-
-
 def split(*, data: Path, eval_path: Path | None, calibration: Path | None, seed: int) -> Split:
     """Read every text file the build reads (data, eval, calibration) and split the data: a file
     that cannot serve is refused here, before anything in the build folder changes."""

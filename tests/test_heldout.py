@@ -27,7 +27,9 @@ def _prepare(
     calibration: Path | None = None,
     seed: int = 42,
 ) -> heldout.Texts:
-    return heldout.prepare(out, data=data, eval_path=eval_path, calibration=calibration, seed=seed)
+    # As the build does it: read and split (``build.inputs.check``), then write.
+    parts = heldout.split(data=data, eval_path=eval_path, calibration=calibration, seed=seed)
+    return heldout.write(out, parts)
 
 
 def _lines(path: Path) -> list[str]:
