@@ -8,11 +8,19 @@ at import, so an entry registered later (a plug-in, a test's fixture) counts eve
 from __future__ import annotations
 
 import difflib
-from typing import Generic, TypeVar
+import importlib
+from typing import Any, Generic, TypeVar
 
 from edgedistil.errors import EdgedistilError
 
 T = TypeVar("T")
+
+
+def load_object(path: str) -> Any:
+    """The object a registration names as ``"package.module:name"``, imported now: entries name
+    their heavy code by path so that reading a registry imports none of it."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def did_you_mean(word: str, known: list[str] | tuple[str, ...]) -> str:

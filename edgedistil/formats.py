@@ -11,13 +11,12 @@ modules plus one ``register_format`` here.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgedistil._registry import Registry
+from edgedistil._registry import Registry, load_object
 from edgedistil.schemes import scheme_names
 
 # The first 1,000 eval sentences at most: an agreement of 95% on 1,000 is known to about +-1.4
@@ -55,14 +54,12 @@ class Format:
 
     def load_stage(self) -> type[Any]:
         """The build stage class, imported now."""
-        module, _, name = self.stage.partition(":")
-        stage: type[Any] = getattr(importlib.import_module(module), name)
+        stage: type[Any] = load_object(self.stage)
         return stage
 
     def load_evaluate(self) -> Callable[..., Any]:
         """The function that runs a file of this format on texts, imported now."""
-        module, _, name = self.evaluate.partition(":")
-        run: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        run: Callable[..., Any] = load_object(self.evaluate)
         return run
 
 

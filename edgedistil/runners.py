@@ -11,11 +11,10 @@ the bench). It is a valid ``[bench].runner``, never a registered runner.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from edgedistil._registry import Registry
+from edgedistil._registry import Registry, load_object
 
 NONE = "none"
 
@@ -34,8 +33,7 @@ class RunnerEntry:
         """The runner class, imported now."""
         if not isinstance(self.runner, str):
             return self.runner
-        module, _, name = self.runner.partition(":")
-        cls: type[Any] = getattr(importlib.import_module(module), name)
+        cls: type[Any] = load_object(self.runner)
         return cls
 
 
