@@ -1,20 +1,66 @@
 """Model families: what each stage needs to know about one ``model_type`` of teacher.
 
 One registered ``Family`` per transformers ``model_type``: the config keys of its sizes, where
-its positions start, whether it has token types, whether ``distill --hidden`` can narrow it and
-whether the LiteRT / TFLite Micro graph (``export.tf_bert``) writes it. ``plan``,
-``distill.student``, ``distill.width``, ``export.model`` and ``export.tf_bert`` read these
-entries instead of comparing model types. A new family is one ``register_family`` call here
-(plus, for narrowing or LiteRT, the code that does it).
+its positions start, whether it has token types, whether ``distill --hidden`` can narrow it, and
+where its state dict keeps each tensor of the encoder and of its classification head (``Layout``,
+``ClassifierHead``), which is all the LiteRT / TFLite Micro graph (``export.tf_bert``) needs to
+write it. ``plan``, ``distill.student``, ``distill.width``, ``export.model`` and
+``export.tf_bert`` read these entries instead of comparing model types. A new family of BERT's
+shape is one ``register_family`` call here (plus, for narrowing, the code that does it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgedistil._registry import Registry
+
+# The encoder's pieces that ``export.tf_bert`` reads, by its own short name.
+LINEARS = ("q", "k", "v", "o", "up", "down")
+NORMS = ("ln1", "ln2")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layout:
+    """Where the base model's state dict keeps each tensor of the encoder.
+
+    Every family here is BERT's post-norm encoder under its own names; ``layer`` is the prefix
+    of layer ``{i}``, ``linears`` and ``norms`` the modules under it (``.weight``/``.bias``)."""
+
+    word: str = "embeddings.word_embeddings.weight"
+    position: str = "embeddings.position_embeddings.weight"
+    segment: str | None = "embeddings.token_type_embeddings.weight"  # None: no segment table
+    embed_norm: str = "embeddings.LayerNorm"
+    layer: str = "encoder.layer.{i}."
+    linears: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "q": "attention.self.query",
+            "k": "attention.self.key",
+            "v": "attention.self.value",
+            "o": "attention.output.dense",
+            "up": "intermediate.dense",
+            "down": "output.dense",
+        }
+    )
+    norms: Mapping[str, str] = field(
+        default_factory=lambda: {"ln1": "attention.output.LayerNorm", "ln2": "output.LayerNorm"}
+    )
+    activation_key: str = "hidden_act"  # config attribute naming the feed-forward activation
+    eps_key: str | None = "layer_norm_eps"  # None: the family's LayerNorm eps is fixed
+    eps: float = 1e-12  # the eps when the config names none
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifierHead:
+    """A sequence classifier's head on the first token, as names in the whole model's state
+    dict (``{base}`` is the model's ``base_model_prefix``): ``out(activation(pool(x)))``, or
+    ``out(x)`` when the checkpoint has no ``pool`` tensors (a BERT built without its pooler)."""
+
+    pool: str | None
+    activation: str  # "tanh" (BERT's pooler, RoBERTa's head) or "relu" (DistilBERT)
+    out: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,7 +74,11 @@ class Family:
     offset_positions: bool = False  # positions numbered from padding_idx + 1 (RoBERTa)
     token_types: bool = True  # a token-type embedding table
     narrowable: bool = False  # distill.width can narrow its hidden size
-    litert: bool = False  # export.tf_bert writes its LiteRT / TFLite Micro graph
+    layout: Layout = field(default_factory=Layout)
+    classifier: ClassifierHead = ClassifierHead(
+        pool="{base}.pooler.dense", activation="tanh", out="classifier"
+    )
+    litert: bool = True  # export.tf_bert writes its LiteRT / TFLite Micro graph from ``layout``
 
     def position_offset(self, config: Mapping[str, Any]) -> int:
         """Rows of the position table before the first position."""
@@ -56,6 +106,13 @@ def family_of(model_type: object) -> Family | None:
     )
 
 
+def size_of(config: Mapping[str, Any], which: str) -> int:
+    """A size from config.json under its family's key (``which``: layers, hidden, heads or
+    intermediate; BERT's keys for a model type no family describes), 0 when absent."""
+    family = family_of(config.get("model_type")) or Family(model_type="")
+    return int(config.get(getattr(family, f"{which}_key"), 0))
+
+
 def family_names() -> tuple[str, ...]:
     return _FAMILIES.names()
 
@@ -68,7 +125,12 @@ def litert_names() -> tuple[str, ...]:
     return tuple(f.model_type for f in _FAMILIES.entries() if f.litert)
 
 
-register_family(Family(model_type="bert", narrowable=True, litert=True))
+# RoBERTa's sequence classifier: a tanh dense layer and an output projection on <s>
+_ROBERTA_HEAD = ClassifierHead(
+    pool="classifier.dense", activation="tanh", out="classifier.out_proj"
+)
+
+register_family(Family(model_type="bert", narrowable=True))
 register_family(
     Family(
         model_type="distilbert",
@@ -77,7 +139,25 @@ register_family(
         intermediate_key="hidden_dim",
         heads_key="n_heads",
         token_types=False,
+        layout=Layout(
+            segment=None,
+            layer="transformer.layer.{i}.",
+            linears={
+                "q": "attention.q_lin",
+                "k": "attention.k_lin",
+                "v": "attention.v_lin",
+                "o": "attention.out_lin",
+                "up": "ffn.lin1",
+                "down": "ffn.lin2",
+            },
+            norms={"ln1": "sa_layer_norm", "ln2": "output_layer_norm"},
+            activation_key="activation",
+            eps_key=None,  # DistilBERT's LayerNorms are built with eps=1e-12
+        ),
+        classifier=ClassifierHead(pool="pre_classifier", activation="relu", out="classifier"),
     )
 )
-register_family(Family(model_type="roberta", offset_positions=True, narrowable=True))
-register_family(Family(model_type="xlm-roberta", offset_positions=True))
+register_family(
+    Family(model_type="roberta", offset_positions=True, narrowable=True, classifier=_ROBERTA_HEAD)
+)
+register_family(Family(model_type="xlm-roberta", offset_positions=True, classifier=_ROBERTA_HEAD))

@@ -41,6 +41,7 @@ import numpy as np
 
 from edgedistil.data import read_examples
 from edgedistil.errors import ExportError, TeacherError
+from edgedistil.families import size_of
 from edgedistil.formats import format_names
 from edgedistil.runtimes import runtime_of, tokenizer_of
 from edgedistil.teacher import Teacher, is_classifier
@@ -252,7 +253,7 @@ def _embedding_size(path: Path, config: dict[str, Any]) -> int:
     """The sentence embedding's size: the Dense module's output when there is one."""
     from edgedistil.export.model import dense_outputs
 
-    return dense_outputs(path) or int(config.get("hidden_size", 0))
+    return dense_outputs(path) or size_of(config, "hidden")
 
 
 def _check_embedding(teacher: Teacher, size: int, student: Path) -> None:

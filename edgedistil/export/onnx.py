@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from edgedistil.errors import ExportError
 from edgedistil.export import graph as graph_mod
 from edgedistil.export import model as model_mod
+from edgedistil.families import size_of
 from edgedistil.files import move_into, write_json
 from edgedistil.teacher import load_teacher_model, load_tokenizer, resolve_teacher
 from edgedistil.verify import parity as parity_mod
@@ -148,8 +149,8 @@ def _write_graph(
     counts = graph_mod.fuse(
         plain,
         fused_path,
-        num_heads=int(config.get("num_attention_heads", 0)),
-        hidden_size=int(config.get("hidden_size", 0)),
+        num_heads=size_of(config, "heads"),
+        hidden_size=size_of(config, "hidden"),
     )
     plain.unlink()
     _check_loads(fused_path)

@@ -35,7 +35,15 @@ import numpy as np
 
 from edgedistil.errors import ExportError
 from edgedistil.export.model import Head
-from edgedistil.families import family_of, litert_names
+from edgedistil.families import (
+    LINEARS,
+    NORMS,
+    ClassifierHead,
+    Family,
+    Layout,
+    family_of,
+    litert_names,
+)
 
 # exact: LiteRT's GELU builtin; tanh: the tanh form (exact for gelu_new) as MUL/ADD/LOGISTIC;
 # sigmoid: x * sigmoid(1.702 x) (Hendrycks & Gimpel), for TFLite Micro, which has no GELU kernel:
@@ -56,66 +64,107 @@ class Weights:
     eps: float
     head: Head
     exact_gelu: bool  # trained with erf GELU: the tanh form is then a rewrite (~1e-3 per unit)
+    pool_activation: str = "tanh"  # the classifier's activation after its pooling layer
 
 
-def read_weights(model: Any, head: Head, length: int) -> Weights:
-    """Arrays of a transformers BERT module, the position table cut to ``length`` rows."""
+def read_weights(model: Any, head: Head, length: int, *, segments: bool = False) -> Weights:
+    """Arrays of a transformers BERT-family module, the position table cut to ``length`` rows
+    after the family's offset, named as ``families.Layout`` maps them.
+
+    ``segments``: keep the segment table for a ``token_type_ids`` input (text pairs); without
+    it, segment 0 is folded into the position table."""
     config = model.config
-    family = family_of(config.model_type)
-    if family is None or not family.litert:
+    family = _family(config)
+    layout = family.layout
+    activation = getattr(config, layout.activation_key, None)
+    if activation not in HIDDEN_ACTS:
         raise ExportError(
-            f'model_type "{config.model_type}": the LiteRT export writes the BERT graph only; '
-            f"allowed: {', '.join(litert_names())} (use `edgedistil export` for ONNX of other "
-            "families)"
+            f'{layout.activation_key} "{activation}": allowed {", ".join(HIDDEN_ACTS)}'
         )
-    if config.hidden_act not in HIDDEN_ACTS:
-        raise ExportError(f'hidden_act "{config.hidden_act}": allowed {", ".join(HIDDEN_ACTS)}')
     if head.pooling not in (None, "mean", "cls"):
         raise ExportError(f'pooling "{head.pooling}": the LiteRT graph pools mean or cls only')
     sd = {k: v.detach().float().numpy() for k, v in model.base_model.state_dict().items()}
-    a: dict[str, np.ndarray] = {
-        "word": sd["embeddings.word_embeddings.weight"],
-        "position": sd["embeddings.position_embeddings.weight"][:length]
-        + sd["embeddings.token_type_embeddings.weight"][0],
-        "ln_g": sd["embeddings.LayerNorm.weight"],
-        "ln_b": sd["embeddings.LayerNorm.bias"],
-    }
+    a = _embeddings(sd, layout, family.position_offset(config.to_dict()), length, segments)
     scale = 1.0 / math.sqrt(config.hidden_size // config.num_attention_heads)
     for i in range(config.num_hidden_layers):
-        p = f"encoder.layer.{i}."
-        for short, name, factor in (
-            ("q", "attention.self.query", scale),
-            ("k", "attention.self.key", 1.0),
-            ("v", "attention.self.value", 1.0),
-            ("o", "attention.output.dense", 1.0),
-            ("up", "intermediate.dense", 1.0),
-            ("down", "output.dense", 1.0),
-        ):
-            a[f"{i}.{short}.w"] = np.ascontiguousarray(sd[p + name + ".weight"].T) * factor
-            a[f"{i}.{short}.b"] = sd[p + name + ".bias"] * factor
-        for short, name in (("ln1", "attention.output.LayerNorm"), ("ln2", "output.LayerNorm")):
-            a[f"{i}.{short}_g"] = sd[p + name + ".weight"]
-            a[f"{i}.{short}_b"] = sd[p + name + ".bias"]
+        a |= _layer(sd, layout.layer.format(i=i), layout, i, scale)
     if head.task == "classification":
-        full = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
-        pooler = {k: v for k, v in sd.items() if k.startswith("pooler.")}
-        if pooler:
-            a["pool.w"] = np.ascontiguousarray(pooler["pooler.dense.weight"].T)
-            a["pool.b"] = pooler["pooler.dense.bias"]
-        a["cls.w"] = np.ascontiguousarray(full["classifier.weight"].T)
-        a["cls.b"] = full["classifier.bias"]
+        a |= _classifier(model, family.classifier)
     elif head.dense is not None:
         a["proj.w"] = np.ascontiguousarray(head.dense.weight.T)
         if head.dense.bias is not None:
             a["proj.b"] = head.dense.bias.astype(np.float32)
+    eps = getattr(config, layout.eps_key) if layout.eps_key is not None else layout.eps
     return Weights(
         arrays=a,
         layers=config.num_hidden_layers,
         heads=config.num_attention_heads,
-        eps=float(config.layer_norm_eps),
+        eps=float(eps),
         head=head,
-        exact_gelu=config.hidden_act == "gelu",
+        exact_gelu=activation == "gelu",
+        pool_activation=family.classifier.activation,
     )
+
+
+def _family(config: Any) -> Family:
+    family = family_of(config.model_type)
+    if family is None or not family.litert:
+        raise ExportError(
+            f'model_type "{config.model_type}": the LiteRT graph is written for '
+            f"{', '.join(litert_names())} (use `edgedistil export` for ONNX of other families)"
+        )
+    return family
+
+
+def _embeddings(
+    sd: dict[str, np.ndarray], layout: Layout, offset: int, length: int, segments: bool
+) -> dict[str, np.ndarray]:
+    """Word rows, position rows ``offset`` to ``offset + length`` and the embedding norm; the
+    segment table kept apart for a pair input, else its row 0 folded into the positions."""
+    position = sd[layout.position][offset : offset + length]
+    table = sd[layout.segment] if layout.segment is not None else None
+    a = {
+        "word": sd[layout.word],
+        "ln_g": sd[layout.embed_norm + ".weight"],
+        "ln_b": sd[layout.embed_norm + ".bias"],
+    }
+    if segments and table is not None:
+        a["segment"] = table
+        a["position"] = position
+    else:
+        a["position"] = position + table[0] if table is not None else position
+    return a
+
+
+def _layer(
+    sd: dict[str, np.ndarray], prefix: str, layout: Layout, i: int, scale: float
+) -> dict[str, np.ndarray]:
+    """Layer ``i``'s matrices transposed for ``x @ w`` (1/sqrt(head size) folded into the
+    query's) and its two LayerNorms."""
+    a: dict[str, np.ndarray] = {}
+    for short in LINEARS:
+        name = prefix + layout.linears[short]
+        factor = scale if short == "q" else 1.0
+        a[f"{i}.{short}.w"] = np.ascontiguousarray(sd[name + ".weight"].T) * factor
+        a[f"{i}.{short}.b"] = sd[name + ".bias"] * factor
+    for short in NORMS:
+        name = prefix + layout.norms[short]
+        a[f"{i}.{short}_g"] = sd[name + ".weight"]
+        a[f"{i}.{short}_b"] = sd[name + ".bias"]
+    return a
+
+
+def _classifier(model: Any, head: ClassifierHead) -> dict[str, np.ndarray]:
+    """The classification head's matrices: ``pool`` (when the checkpoint has it) and ``cls``."""
+    full = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+    a: dict[str, np.ndarray] = {}
+    pool = None if head.pool is None else head.pool.format(base=model.base_model_prefix)
+    if pool is not None and pool + ".weight" in full:
+        a["pool.w"] = np.ascontiguousarray(full[pool + ".weight"].T)
+        a["pool.b"] = full[pool + ".bias"]
+    a["cls.w"] = np.ascontiguousarray(full[head.out + ".weight"].T)
+    a["cls.b"] = full[head.out + ".bias"]
+    return a
 
 
 def build(
@@ -139,16 +188,30 @@ def build(
     encoder = _Encoder.of(weights, length=length, gelu=gelu, outliers=outliers)
     bias_table = tf.constant([-mask_bias, 0.0], tf.float32)  # row 0 masked, row 1 attended
     keep_table = tf.constant([[0.0], [1.0]], tf.float32)
-    spec = [
-        tf.TensorSpec([1, length], tf.int32, name="input_ids"),
-        tf.TensorSpec([1, length], tf.int32, name="attention_mask"),
-    ]
+    spec = [tf.TensorSpec([1, length], tf.int32, name=name) for name in input_names(weights)]
+
+    if "segment" in weights.arrays:
+
+        @tf.function(input_signature=spec)  # type: ignore[untyped-decorator]
+        def encode_pair(input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return encoder.outputs(
+                input_ids[0], attention_mask[0], bias_table, keep_table, probe, token_type_ids[0]
+            )
+
+        return encode_pair.get_concrete_function()
 
     @tf.function(input_signature=spec)  # type: ignore[untyped-decorator]
     def encode(input_ids: Any, attention_mask: Any) -> Any:
         return encoder.outputs(input_ids[0], attention_mask[0], bias_table, keep_table, probe)
 
     return encode.get_concrete_function()
+
+
+def input_names(weights: Weights) -> tuple[str, ...]:
+    """The graph's inputs: ids and mask, and segment ids when the segment table is kept."""
+    if "segment" in weights.arrays:
+        return ("input_ids", "attention_mask", "token_type_ids")
+    return ("input_ids", "attention_mask")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,28 +252,44 @@ class _Encoder:
         )
 
     def outputs(
-        self, ids: Any, mask: Any, bias_table: Any, keep_table: Any, probe: bool
+        self,
+        ids: Any,
+        mask: Any,
+        bias_table: Any,
+        keep_table: Any,
+        probe: bool,
+        segments: Any | None = None,
     ) -> dict[str, Any]:
-        """The head's output for one row of ids and mask; with ``probe``, the probes too."""
+        """The head's output for one row of ids and mask (and segment ids for a pair graph);
+        with ``probe``, the probes too."""
         import tensorflow as tf
 
-        x = self.norm(self.embed(ids), "ln_g", "ln_b")
+        x = self.norm(self.embed(ids, segments), "ln_g", "ln_b")
         bias = tf.reshape(tf.gather(bias_table, mask), [1, 1, self.length])
         for i in range(self.weights.layers):
             x = self.layer(x, i, bias)
         head = self.weights.head
-        result = {head.output: _head(x, mask, self.c, self.parts, head, keep_table, self.split)}
+        pool_act = self.weights.pool_activation
+        result = {
+            head.output: _head(x, mask, self.c, self.parts, head, keep_table, self.split, pool_act)
+        }
         if probe:
             result |= {f"scores{i}": s for i, s in enumerate(self.scores)}
             result |= {f"stream{i}": self.split.join(s) for i, s in enumerate(self.streams)}
         return result
 
-    def embed(self, ids: Any) -> tuple[Any, ...]:
-        """Word plus position rows (segment 0 is folded into the position table)."""
+    def embed(self, ids: Any, segments: Any | None = None) -> tuple[Any, ...]:
+        """Word plus position rows (segment 0 folded into the position table), plus the segment
+        rows for a pair graph."""
         import tensorflow as tf
 
         word, position = self.parts["word"], self.parts["position"]
-        return tuple(tf.gather(w, ids) + p for w, p in zip(word, position, strict=True))
+        x = tuple(tf.gather(w, ids) + p for w, p in zip(word, position, strict=True))
+        if segments is None:
+            return x
+        return tuple(
+            p + tf.gather(t, segments) for p, t in zip(x, self.parts["segment"], strict=True)
+        )
 
     def layer(self, x: tuple[Any, ...], i: int, bias: Any) -> tuple[Any, ...]:
         """One encoder layer: attention, add and norm; feed-forward, add and norm."""
@@ -327,7 +406,7 @@ _WRITERS = (".o.w", ".o.b", ".down.w", ".down.b", "_g", "_b")  # outputs along h
 
 def _is_hidden(name: str, a: dict[str, np.ndarray]) -> bool:
     """Whether an array is split with the stream: it reads or writes hidden dimensions."""
-    if name in ("word", "position") or name.endswith(_READERS + _WRITERS):
+    if name in ("word", "position", "segment") or name.endswith(_READERS + _WRITERS):
         return True
     # the pooler (or a Dense projection) reads the stream; without a pooler the classifier does
     return name in ("pool.w", "proj.w") or (name == "cls.w" and "pool.w" not in a)
@@ -371,6 +450,7 @@ def _head(
     head: Head,
     keep: Any,
     split: _Split,
+    activation: str,
 ) -> Any:
     import tensorflow as tf
 
@@ -380,7 +460,8 @@ def _head(
         first = _read(cls, parts[f"{reader}.w"], c[f"{reader}.b"])
         if reader == "cls":
             return first
-        return tf.matmul(tf.math.tanh(first), c["cls.w"]) + c["cls.b"]
+        pooled = tf.math.tanh(first) if activation == "tanh" else tf.nn.relu(first)
+        return tf.matmul(pooled, c["cls.w"]) + c["cls.b"]
     dense = head.dense
     if head.pooling == "cls":
         pooled = tuple(p[0:1] for p in x)
@@ -418,10 +499,7 @@ def _probe_rows(
     probe = build(weights, length=length, gelu="exact", mask_bias=0.0, probe=True)
     for batch in batches:
         for row in range(len(batch["input_ids"])):
-            out = probe(
-                input_ids=batch["input_ids"][row : row + 1],
-                attention_mask=batch["attention_mask"][row : row + 1],
-            )
+            out = probe(**{n: batch[n][row : row + 1] for n in input_names(weights)})
             yield int(batch["attention_mask"][row].sum()), {k: v.numpy() for k, v in out.items()}
 
 

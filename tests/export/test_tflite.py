@@ -184,13 +184,12 @@ def test_bad_scheme_and_runtime_are_refused(tiny_bert: Path, tmp_path: Path) -> 
         convert_tflite(_spec(tiny_bert, tmp_path, "float32", runtime="coreml"))
 
 
-def test_a_non_bert_family_is_refused(tmp_path: Path) -> None:
+def test_an_activation_the_graph_lacks_is_refused_under_its_familys_key(tmp_path: Path) -> None:
     from edgedistil.export.tflite import convert_tflite
-    from tests.conftest import save_tiny
+    from tests.tiny_families import save_tiny_family
 
-    student = save_tiny(tmp_path / "distil", "DistilBertModel", dim=32, n_layers=1, n_heads=4,
-                        hidden_dim=37)  # fmt: skip
-    with pytest.raises(ExportError, match='model_type "distilbert".*allowed: bert'):
+    student = save_tiny_family(tmp_path / "distil", "distilbert", activation="relu")
+    with pytest.raises(ExportError, match='activation "relu": allowed gelu, gelu_new'):
         convert_tflite(_spec(student, tmp_path / "out", "float32"))
 
 

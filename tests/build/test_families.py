@@ -1,0 +1,99 @@
+"""``edgedistil build`` from a teacher of each family beside BERT (DistilBERT, RoBERTa, XLM-R)
+and each single-text task, for one ONNX, one LiteRT and one TFLite Micro profile: every release
+passes its gate, and its fidelity to PyTorch and to the teacher is measured, not only run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from edgedistil.cli import cli
+from tests.build.test_build import LOCAL, _profile
+from tests.tiny_families import save_tiny_family
+
+WORDS = "the movie was good bad phone battery fast slow timer set for minutes light off on"
+LABELS = ("neg", "pos", "mid")
+OTHERS = ("distilbert", "roberta", "xlm-roberta")  # BERT's builds are tests/build/test_build.py
+TASKS = {"embedding": "Model", "classification": "ForSequenceClassification"}
+
+
+def _data(path: Path, task: str) -> Path:
+    """400 lines of the tiny tokenizers' words (plain text); labelled (TSV) for a classifier."""
+    rng = np.random.default_rng(7)
+    rows = [" ".join(rng.choice(WORDS.split(), size=rng.integers(2, 10))) for _ in range(400)]
+    if task == "classification":
+        rows = ["text\tlabel"] + [f"{r}\t{LABELS[i % 3]}" for i, r in enumerate(rows)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _build(*args: str | Path) -> Result:
+    return CliRunner().invoke(
+        cli, ["build", "--epochs", "1", "--runs", "3", *map(str, args)], catch_exceptions=False
+    )
+
+
+def _release(folder: Path) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
+    """The release artifact's path and manifest entry, and its gate checks by budget."""
+    artifacts = json.loads((folder / "manifest.json").read_text())["artifacts"]
+    (name,) = [n for n, a in artifacts.items() if a["role"] == "release"]
+    (gated,) = json.loads((folder / "gate.json").read_text())["artifacts"]
+    return name, artifacts[name], {c["budget"]: c for c in gated["checks"]}
+
+
+@pytest.fixture(scope="module", params=[(f, t) for f in OTHERS for t in TASKS], ids=str)
+def onnx_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """(family, task, folder, data) of a build for an ONNX-only profile; its student is reused."""
+    family, task = request.param
+    root = tmp_path_factory.mktemp(f"{family}-{task}")
+    extra = {"num_labels": 3} if task == "classification" else {}
+    teacher = save_tiny_family(root / "teacher", family, TASKS[task], **extra)
+    data = _data(root / ("data.tsv" if task == "classification" else "data.txt"), task)
+    out = root / "onnx"
+    result = _build("--target", _profile(root), "--teacher", teacher, "--data", data,
+                    "--out", out, *LOCAL)  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    return family, task, out, data
+
+
+def _check_release(folder: Path, task: str, source: str, limit: float) -> dict[str, Any]:
+    """The release passes its fidelity budget, measured as ``source`` says, and its teacher's."""
+    name, entry, checks = _release(folder)
+    accuracy = checks["max_accuracy_drop"]
+    assert accuracy["status"] == "pass" and accuracy["measured"] <= limit, accuracy
+    assert source in accuracy["source"], accuracy["source"]
+    teacher = entry["vs_teacher"]
+    assert teacher["metric"] == ("accuracy" if task == "classification" else "cosine")
+    assert checks["max_drop_vs_teacher"]["status"] == "pass"
+    return {"name": name, "accuracy": accuracy["measured"], "vs_teacher": teacher}
+
+
+@pytest.mark.slow
+def test_an_onnx_build_keeps_the_family_and_passes(onnx_build: Any) -> None:
+    family, task, out, _ = onnx_build
+    config = json.loads((out / "student" / "config.json").read_text())
+    assert config["model_type"] == family
+    _check_release(out, task, "int8 vs the float student", 0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("target", "runtime"), [("wear-os-watch", "litert"), ("esp32-s3", "tflite-micro")]
+)
+def test_a_litert_and_a_micro_build_pass_for_each_family(
+    onnx_build: Any, target: str, runtime: str, tmp_path: Path
+) -> None:
+    family, task, out, data = onnx_build
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'extends = "{target}"\nname = "p"\ndescription = "d"\n')
+    folder = tmp_path / "b"
+    result = _build("--target", profile, "--student", out / "student", "--data", data,
+                    "--out", folder, "--runner", "local", "--allow-unmeasured")  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    found = _check_release(folder, task, f"in {runtime} vs PyTorch", 0.02)
+    assert found["name"].startswith("tflite")
