@@ -73,7 +73,7 @@ class Family:
     heads_key: str = "num_attention_heads"
     offset_positions: bool = False  # positions numbered from padding_idx + 1 (RoBERTa)
     token_types: bool = True  # a token-type embedding table
-    narrowable: bool = False  # distill.width can narrow its hidden size
+    narrowable: bool = False  # distill.width can narrow its hidden size (by ``layout``)
     layout: Layout = field(default_factory=Layout)
     classifier: ClassifierHead = ClassifierHead(
         pool="{base}.pooler.dense", activation="tanh", out="classifier"
@@ -139,6 +139,7 @@ register_family(
         intermediate_key="hidden_dim",
         heads_key="n_heads",
         token_types=False,
+        narrowable=True,
         layout=Layout(
             segment=None,
             layer="transformer.layer.{i}.",
@@ -160,4 +161,8 @@ register_family(
 register_family(
     Family(model_type="roberta", offset_positions=True, narrowable=True, classifier=_ROBERTA_HEAD)
 )
-register_family(Family(model_type="xlm-roberta", offset_positions=True, classifier=_ROBERTA_HEAD))
+register_family(
+    Family(
+        model_type="xlm-roberta", offset_positions=True, narrowable=True, classifier=_ROBERTA_HEAD
+    )
+)

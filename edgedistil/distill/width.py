@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from edgedistil.distill import losses
 from edgedistil.distill.student import layer_list
 from edgedistil.errors import DistillError
-from edgedistil.families import family_of, narrowable_names
+from edgedistil.families import Family, family_of, narrowable_names
 
 if TYPE_CHECKING:
     import torch
@@ -49,14 +49,25 @@ def head_size(config: Any) -> int:
     return int(config.hidden_size // config.num_attention_heads)
 
 
-def check_width(config: Any, width: int) -> None:
-    """A width the teacher can give: a multiple of its head size, from 2 heads to its own."""
+def _family(config: Any, width: int) -> Family:
     family = family_of(config.model_type)
     if family is None or not family.narrowable:
         raise DistillError(
             f"--hidden {width}: narrowing handles model_type {' and '.join(narrowable_names())}; "
             f'the teacher is "{config.model_type}" (leave out --hidden to keep its width)'
         )
+    return family
+
+
+def intermediate_size(config: Any) -> int:
+    """The FFN's width under the family's own name (DistilBERT: ``hidden_dim``)."""
+    family = family_of(config.model_type) or Family(model_type="")
+    return int(getattr(config, family.intermediate_key))
+
+
+def check_width(config: Any, width: int) -> None:
+    """A width the teacher can give: a multiple of its head size, from 2 heads to its own."""
+    _family(config, width)
     size = head_size(config)
     if width % size or not 2 * size <= width <= config.hidden_size:
         raise DistillError(
@@ -76,7 +87,8 @@ def importance(
     size = head_size(teacher.config)
     dims = torch.zeros(hidden)
     heads = [torch.zeros(hidden // size) for _ in layer_map]
-    neurons = [torch.zeros(teacher.config.intermediate_size) for _ in layer_map]
+    neurons = [torch.zeros(intermediate_size(teacher.config)) for _ in layer_map]
+    linears = _family(teacher.config, hidden).layout.linears
     mask: list[torch.Tensor] = []
 
     def on_context(j: int, dense: torch.nn.Linear) -> Any:
@@ -99,7 +111,8 @@ def importance(
     handles = []
     for j, m in enumerate(layer_map):
         layer: Any = layers[m]
-        attn_out, ffn_out = layer.attention.output.dense, layer.output.dense
+        attn_out = layer.get_submodule(linears["o"])
+        ffn_out = layer.get_submodule(linears["down"])
         handles.append(attn_out.register_forward_pre_hook(on_context(j, attn_out)))
         handles.append(ffn_out.register_forward_pre_hook(on_activation(j, ffn_out)))
     teacher.eval()
@@ -129,7 +142,7 @@ def choose(
     """The top-scoring ``width`` dimensions, heads and neurons, each kept in teacher order."""
     dims, heads, neurons = scores
     n_heads = width // head_size(config)
-    n_neurons = config.intermediate_size * width // config.hidden_size
+    n_neurons = intermediate_size(config) * width // config.hidden_size
 
     def top(values: Any, k: int) -> list[int]:
         return sorted(int(i) for i in values.topk(k).indices)
@@ -190,14 +203,14 @@ def narrow(student: Any, narrowing: Narrowing, ratios: list[float] | None = None
     import torch
 
     config = copy.deepcopy(student.config)
+    family = _family(config, len(narrowing.dims))
     size = head_size(config)
-    config.hidden_size = len(narrowing.dims)
-    config.num_attention_heads = len(narrowing.heads[0])
-    config.intermediate_size = len(narrowing.neurons[0])
+    setattr(config, family.hidden_key, len(narrowing.dims))
+    setattr(config, family.heads_key, len(narrowing.heads[0]))
+    setattr(config, family.intermediate_key, len(narrowing.neurons[0]))
     d = torch.tensor(narrowing.dims)
-    sliced = {}
-    for name, value in student.state_dict().items():
-        sliced[name] = _slice(name, value, d, narrowing, size)
+    cut = _Cut(family, student.base_model_prefix, d, narrowing, size)
+    sliced = {name: cut(name, value) for name, value in student.state_dict().items()}
     model = type(student)(config)
     model.load_state_dict(sliced, strict=True)
     if ratios is not None:
@@ -213,44 +226,73 @@ def _layer_norms(model: Any, layer_indices: list[int]) -> list[torch.nn.LayerNor
     """The embeddings' LayerNorm, then the two of each listed layer (attention, FFN): the order
     ``norm_ratios`` measures in and ``narrow`` scales in."""
     _, layers = layer_list(model)
-    norms = [model.base_model.embeddings.LayerNorm]
+    layout = _family(model.config, model.config.hidden_size).layout
+    norms = [model.base_model.get_submodule(layout.embed_norm)]
     for i in layer_indices:
         layer: Any = layers[i]
-        norms += [layer.attention.output.LayerNorm, layer.output.LayerNorm]
+        norms += [layer.get_submodule(layout.norms[k]) for k in ("ln1", "ln2")]
     return norms
 
 
-def _slice(
-    name: str, value: torch.Tensor, d: torch.Tensor, narrowing: Narrowing, size: int
-) -> torch.Tensor:
-    """One tensor of the wide student cut to the narrow one, by its role in BERT."""
-    import torch
+@dataclass(frozen=True)
+class _Cut:
+    """Cuts each tensor of the wide student to the narrow one by its role, which the family's
+    ``Layout`` and ``ClassifierHead`` name."""
 
-    parts = name.split(".")
-    if "layer" in parts and parts[parts.index("layer") + 1].isdigit():
-        j = int(parts[parts.index("layer") + 1])
-        h = torch.tensor(
-            [i for head in narrowing.heads[j] for i in range(head * size, (head + 1) * size)]
+    family: Family
+    base: str  # the model's base_model_prefix
+    d: torch.Tensor  # kept hidden dimensions
+    narrowing: Narrowing
+    size: int  # head size
+
+    def __call__(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        module = name.rsplit(".", 1)[0]
+        parts = name.split(".")
+        if "layer" in parts and parts[parts.index("layer") + 1].isdigit():
+            j = int(parts[parts.index("layer") + 1])
+            return self.layer(".".join(parts[parts.index("layer") + 2 : -1]), j, value)
+        if "embeddings" in parts:
+            return (
+                value if name.endswith(("position_ids", "token_type_ids")) else value[..., self.d]
+            )
+        head = self.family.classifier
+        pool = None if head.pool is None else head.pool.format(base=self.base)
+        # a base model's pooler is "pooler.dense" in every family that has one
+        if module in (pool, "pooler.dense"):  # [H, H]
+            return self.both(value, self.d, self.d)
+        if module == head.out:  # [labels, H]
+            return value[:, self.d] if value.dim() == 2 else value
+        raise DistillError(
+            f"{name}: no rule to narrow this weight of a {self.family.model_type} model"
         )
-        n = torch.tensor(narrowing.neurons[j])
-        if any(k in name for k in (".query.", ".key.", ".value.")):
-            return value[h][:, d] if value.dim() == 2 else value[h]
-        if "attention.output.dense" in name:
-            return value[d][:, h] if value.dim() == 2 else value[d]
-        if "intermediate.dense" in name:
-            return value[n][:, d] if value.dim() == 2 else value[n]
-        if "output.dense" in name:
-            return value[d][:, n] if value.dim() == 2 else value[d]
-        return value[d]  # the two LayerNorms
-    if "embeddings" in parts:
-        return value if name.endswith(("position_ids", "token_type_ids")) else value[..., d]
-    if "pooler" in parts:
-        return value[d][:, d] if value.dim() == 2 else value[d]
-    if name.startswith("classifier.dense."):  # RoBERTa's head: dense [H, H], then out_proj
-        return value[d][:, d] if value.dim() == 2 else value[d]
-    if parts[0] == "classifier":  # BERT's classifier, RoBERTa's out_proj: [labels, H]
-        return value[:, d] if value.dim() == 2 else value
-    raise DistillError(f"{name}: no rule to narrow this weight; narrowing handles BERT's weights")
+
+    def layer(self, module: str, j: int, value: torch.Tensor) -> torch.Tensor:
+        """A tensor of layer ``j``, by the module (under the layer) it belongs to."""
+        import torch
+
+        size, d, linears = self.size, self.d, self.family.layout.linears
+        h = torch.tensor(
+            [i for head in self.narrowing.heads[j] for i in range(head * size, (head + 1) * size)]
+        )
+        n = torch.tensor(self.narrowing.neurons[j])
+        rows_cols = {
+            linears["q"]: (h, d),
+            linears["k"]: (h, d),
+            linears["v"]: (h, d),
+            linears["o"]: (d, h),
+            linears["up"]: (n, d),
+            linears["down"]: (d, n),
+        }
+        if module in rows_cols:
+            return self.both(value, *rows_cols[module])
+        if module in self.family.layout.norms.values():
+            return value[d]
+        raise DistillError(f"{module}: no rule to narrow this part of a layer")
+
+    @staticmethod
+    def both(value: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """A Linear's weight cut to ``rows`` x ``cols``, its bias to ``rows``."""
+        return value[rows][:, cols] if value.dim() == 2 else value[rows]
 
 
 def fit_projection(

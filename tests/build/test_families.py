@@ -97,3 +97,25 @@ def test_a_litert_and_a_micro_build_pass_for_each_family(
     assert result.exit_code == 0, result.output + result.stderr
     found = _check_release(folder, task, f"in {runtime} vs PyTorch", 0.02)
     assert found["name"].startswith("tflite")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", OTHERS)
+def test_a_narrow_student_of_each_family_reaches_a_microcontroller(
+    family: str, tmp_path: Path
+) -> None:
+    """``--hidden`` narrows by the family's layout; the TFLite Micro graph carries its Dense."""
+    teacher = save_tiny_family(tmp_path / "teacher", family)
+    data = _data(tmp_path / "data.txt", "embedding")
+    student = tmp_path / "student"
+    distilled = CliRunner().invoke(cli, ["distill", "--teacher", str(teacher), "--data", str(data),
+                                         "--layers", "1", "--hidden", "16", "--epochs", "1",
+                                         "--out", str(student)])  # fmt: skip
+    assert distilled.exit_code == 0, distilled.output + distilled.stderr
+    assert json.loads((student / "config.json").read_text())["model_type"] == family
+    profile = tmp_path / "esp.toml"
+    profile.write_text('extends = "esp32-s3"\nname = "esp"\ndescription = "e"\n')
+    result = _build("--target", profile, "--student", student, "--data", data,
+                    "--out", tmp_path / "b", "--allow-unmeasured")  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    _check_release(tmp_path / "b", "embedding", "in tflite-micro vs PyTorch", 0.02)

@@ -19,6 +19,7 @@ from edgedistil.distill.student import build_student
 from edgedistil.distill.train import Settings, collate, encode
 from edgedistil.errors import DistillError, ExportError
 from tests.conftest import save_tiny
+from tests.tiny_families import FAMILIES, save_tiny_family
 
 NORMALIZE = "sentence_transformers.models.Normalize"
 WORDS = ["the", "phone", "battery", "was", "good", "bad", "fast", "slow", "watch", "timer"]
@@ -369,23 +370,22 @@ def test_a_teacher_that_ends_in_a_dense_module_is_not_narrowed(
         distill(job)
 
 
-@pytest.mark.parametrize("architecture", ["RobertaForSequenceClassification", "BertModel"])
-def test_narrowing_serves_roberta_heads_too(architecture: str) -> None:
-    import transformers
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("architecture", ["ForSequenceClassification", "Model"])
+def test_narrowing_serves_every_family_and_its_head(
+    family: str, architecture: str, tmp_path: Path
+) -> None:
+    from edgedistil.teacher import load_teacher_model, resolve_teacher
 
-    model_class = getattr(transformers, architecture)
-    config = model_class.config_class(
-        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=37, max_position_embeddings=40, num_labels=3,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    teacher = model_class(config).eval()
+    extra = {"num_labels": 3} if architecture != "Model" else {}
+    path = save_tiny_family(tmp_path / family, family, architecture, **extra)
+    teacher = load_teacher_model(resolve_teacher(str(path)))
     keep = width.Narrowing(
         dims=list(range(1, 32, 2)), heads=[[0, 3], [1, 2]], neurons=[list(range(18))] * 2
     )
     narrow = width.narrow(build_student(teacher, [0, 1]), keep).eval()
     with torch.no_grad():
         out = narrow(input_ids=torch.tensor([[0, 5, 6, 7, 2]]))
-    assert narrow.config.hidden_size == 16
+    assert narrow.config.hidden_size == 16 and width.intermediate_size(narrow.config) == 18
     first = out.logits if hasattr(out, "logits") else out.last_hidden_state
-    assert first.shape[-1] == (3 if "Classification" in architecture else 16)
+    assert first.shape[-1] == (3 if extra else 16)
