@@ -58,6 +58,15 @@ VOCABULARIES = (
     ("spiece.model",),
     ("tokenizer.model",),
 )
+# Every file of a model folder that a tokenizer is read from: its vocabulary files (above) and
+# the settings transformers keeps beside them. They travel from the student into every artifact
+# folder (``copy_tokenizer``), so whatever reads an artifact finds its own tokenizer there.
+TOKENIZER_FILES = (
+    *dict.fromkeys(name for files in VOCABULARIES for name in files),
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+)
 BATCH = 256  # sentences tokenised at a time: constant memory on a long text
 
 
@@ -174,6 +183,18 @@ def _word_splitter(backend: Tokenizer) -> Callable[[str], list[str]]:
         return [word for word, _ in pre.pre_tokenize_str(normalized)]
 
     return words
+
+
+def copy_tokenizer(source: Path, destination: Path) -> list[Path]:
+    """The tokenizer files of the folder ``source`` (``TOKENIZER_FILES``, whichever it has)
+    copied into ``destination``; the copies' paths."""
+    import shutil
+
+    copied = []
+    for name in TOKENIZER_FILES:
+        if (source / name).is_file():
+            copied.append(Path(shutil.copyfile(source / name, destination / name)))
+    return copied
 
 
 def check_tokenizer(

@@ -100,7 +100,7 @@ def _check_prunable(model: dict[str, Any]) -> None:
         raise DistillError(
             f"vocabulary pruning: the teacher's tokenizer is {kind} and {why}; pruning supports "
             f"{', '.join(_REBUILD)} (BERT's WordPiece, RoBERTa's byte-level BPE, XLM-R's "
-            "unigram); leave out --vocab-size to keep its whole vocabulary"
+            "unigram); keep its whole vocabulary (no --vocab-size or --prune-vocab)"
         )
 
 
