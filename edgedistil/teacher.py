@@ -367,8 +367,8 @@ def _warn_headed(
 ) -> None:
     """The one line that says a headed checkpoint became its encoder, and what that cost."""
     named = [str(a) for a in teacher.config.get("architectures") or []]
-    what = named[0] if named else f"checkpoint with a head ({head[0]}...)"
     prefix = getattr(model, "base_model_prefix", "")
+    what = f"{named[0]} checkpoint" if named else f"checkpoint saved under {prefix}.*"
     pooler = (
         "; it has no pooler, which starts untrained (the embedding never reads it, finetune "
         "trains it)"
@@ -376,11 +376,11 @@ def _warn_headed(
         else ""
     )
     log.warning(
-        "%s is a %s checkpoint: loaded as its encoder (%s.*), %d head tensor(s) dropped (%s)%s",
+        "%s is a %s: loaded as its encoder (%s.*), %d head tensor(s) dropped%s%s",
         teacher.path,
         what,
         prefix,
         len(head),
-        ", ".join(head[:3]) + (", ..." if len(head) > 3 else ""),
+        f" ({', '.join(head[:3])}{', ...' if len(head) > 3 else ''})" if head else "",
         pooler,
     )

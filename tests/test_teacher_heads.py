@@ -145,3 +145,19 @@ def test_the_cli_says_a_repeated_warning_once(
     lines = capsys.readouterr().err.splitlines()
     assert len([line for line in lines if "loaded as its encoder" in line]) == 1
     assert lines[-1] == "Warning: another note"
+
+
+def test_a_headed_checkpoint_whose_config_names_no_architecture(
+    checkpoints: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import shutil
+
+    path = shutil.copytree(checkpoints["DistilBertForMaskedLM"], tmp_path / "unnamed")
+    config = json.loads((path / "config.json").read_text())
+    del config["architectures"]
+    (path / "config.json").write_text(json.dumps(config))
+    with caplog.at_level(logging.WARNING, logger="edgedistil.teacher"):
+        teacher.load_teacher_model(teacher.resolve_teacher(str(path)))
+    (line,) = _headed_lines(caplog)
+    assert "is a checkpoint saved under distilbert.*: loaded as its encoder" in line
