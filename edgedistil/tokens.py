@@ -88,10 +88,6 @@ class UnkRate:
         return self.unk_sentences / self.sentences if self.sentences else 0.0
 
 
-def is_wordpiece(backend: Tokenizer) -> bool:
-    return model_type(backend) == "WordPiece"
-
-
 def model_type(backend: Tokenizer) -> str:
     """The tokenizer model's name in tokenizers' words: WordPiece, BPE, Unigram, WordLevel."""
     return type(backend.model).__name__

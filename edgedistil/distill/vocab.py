@@ -61,14 +61,16 @@ def choose_tokens(
     counts: Counter[int] = Counter()
     for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
         counts.update(ids)
-    special = sorted(set(tokenizer.all_special_ids))
+    # the added tokens too, special or not: they stand outside the model's vocabulary (a token
+    # added after training has an id past it) and are matched before the model runs
+    special = sorted(set(tokenizer.all_special_ids) | set(backend.get_added_tokens_decoder()))
     vocab = backend.get_vocab()
     pieces = [vocab[t] for t in single_pieces(backend) if vocab[t] not in special]
     floor = len(special) + len(pieces)
     if size is not None and size < floor:
         raise DistillError(
             f"--vocab-size {size}: below the {floor:,} tokens every pruned vocabulary keeps: "
-            f"{len(special)} special ({', '.join(tokenizer.all_special_tokens)}) and "
+            f"{len(special)} special ({', '.join(tokenizer.convert_ids_to_tokens(special))}) and "
             f"{len(pieces):,} single-character pieces, so that no word of the teacher's "
             f"alphabet becomes [UNK]; use --vocab-size {floor:,} or more"
         )
@@ -175,8 +177,17 @@ def prune_tokenizer(
 
 
 def _kept_tokens(pruning: Pruning, vocab: dict[str, int]) -> list[str]:
+    """The kept tokens of the model's own vocabulary, in new-id order. A token added after
+    training has an id past the model's, so the model's kept tokens take new ids 0, 1, ... and
+    the added ones follow them, as ``old_to_new`` numbers them."""
     by_id = {i: token for token, i in vocab.items()}
-    return [by_id[old] for old in pruning.kept]
+    kept = [by_id[old] for old in pruning.kept if old in by_id]
+    if any(old not in by_id for old in pruning.kept[: len(kept)]):
+        raise DistillError(
+            "vocabulary pruning: the teacher's tokenizer.json gives an added token an id among "
+            "its model's own; pruning keeps ids only of tokenizers whose added tokens follow them"
+        )
+    return kept
 
 
 def _rebuild_wordpiece(model: dict[str, Any], pruning: Pruning) -> None:
@@ -220,7 +231,7 @@ def _rebuild_unigram(model: dict[str, Any], pruning: Pruning) -> None:
     segmentation is still in the pruned lattice, and no path the pruning removed could beat
     it: the same pieces. Other text falls back to the kept pieces, down to single characters."""
     pieces = model["vocab"]
-    model["vocab"] = [pieces[old] for old in pruning.kept]
+    model["vocab"] = [pieces[old] for old in pruning.kept if old < len(pieces)]
     if model.get("unk_id") is not None:
         model["unk_id"] = pruning.old_to_new[model["unk_id"]]
 

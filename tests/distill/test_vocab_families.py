@@ -140,3 +140,66 @@ def test_unk_rate_finds_the_unknown_token_of_every_model(family_dir: Path) -> No
     # a byte-level BPE spells the snowman in bytes; the unigram model has no piece for it
     byte_level = tokens.model_type(tokenizer.backend_tokenizer) == "BPE"
     assert (rate.unk_tokens, rate.unk_sentences) == ((0, 0) if byte_level else (1, 1))
+
+
+def _trained(kind: str, texts: list[str]) -> Any:
+    """A RoBERTa-style byte-level BPE or an XLM-R-style unigram of 2,000 tokens trained on the
+    sample text: merges and scores of a real size, where ties and long merge chains occur. Its
+    special tokens come after the trained ones (as RoBERTa's <mask> does), so the ids its
+    post-processor adds change when the vocabulary is pruned."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from tests.tiny_families import ROBERTA_SPECIALS, _special_names
+
+    if kind == "bpe":
+        backend = Tokenizer(models.BPE())
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+        trainer: Any = trainers.BpeTrainer(
+            vocab_size=2_000, initial_alphabet=alphabet, show_progress=False
+        )
+    else:
+        backend = Tokenizer(models.Unigram())
+        backend.pre_tokenizer = pre_tokenizers.Metaspace()
+        backend.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(
+            vocab_size=2_000, special_tokens=["<unk>"], unk_token="<unk>", show_progress=False
+        )
+    backend.train_from_iterator(texts, trainer)
+    backend.add_special_tokens([t for t in ROBERTA_SPECIALS if t != "<unk>" or kind == "bpe"])
+    ids = {t: backend.token_to_id(t) for t in ("<s>", "</s>")}
+    assert min(ids.values()) >= 1_990  # after the trained tokens
+    if kind == "bpe":
+        post: Any = processors.RobertaProcessing(("</s>", ids["</s>"]), ("<s>", ids["<s>"]))
+    else:
+        post = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=list(ids.items()))
+    backend.post_processor = post
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **_special_names())
+
+
+@pytest.mark.parametrize("kind", ["bpe", "unigram"])
+def test_a_tokenizer_of_real_size_keeps_every_sentence_it_was_pruned_on(kind: str) -> None:
+    from edgedistil.data import SAMPLE_TEXT
+
+    lines = SAMPLE_TEXT.read_text(encoding="utf-8").splitlines()
+    tokenizer = _trained(kind, lines[:4_000])
+    pruning_text, other = lines[4_000:4_100], lines[4_400:4_800]
+    pruning = choose_tokens(tokenizer, pruning_text, size=None)
+    pruned = prune_tokenizer(tokenizer, pruning)
+    assert len(pruned) < 0.6 * len(tokenizer)  # BPE: 1,149 of 2,000 with the merge closure
+    mapped = [[pruning.old_to_new[i] for i in ids] for ids in tokenizer(pruning_text)["input_ids"]]
+    assert pruned(pruning_text)["input_ids"] == mapped
+    unk = tokenizer.unk_token_id
+    for text, original, ids in zip(
+        other, tokenizer(other)["input_ids"], pruned(other)["input_ids"], strict=True
+    ):
+        if unk not in original:
+            assert pruned.unk_token_id not in ids, text
+    # the cheapest vocabulary too: what did not fit is spelt in kept pieces, never unknown
+    floor = choose_tokens(tokenizer, pruning_text, size=len(pruning.kept) // 2)
+    small = prune_tokenizer(tokenizer, floor)
+    assert len(small) <= len(pruning.kept) // 2
+    for original, ids in zip(tokenizer(other)["input_ids"], small(other)["input_ids"], strict=True):
+        assert (unk in original) or small.unk_token_id not in ids
