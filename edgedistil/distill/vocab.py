@@ -136,6 +136,7 @@ def prune_embeddings(model: Any, pruning: Pruning) -> None:
     import torch
 
     embeddings = model.get_input_embeddings()
+    _check_positions_keep(model, pruning)
     rows = torch.tensor(pruning.kept, dtype=torch.long)
     table = embeddings.weight.detach()[rows].clone()
     replacement = torch.nn.Embedding(
@@ -148,6 +149,19 @@ def prune_embeddings(model: Any, pruning: Pruning) -> None:
     for key in ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id"):
         if getattr(config, key, None) is not None:
             setattr(config, key, _remap(getattr(config, key), pruning))
+
+
+def _check_positions_keep(model: Any, pruning: Pruning) -> None:
+    """RoBERTa and XLM-R count positions from the pad id (``embeddings.padding_idx``): a pad
+    token renumbered would shift every position row. Kept ids stay in old order and the tokens
+    before <pad> are special, so it keeps its id; a tokenizer where it would not is refused."""
+    base = getattr(model, "base_model", model)
+    counted = getattr(getattr(base, "embeddings", None), "padding_idx", None)
+    if counted is not None and _remap(counted, pruning) != counted:
+        raise DistillError(
+            f"vocabulary pruning: the model counts positions from the pad id {counted}, which "
+            f"pruning would renumber {_remap(counted, pruning)}; keep the whole vocabulary"
+        )
 
 
 def _remap(old: int | None, pruning: Pruning) -> int | None:

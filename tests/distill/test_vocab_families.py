@@ -203,3 +203,23 @@ def test_a_tokenizer_of_real_size_keeps_every_sentence_it_was_pruned_on(kind: st
     assert len(small) <= len(pruning.kept) // 2
     for original, ids in zip(tokenizer(other)["input_ids"], small(other)["input_ids"], strict=True):
         assert (unk in original) or small.unk_token_id not in ids
+
+
+def test_a_pad_id_that_positions_count_from_is_never_renumbered(tmp_path: Path) -> None:
+    """RoBERTa's positions start after the pad id: a pruning that would move <pad> (one that
+    dropped a token before it, which choose_tokens never does with RoBERTa's <s> at 0) is
+    refused rather than shifting every position."""
+    import transformers
+
+    from edgedistil.distill.vocab import Pruning
+    from edgedistil.errors import DistillError
+
+    directory = save_tiny_family(tmp_path / "roberta", "roberta")
+    model = transformers.AutoModel.from_pretrained(str(directory))
+    size = model.config.vocab_size
+    without_first = Pruning(
+        kept=list(range(1, size)), old_to_new={i: i - 1 for i in range(1, size)}, tokens_seen=0
+    )
+    with pytest.raises(DistillError, match=r"counts positions from the pad id 1, which pruning "
+                       r"would renumber 0"):  # fmt: skip
+        prune_embeddings(model, without_first)
