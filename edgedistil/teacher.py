@@ -305,10 +305,12 @@ def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
     """The teacher as a transformers module in eval mode, built from its config, weights checked.
 
     Built from the config and filled with ``load_state_dict`` rather than ``from_pretrained``, so
-    the weights always pass through ``load_state_dict`` above (safetensors or weights_only).
+    the weights always pass through ``load_state_dict`` above (safetensors or weights_only). A
+    checkpoint saved with a head other than a sequence classifier loads as its encoder
+    (``_as_encoder``).
     """
     model = _build_from_config(teacher)
-    state = load_state_dict(teacher.path)
+    state, head = _as_encoder(model, load_state_dict(teacher.path))
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another shape than config.json gives it
@@ -318,10 +320,67 @@ def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
         ) from None
     # Buffers such as embeddings.position_ids were saved by older transformers and are rebuilt now.
     unexpected = [k for k in result.unexpected_keys if not k.endswith("position_ids")]
-    if result.missing_keys or unexpected:
+    # A pre-training head (BERT's MLM) is saved without the pooler: the embedding never reads
+    # it, and finetune trains it, as transformers does when it loads such a checkpoint.
+    no_pooler = head is not None and bool(result.missing_keys)
+    no_pooler = no_pooler and set(result.missing_keys) <= _pooler_keys(model)
+    missing = [] if no_pooler else result.missing_keys
+    if missing or unexpected:
         raise TeacherError(
             f"Weights in {teacher.path} do not match its config.json: "
-            f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[:3]}), "
+            f"{len(missing)} missing (e.g. {missing[:3]}), "
             f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"
         )
+    if head is not None:
+        _warn_headed(teacher, model, head, no_pooler)
     return model.eval()
+
+
+def _as_encoder(
+    model: torch.nn.Module, state: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """A checkpoint of the encoder with a head (MaskedLM, PreTraining, TokenClassification...)
+    as the encoder's own weights, and the names of the head tensors left out; the state as it
+    is, and None, for a checkpoint of the model ``model`` is. Generic over families: the
+    encoder's tensors are those under transformers' ``base_model_prefix`` (``bert.``,
+    ``distilbert.``, ``roberta.``), the head is every other tensor."""
+    prefix = str(getattr(model, "base_model_prefix", "")) + "."
+    is_encoder = getattr(model, "base_model", model) is model
+    if prefix == "." or not is_encoder or not any(k.startswith(prefix) for k in state):
+        return state, None
+    encoder = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    return encoder, sorted(k for k in state if not k.startswith(prefix))
+
+
+def _pooler_keys(model: torch.nn.Module) -> set[str]:
+    """The names of the encoder's pooler tensors (none for an encoder without a pooler)."""
+    import torch
+
+    pooler = getattr(model, "pooler", None)
+    if not isinstance(pooler, torch.nn.Module):
+        return set()
+    return {f"pooler.{k}" for k in pooler.state_dict()}
+
+
+def _warn_headed(
+    teacher: Teacher, model: torch.nn.Module, head: list[str], no_pooler: bool
+) -> None:
+    """The one line that says a headed checkpoint became its encoder, and what that cost."""
+    named = [str(a) for a in teacher.config.get("architectures") or []]
+    prefix = getattr(model, "base_model_prefix", "")
+    what = f"{named[0]} checkpoint" if named else f"checkpoint saved under {prefix}.*"
+    pooler = (
+        "; it has no pooler, which starts untrained (the embedding never reads it, finetune "
+        "trains it)"
+        if no_pooler
+        else ""
+    )
+    log.warning(
+        "%s is a %s: loaded as its encoder (%s.*), %d head tensor(s) dropped%s%s",
+        teacher.path,
+        what,
+        prefix,
+        len(head),
+        f" ({', '.join(head[:3])}{', ...' if len(head) > 3 else ''})" if head else "",
+        pooler,
+    )

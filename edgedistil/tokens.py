@@ -24,6 +24,10 @@ whole words and English spells more of its words in pieces: SST-2 dev pruned on 
 under the teacher; [UNK] is 0.00% either way on English, and only every piece keeps it there for
 the teacher's other scripts.
 
+A byte-level BPE (RoBERTa) needs no such rule: it spells any text from its 256 byte symbols,
+which every pruned vocabulary keeps. A unigram model (XLM-R) keeps its one-character pieces, so
+any text of its alphabet has a path through the pruned lattice (``single_pieces``).
+
 This module sits below both ``plan`` (which prices the pieces) and ``distill.vocab`` (which
 keeps them), and needs only the ``tokenizers`` library, so ``edgedistil plan`` stays fast.
 """
@@ -34,7 +38,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgedistil.errors import EdgedistilError, TeacherError
 
@@ -53,6 +57,15 @@ VOCABULARIES = (
     ("sentencepiece.bpe.model",),
     ("spiece.model",),
     ("tokenizer.model",),
+)
+# Every file of a model folder that a tokenizer is read from: its vocabulary files (above) and
+# the settings transformers keeps beside them. They travel from the student into every artifact
+# folder (``copy_tokenizer``), so whatever reads an artifact finds its own tokenizer there.
+TOKENIZER_FILES = (
+    *dict.fromkeys(name for files in VOCABULARIES for name in files),
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
 )
 BATCH = 256  # sentences tokenised at a time: constant memory on a long text
 
@@ -75,16 +88,28 @@ class UnkRate:
         return self.unk_sentences / self.sentences if self.sentences else 0.0
 
 
-def is_wordpiece(backend: Tokenizer) -> bool:
-    return type(backend.model).__name__ == "WordPiece"
+def model_type(backend: Tokenizer) -> str:
+    """The tokenizer model's name in tokenizers' words: WordPiece, BPE, Unigram, WordLevel."""
+    return type(backend.model).__name__
 
 
 def single_pieces(backend: Tokenizer) -> list[str]:
-    """The vocabulary's one-character tokens and one-character ``##`` forms that its normaliser
-    and pre-tokeniser can produce, in vocabulary order; [] for a tokenizer that is not
-    WordPiece."""
-    if not is_wordpiece(backend):
+    """The tokens every pruned vocabulary keeps so that any text of the teacher's alphabet can
+    still be spelt, in vocabulary order, special tokens left out ([] for a model that is not
+    pruned): WordPiece's single characters and ``##`` forms (``_wordpiece_pieces``), a BPE's
+    alphabet (``_bpe_alphabet``: the 256 byte symbols of a byte-level BPE) and a unigram
+    model's one-character pieces (``_unigram_pieces``)."""
+    pieces = _PIECES.get(model_type(backend))
+    if pieces is None:
         return []
+    specials = set(backend.get_added_tokens_decoder().values())
+    special = {t.content for t in specials}
+    return [t for t in pieces(backend) if t not in special]
+
+
+def _wordpiece_pieces(backend: Tokenizer) -> list[str]:
+    """The one-character tokens and one-character ``##`` forms that the normaliser and
+    pre-tokeniser can produce."""
     prefix: str = backend.model.continuing_subword_prefix
     words = _word_splitter(backend)
     vocab = backend.get_vocab()
@@ -99,6 +124,50 @@ def single_pieces(backend: Tokenizer) -> list[str]:
     return kept
 
 
+def _bpe_alphabet(backend: Tokenizer) -> list[str]:
+    """The tokens no merge makes: the symbols BPE starts every word from, which a byte-level
+    BPE's alphabet makes the 256 byte symbols. With all of them and only merges whose result
+    is kept, BPE never meets a symbol it lacks: nothing becomes unknown that was not before."""
+    model = json.loads(backend.to_str())["model"]
+    made = {result for _, _, result in bpe_merges(model)}
+    vocab: dict[str, int] = model["vocab"]
+    return [t for t in sorted(vocab, key=vocab.__getitem__) if t not in made]
+
+
+def _unigram_pieces(backend: Tokenizer) -> list[str]:
+    """Every one-character piece (and, with byte fallback, the ``<0xNN>`` byte pieces): the
+    unigram lattice then has a path through any text of those characters."""
+    model = json.loads(backend.to_str())["model"]
+    pieces = [str(piece) for piece, _ in model["vocab"]]
+    fallback = bool(model.get("byte_fallback"))
+    return [p for p in pieces if len(p) == 1 or (fallback and _is_byte_piece(p))]
+
+
+def _is_byte_piece(piece: str) -> bool:
+    return len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">")
+
+
+def bpe_merges(model: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A BPE model's merges as (left, right, result), in rank order; tokenizer.json writes a
+    merge as a pair (tokenizers 0.20 on) or as one "left right" string (before)."""
+    prefix = model.get("continuing_subword_prefix") or ""
+    merges = []
+    for merge in model["merges"]:
+        left, right = merge if isinstance(merge, list) else str(merge).split(" ", 1)
+        # tokenizers joins a continuing right part without its prefix
+        joined = left + (right[len(prefix) :] if prefix and right.startswith(prefix) else right)
+        merges.append((left, right, joined))
+    return merges
+
+
+# tokenizer model -> the pieces every pruned vocabulary of it keeps (``single_pieces``)
+_PIECES: dict[str, Callable[[Tokenizer], list[str]]] = {
+    "WordPiece": _wordpiece_pieces,
+    "BPE": _bpe_alphabet,
+    "Unigram": _unigram_pieces,
+}
+
+
 def _word_splitter(backend: Tokenizer) -> Callable[[str], list[str]]:
     """text -> the words WordPiece sees: normalised, then pre-tokenised."""
     normalizer, pre = backend.normalizer, backend.pre_tokenizer
@@ -110,6 +179,18 @@ def _word_splitter(backend: Tokenizer) -> Callable[[str], list[str]]:
         return [word for word, _ in pre.pre_tokenize_str(normalized)]
 
     return words
+
+
+def copy_tokenizer(source: Path, destination: Path) -> list[Path]:
+    """The tokenizer files of the folder ``source`` (``TOKENIZER_FILES``, whichever it has)
+    copied into ``destination``; the copies' paths."""
+    import shutil
+
+    copied = []
+    for name in TOKENIZER_FILES:
+        if (source / name).is_file():
+            copied.append(Path(shutil.copyfile(source / name, destination / name)))
+    return copied
 
 
 def check_tokenizer(
@@ -204,7 +285,7 @@ def _bert_from_vocab(directory: Path) -> Tokenizer:
 
 def count_pieces(directory: Path) -> int:
     """How many single-character pieces a pruned vocabulary of this model keeps (0 when the
-    directory holds no WordPiece tokenizer: nothing is pruned then)."""
+    directory holds no tokenizer.json or vocab.txt to read them from)."""
     backend = load_backend(directory)
     return 0 if backend is None else len(single_pieces(backend))
 
@@ -217,8 +298,7 @@ def unk_rate(backend: Tokenizer, texts: list[str]) -> UnkRate:
     backend = Tokenizer.from_str(backend.to_str())  # a copy: padding and truncation off, the
     backend.no_padding()  # every token of every sentence counted
     backend.no_truncation()
-    unk_token = getattr(backend.model, "unk_token", None)
-    unk = backend.token_to_id(unk_token) if unk_token else None
+    unk = unk_id(backend)
     tokens = unk_tokens = unk_sentences = 0
     for start in range(0, len(texts), BATCH):
         for encoding in backend.encode_batch(
@@ -231,3 +311,13 @@ def unk_rate(backend: Tokenizer, texts: list[str]) -> UnkRate:
     return UnkRate(
         tokens=tokens, unk_tokens=unk_tokens, sentences=len(texts), unk_sentences=unk_sentences
     )
+
+
+def unk_id(backend: Tokenizer) -> int | None:
+    """The id a tokenizer gives what it cannot spell: WordPiece and BPE name the token, a
+    unigram model holds the id (None: it has no unknown token, as a byte-level BPE)."""
+    unk_token = getattr(backend.model, "unk_token", None)
+    if unk_token:
+        return backend.token_to_id(unk_token)
+    found = json.loads(backend.to_str())["model"].get("unk_id")
+    return int(found) if found is not None else None

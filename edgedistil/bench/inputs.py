@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistil.data import SAMPLE_TEXT, read_examples
 from edgedistil.errors import BenchError
+from edgedistil.tokens import VOCABULARIES
 
 if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 DEFAULT_ROWS = 32  # enough distinct sentences that no one input's length shapes the timing
 DEFAULT_SEQUENCE_LENGTH = 128  # without a target: sentence-level text fits in 128 tokens
 
@@ -45,17 +45,25 @@ def locate_text(text: Path | None) -> Path:
 def locate_tokenizer(artifact: Path, explicit: Path | None) -> Path:
     """--tokenizer, else a tokenizer beside the artifact, else the default teacher's."""
     if explicit is not None:
-        if not any((explicit / name).is_file() for name in TOKENIZER_FILES):
+        if not _has_tokenizer(explicit):
             raise BenchError(
-                f"--tokenizer {explicit}: no {' or '.join(TOKENIZER_FILES)} there; give the "
-                "directory of the student's (or teacher's) tokenizer"
+                f"--tokenizer {explicit}: no tokenizer files there (one of {_expected()}); give "
+                "the directory of the student's (or teacher's) tokenizer"
             )
         return explicit
-    if any((artifact.parent / name).is_file() for name in TOKENIZER_FILES):
+    if _has_tokenizer(artifact.parent):
         return artifact.parent
     from edgedistil.teacher import default_teacher_dir
 
     return default_teacher_dir()
+
+
+def _has_tokenizer(directory: Path) -> bool:
+    return any(all((directory / f).is_file() for f in files) for files in VOCABULARIES)
+
+
+def _expected() -> str:
+    return ", ".join(" + ".join(files) for files in VOCABULARIES)
 
 
 def read_sentences(path: Path, rows: int) -> list[str]:
@@ -92,11 +100,17 @@ def _load_tokenizer(directory: Path) -> Any:
             return BertWordPieceTokenizer(
                 str(directory / "vocab.txt"), lowercase=_lowercase(directory)
             )
-    except Exception as exc:  # tokenizers raises its own Exception subclass on a bad file
+        if _has_tokenizer(directory):  # BPE or SentencePiece files: transformers reads them
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(
+                str(directory), local_files_only=True
+            ).backend_tokenizer
+    # tokenizers raises its own Exception subclass on a bad file, transformers any of several
+    except Exception as exc:
         raise BenchError(f"Tokenizer in {directory} cannot be loaded: {exc}") from None
     raise BenchError(
-        f"No tokenizer in {directory}: expected {' or '.join(TOKENIZER_FILES)}; "
-        "give --tokenizer DIR"
+        f"No tokenizer in {directory}: expected one of {_expected()}; give --tokenizer DIR"
     )
 
 

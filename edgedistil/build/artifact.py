@@ -79,6 +79,14 @@ class FormatStage:
         place for one made in the temporary folder."""
         return str(self.final(path).relative_to(self.ctx.root))
 
+    def tokenizer_beside(self, student: Path, staging: Path) -> list[str]:
+        """The student's tokenizer files copied next to the format's files (whatever runs the
+        artifact reads its text with them, whichever kind the teacher's tokenizer is); their
+        paths in the manifest's words, for the stage's outputs."""
+        from edgedistil.tokens import copy_tokenizer
+
+        return [self.relative(path) for path in copy_tokenizer(student, staging)]
+
     def add_release(self, rel: str, *, stage: str, **info: Any) -> None:
         """``rel`` as what ships, with the [UNK] share of the eval text under its tokenizer."""
         self.ctx.manifest.add_artifact(

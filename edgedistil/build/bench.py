@@ -67,7 +67,7 @@ def _bench_one(ctx: Context, rel: str) -> dict[str, Any]:
             boards=ctx.request.boards,
             runs=ctx.request.bench_runs,
             text=ctx.request.eval_path,
-            # The student's own tokenizer: a .tflite folder holds no tokenizer files.
+            # The student's own tokenizer (each artifact folder carries a copy of its files).
             tokenizer=ctx.resolved.student_dir,
             host_is_target=ctx.request.host_is_target,
         )

@@ -20,6 +20,7 @@ class MicroStage(TFLiteStage):
         with self.fresh_folder() as staging:
             result = self.convert(student, staging)
             mcu = microcontroller_artifacts(result.path, ctx.profile, reference=result.reference)
+            tokenizer = self.tokenizer_beside(student, staging)
         rel = self.release(
             result,
             arena_bytes=mcu.arena_bytes,
@@ -27,6 +28,7 @@ class MicroStage(TFLiteStage):
         )
         outputs = [rel, self.relative(result.record)]
         outputs += [self.relative(p) for p in (mcu.c_path, mcu.h_path, mcu.record)]
+        outputs += tokenizer
         summary = (
             f"{result.scheme}, {result.fidelity.metric} drop {result.fidelity.drop:.4f}, "
             f"arena {mcu.arena_bytes:,} bytes"

@@ -75,6 +75,7 @@ class TFLiteStage(FormatStage):
     def _verify(self, student: Path) -> dict[str, Any]:
         with self.fresh_folder() as staging:
             result = self.convert(student, staging)
+            tokenizer = self.tokenizer_beside(student, staging)
         rel = self.release(result)
         summary = f"{result.scheme}, {result.fidelity.metric} drop {result.fidelity.drop:.4f}"
-        return {"outputs": [rel, self.relative(result.record)], "summary": summary}
+        return {"outputs": [rel, self.relative(result.record), *tokenizer], "summary": summary}

@@ -26,12 +26,20 @@ __all__ = ["cli", "format_size", "make_console"]
 
 
 class _WarningHandler(logging.Handler):
+    """Each distinct warning once per command: a build reads the same teacher in several stages
+    (distil, compare), and its one note about that teacher need not be said each time."""
+
     def __init__(self, console: Console) -> None:
         super().__init__(logging.WARNING)
         self.console = console
+        self.said: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.console.print(f"Warning: {record.getMessage()}", markup=False, highlight=False)
+        message = record.getMessage()
+        if message in self.said:
+            return
+        self.said.add(message)
+        self.console.print(f"Warning: {message}", markup=False, highlight=False)
 
 
 @contextmanager

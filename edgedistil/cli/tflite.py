@@ -69,6 +69,7 @@ def convert_command(
     Exits 3 when the model, flash or arena exceeds the target's budget."""
     from edgedistil.data import SAMPLE_TEXT
     from edgedistil.export.tflite import TFLiteSpec, convert_tflite
+    from edgedistil.tokens import copy_tokenizer
 
     console = make_console()
     profile, runtime = _tflite_profile(target)
@@ -91,6 +92,7 @@ def convert_command(
         target=str(target),
     )
     result = convert_tflite(spec)
+    copy_tokenizer(student, out)  # what reads the .tflite finds its tokenizer beside it
     _print_conversion(console, result, spec)
     if runtime == "tflite-micro":
         from edgedistil.export.microcontroller import microcontroller_artifacts

@@ -23,6 +23,7 @@ from edgedistil.export import model as model_mod
 from edgedistil.families import size_of
 from edgedistil.files import move_into, write_json
 from edgedistil.teacher import load_teacher_model, load_tokenizer, resolve_teacher
+from edgedistil.tokens import copy_tokenizer
 from edgedistil.verify import parity as parity_mod
 from edgedistil.verify.text import encode
 
@@ -34,13 +35,6 @@ log = logging.getLogger(__name__)
 OPSET = 17  # LayerNormalization became a standard operator at 17; every ORT since 1.14 runs it
 MODEL_FILE = "model.onnx"
 RECORD_FILE = "export.json"
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "vocab.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "config.json",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,9 +162,9 @@ def _check_loads(path: Path) -> None:
 
 
 def _publish(staging: Path, spec: ExportSpec, exported: Exported, head: model_mod.Head) -> None:
-    for name in TOKENIZER_FILES:
-        if (spec.student / name).is_file():
-            shutil.copyfile(spec.student / name, staging / name)
+    copy_tokenizer(spec.student, staging)
+    # config.json too: its vocab_size is what a tokenizer read here is checked against
+    shutil.copyfile(spec.student / "config.json", staging / "config.json")
     record = {
         "student": str(spec.student),
         "target": spec.target,

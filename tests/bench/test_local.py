@@ -184,7 +184,7 @@ def test_json_that_is_not_a_result(runner: CliRunner, onnx_copy: Path) -> None:
         (["--runner", "ssh", "--board", "pi@host;rm -rf /"], "is not user@host[:port]"),
         (["--runner", "ssh", "--board", "-oProxyCommand=x"], "is not user@host[:port]"),
         (["--cpus", "0-x"], "--cpus '0-x'"),
-        (["--tokenizer", "/nonexistent"], "no tokenizer.json or vocab.txt"),
+        (["--tokenizer", "/nonexistent"], "no tokenizer files there"),
         (["--host-is-target", "--target", "esp32-s3", "--runner", "local"], "is xtensa-lx7"),
         (["--host-is-target", "--runner", "ssh", "--board", "pi@h"], "needs --runner local"),
     ],

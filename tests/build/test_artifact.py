@@ -71,3 +71,24 @@ def test_beside_moves_only_new_files_in_and_nothing_when_it_fails(tmp_path: Path
         "onnx/fidelity.json": b"{}",
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]
+
+
+@pytest.mark.parametrize("family", ["roberta", "xlm-roberta"])
+def test_the_students_tokenizer_goes_beside_the_artifact(tmp_path: Path, family: str) -> None:
+    """What the LiteRT and TFLite Micro stages put next to their files: the student's tokenizer,
+    of whichever kind, loading there as in the student's folder."""
+    from transformers import AutoTokenizer
+
+    from tests.tiny_families import save_tiny_family
+
+    student = save_tiny_family(tmp_path / "student", family)
+    stage = _stage(tmp_path / "build")
+    with stage.fresh_folder() as staging:
+        (staging / "model.tflite").write_bytes(b"a model")
+        listed = stage.tokenizer_beside(student, staging)
+    assert listed == ["onnx/tokenizer.json", "onnx/tokenizer_config.json"]
+    folder = tmp_path / "build" / "onnx"
+    texts = ["the movie was good", "battery watch fast, timers!"]
+    ours = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    theirs = AutoTokenizer.from_pretrained(str(student), local_files_only=True)
+    assert ours(texts)["input_ids"] == theirs(texts)["input_ids"]

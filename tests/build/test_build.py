@@ -529,6 +529,12 @@ def test_a_watch_build_verifies_and_benches_a_litert_artifact(
         if a["role"] == "release"
     ]
     assert release[0] == "tflite/model.static-int8.tflite"
+    # the student's tokenizer beside it, listed among the stage's outputs
+    assert (folder / "tflite" / "vocab.txt").read_bytes() == (
+        out / "student/vocab.txt"
+    ).read_bytes()
+    stage = json.loads((folder / "manifest.json").read_text())["stages"]["tflite-verify"]
+    assert {"tflite/vocab.txt", "tflite/tokenizer.json"} <= set(stage["outputs"])
     # --student without --teacher: the teacher its edgedistil.json names, run in PyTorch
     assert release[1]["vs_teacher"]["runtime"] == "LiteRT"
     assert "in LiteRT (its own tokenizer)" in release[1]["drop_vs_teacher_source"]
@@ -560,6 +566,7 @@ def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasure
     flash = checks["max_flash_bytes"]["measured"]
     assert flash == checks["max_model_bytes"]["measured"] + 1_048_576  # + the runtime estimate
     assert (folder / "tflite-micro" / "model_data.cc").is_file()
+    assert (folder / "tflite-micro" / "tokenizer.json").is_file()
     teacher = checks["max_drop_vs_teacher"]
     assert teacher["status"] == "pass"
     assert "in TFLite Micro (its own tokenizer)" in teacher["source"]

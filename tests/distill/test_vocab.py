@@ -136,10 +136,15 @@ def test_embedding_rows_follow_the_tokens(minilm_tokenizer: Any, tiny_bert: Path
     assert out.last_hidden_state.shape[-1] == 32
 
 
-def test_non_wordpiece_tokenizers_are_refused(tmp_path: Path) -> None:
+def test_a_tokenizer_model_that_cannot_be_pruned_exactly_is_refused() -> None:
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
-    bpe = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE(vocab={"a": 0}, merges=[])))
-    with pytest.raises(DistillError, match="needs a WordPiece tokenizer"):
-        choose_tokens(bpe, ["a"], size=None)
+    model = models.WordLevel(vocab={"a": 0, "[UNK]": 1}, unk_token="[UNK]")
+    words = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(model))
+    with pytest.raises(
+        DistillError,
+        match=r"tokenizer is WordLevel and its model cannot be pruned exactly; pruning supports "
+        r"WordPiece, BPE, Unigram",
+    ):
+        choose_tokens(words, ["a"], size=None)

@@ -252,6 +252,7 @@ def test_cli_convert_writes_a_verified_file(
     assert "LiteRT against PyTorch on 200 sentences: agreement 1.0000" in result.stdout
     assert (tmp_path / "model.dynamic-int8.tflite").is_file()
     assert (tmp_path / "model.dynamic-int8.json").is_file()
+    assert (tmp_path / "vocab.txt").read_bytes() == (tiny_classifier / "vocab.txt").read_bytes()
 
 
 @pytest.mark.slow
