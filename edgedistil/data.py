@@ -4,6 +4,11 @@ The format follows the extension: ``.txt`` (one text per line, no labels), ``.ts
 (a header row; columns chosen by name), ``.jsonl`` (one object per line). Labels may be strings
 or integers; they are numbered in sorted order and the mapping travels with the examples, so a
 trained model's config says which id means which label.
+
+An example may be a text pair (NLI, paraphrase, question and passage): a second text column,
+named with ``--pair-column`` or found among the usual names (``PAIR_COLUMNS``). ``Examples.inputs``
+gives each example as the tokenizer takes it: a string, or a (text, pair) tuple, which a
+transformers or ``tokenizers`` tokenizer encodes as one sequence with two segments.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import csv
 import io
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +30,48 @@ SAMPLE_TEXT = Path(__file__).resolve().parent.parent / "calibration" / "sentence
 FORMATS = {".txt": "text", ".text": "text", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl"}
 TEXT_COLUMNS = ("text", "sentence", "content")  # tried in order when --text-column is not given
 LABEL_COLUMNS = ("label", "labels", "class")
+# (first, second) text columns of pair data, tried in order when --pair-column is not given:
+# HF's own argument name (what the build's split files use), then GLUE's and SQuAD-style names.
+PAIR_COLUMNS = (
+    ("text", "text_pair"),
+    ("text_a", "text_b"),
+    ("text", "text_b"),
+    ("sentence1", "sentence2"),
+    ("premise", "hypothesis"),
+    ("question1", "question2"),
+    ("question", "sentence"),
+    ("question", "passage"),
+    ("question", "context"),
+    ("query", "passage"),
+)
+# One model input: a text, or a text pair (the tokenizer joins the two with its separator).
+TextInput = str | tuple[str, str]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Examples:
-    """Texts, optional integer labels, and the label names those integers stand for."""
+    """Texts (each with its second text when the data is pairs), optional integer labels, and
+    the label names those integers stand for."""
 
     texts: list[str]
     labels: list[int] | None
     label_names: list[str] | None
     source: str
+    pairs: list[str] | None = None  # the second text of each example; None: single texts
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def inputs(self) -> list[TextInput]:
+        """Each example as the tokenizer takes it: the text, or (text, pair)."""
+        if self.pairs is None:
+            return list(self.texts)
+        return list(zip(self.texts, self.pairs, strict=True))
+
+    def all_texts(self) -> list[str]:
+        """Every text the examples hold, second texts too (vocabulary, [UNK] share)."""
+        return self.texts + (self.pairs or [])
 
     def subset(self, indices: list[int]) -> Examples:
         labels = None if self.labels is None else [self.labels[i] for i in indices]
@@ -46,6 +80,7 @@ class Examples:
             labels=labels,
             label_names=self.label_names,
             source=self.source,
+            pairs=None if self.pairs is None else [self.pairs[i] for i in indices],
         )
 
 
@@ -54,18 +89,25 @@ def read_examples(
     *,
     text_column: str | None = None,
     label_column: str | None = None,
+    pair_column: str | None = None,
+    pairs: bool | None = None,
     need_labels: bool = False,
 ) -> Examples:
-    """Examples from ``path``; ``need_labels`` refuses a file without a usable label column."""
+    """Examples from ``path``; ``need_labels`` refuses a file without a usable label column.
+
+    ``pairs``: None reads a second text when the file has one (``--pair-column`` or a name in
+    ``PAIR_COLUMNS``); True refuses a file without one (a pair model's eval text); False reads
+    the first text alone (a single-text model given pair data)."""
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unknown format {path.suffix!r}; use one of {', '.join(FORMATS)}")
     text = _read_text(path)
     if kind == "text":
-        if need_labels:
+        if need_labels or pairs or pair_column is not None:
+            what = "labels" if need_labels else "second text (the model takes text pairs)"
             raise DataError(
-                f"{path}: a plain text file has no labels; use TSV, CSV or JSONL "
-                "with a label column"
+                f"{path}: a plain text file has no {what}; use TSV, CSV or JSONL "
+                f"with a {'label' if need_labels else 'second text'} column"
             )
         rows: list[dict[str, Any]] = [{"text": line} for line in text.splitlines() if line.strip()]
         columns = ["text"]
@@ -76,9 +118,12 @@ def read_examples(
         rows, columns = _table_rows(path, text, "\t" if kind == "tsv" else ",")
     if not rows:
         raise DataError(f"{path}: no examples (the file is empty or holds only a header)")
-    text_key = _pick(path, columns, text_column, TEXT_COLUMNS, "--text-column")
+    text_key, pair_key = _text_keys(path, columns, text_column, pair_column, pairs)
     label_key = _label_key(path, columns, label_column, need_labels)
-    return _examples(path, rows, text_key, label_key)
+    examples = _examples(path, rows, text_key, label_key)
+    if pair_key is None:
+        return examples
+    return replace(examples, pairs=_second_texts(path, rows, pair_key))
 
 
 def _read_text(path: Path) -> str:
@@ -148,6 +193,42 @@ def _pick(
         if name in columns:
             return name
     raise DataError(f"{path}: no text column among {', '.join(columns)}; name it with {option}")
+
+
+def _text_keys(
+    path: Path,
+    columns: list[str],
+    text_column: str | None,
+    pair_column: str | None,
+    pairs: bool | None,
+) -> tuple[str, str | None]:
+    """The column of the text and of the second text (None: single texts)."""
+    if pairs is False:
+        return _pick(path, columns, text_column, TEXT_COLUMNS, "--text-column"), None
+    if pair_column is not None:
+        second = _pick(path, columns, pair_column, (), "--pair-column")
+        partners = tuple(a for a, b in PAIR_COLUMNS if b == second) + TEXT_COLUMNS
+        return _pick(path, columns, text_column, partners, "--text-column"), second
+    for first, second in PAIR_COLUMNS:
+        if second in columns and (text_column is not None or first in columns):
+            return _pick(path, columns, text_column, (first,), "--text-column"), second
+    if pairs:
+        raise DataError(
+            f"{path}: no second text column among {', '.join(columns)} (the model takes text "
+            f"pairs); name it with --pair-column, or use one of "
+            f"{', '.join(dict.fromkeys(b for _, b in PAIR_COLUMNS))}"
+        )
+    return _pick(path, columns, text_column, TEXT_COLUMNS, "--text-column"), None
+
+
+def _second_texts(path: Path, rows: list[dict[str, Any]], key: str) -> list[str]:
+    seconds = []
+    for number, row in enumerate(rows, 1):
+        value = row.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(f"{path}: example {number} has no second text in {key!r}")
+        seconds.append(value.strip())
+    return seconds
 
 
 def _label_key(path: Path, columns: list[str], wanted: str | None, need: bool) -> str | None:

@@ -239,6 +239,13 @@ def read_student_note(student: Path) -> StudentNote | None:
     return read_json(record, StudentNote, error=TeacherError, what="the record of the student")
 
 
+def takes_pairs(model_dir: Path) -> bool:
+    """Whether a student was trained on text pairs (its ``edgedistil.json`` says so): its
+    parity, calibration, eval and bench text must then be pairs too."""
+    note = read_student_note(model_dir)
+    return note is not None and note.settings is not None and note.settings.pairs
+
+
 def find_weights(path: Path) -> Path:
     for name in WEIGHT_FILES:
         if (path / name).is_file():

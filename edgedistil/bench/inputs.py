@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistil.data import SAMPLE_TEXT, read_examples
+from edgedistil.data import SAMPLE_TEXT, TextInput, read_examples
 from edgedistil.errors import BenchError
 
 if TYPE_CHECKING:
@@ -58,13 +58,14 @@ def locate_tokenizer(artifact: Path, explicit: Path | None) -> Path:
     return default_teacher_dir()
 
 
-def read_sentences(path: Path, rows: int) -> list[str]:
-    """The first ``rows`` texts of a .txt, .tsv/.csv or .jsonl file (edgedistil.data's rules)."""
-    return read_examples(path).texts[:rows]
+def read_sentences(path: Path, rows: int) -> list[TextInput]:
+    """The first ``rows`` texts of a .txt, .tsv/.csv or .jsonl file (edgedistil.data's rules):
+    (text, pair) tuples when the file holds text pairs, tokenised as one sequence each."""
+    return read_examples(path).inputs[:rows]
 
 
 def tokenize(
-    tokenizer_dir: Path, sentences: list[str], sequence_length: int
+    tokenizer_dir: Path, sentences: list[TextInput], sequence_length: int
 ) -> dict[str, np.ndarray]:
     """int64 ``input_ids``, ``attention_mask``, ``token_type_ids`` of shape (rows, length)."""
     import numpy as np

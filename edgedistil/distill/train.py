@@ -15,10 +15,12 @@ import math
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from edgedistil.data import TextInput
 from edgedistil.distill import checkpoint, losses, width
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ class Settings:
     hidden_dims: list[int] = field(default_factory=list)
     weights: losses.Weights = field(default_factory=losses.Weights)
     cache_teacher: str = "auto"  # "auto", "on" or "off"
+    # the examples are text pairs: what later stages read back to feed pairs (records.hf)
+    pairs: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +65,8 @@ class Encoded:
     labels: list[int] | None
     truncated: int
     pad_id: int
+    # token type (segment) ids per example, for a family that has them; None: none fed
+    types: list[list[int]] | None = None
 
 
 class Progress(Protocol):
@@ -94,15 +100,32 @@ class State:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def encode(tokenizer: Any, texts: list[str], labels: list[int] | None, seq_len: int) -> Encoded:
-    """Tokenise, truncating to ``seq_len`` (counted, not an error)."""
-    full = tokenizer(texts, add_special_tokens=True)["input_ids"]
-    long = [i for i, ids in enumerate(full) if len(ids) > seq_len]
+def encode(
+    tokenizer: Any,
+    texts: Sequence[TextInput],
+    labels: list[int] | None,
+    seq_len: int,
+    segments: bool = False,
+) -> Encoded:
+    """Tokenise texts or (text, pair) tuples, truncating to ``seq_len`` (counted, not an
+    error; a pair loses tokens from its longer text first). ``segments`` keeps the token type
+    ids, which tell a BERT the two texts of a pair apart."""
+    full = tokenizer(list(texts), add_special_tokens=True)
+    ids, types = full["input_ids"], full.get("token_type_ids") if segments else None
+    long = [i for i, row in enumerate(ids) if len(row) > seq_len]
     if long:
-        cut = tokenizer([texts[i] for i in long], truncation=True, max_length=seq_len)["input_ids"]
-        for i, ids in zip(long, cut, strict=True):
-            full[i] = ids
-    return Encoded(ids=full, labels=labels, truncated=len(long), pad_id=tokenizer.pad_token_id or 0)
+        cut = tokenizer([texts[i] for i in long], truncation=True, max_length=seq_len)
+        for n, i in enumerate(long):
+            ids[i] = cut["input_ids"][n]
+            if types is not None:
+                types[i] = cut["token_type_ids"][n]
+    return Encoded(
+        ids=ids,
+        labels=labels,
+        truncated=len(long),
+        pad_id=tokenizer.pad_token_id or 0,
+        types=types,
+    )
 
 
 def collate(enc: Encoded, indices: list[int]) -> dict[str, torch.Tensor]:
@@ -115,6 +138,11 @@ def collate(enc: Encoded, indices: list[int]) -> dict[str, torch.Tensor]:
         ids[row, : len(enc.ids[i])] = torch.tensor(enc.ids[i])
         mask[row, : len(enc.ids[i])] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "index": torch.tensor(indices)}
+    if enc.types is not None:
+        types = torch.zeros((len(indices), width), dtype=torch.long)
+        for row, i in enumerate(indices):
+            types[row, : len(enc.types[i])] = torch.tensor(enc.types[i])
+        batch["token_type_ids"] = types
     if enc.labels is not None:
         batch["labels"] = torch.tensor([enc.labels[i] for i in indices])
     return batch
@@ -224,11 +252,7 @@ def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
     import torch
 
     with torch.no_grad():
-        out = run.teacher(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            output_hidden_states=True,
-        )
+        out = run.teacher(**losses.model_inputs(batch), output_hidden_states=True)
     s = run.settings
     states = [out.hidden_states[m + 1] for m in s.target_layers]
     if s.hidden_dims:  # a narrow student matches the teacher on the dimensions it kept
@@ -282,8 +306,7 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
     s, w = run.settings, run.settings.weights
     mask = batch["attention_mask"]
     out = model(
-        input_ids=run.student_ids(batch["input_ids"]),
-        attention_mask=mask,
+        **losses.model_inputs(batch, run.student_ids(batch["input_ids"])),
         output_hidden_states=s.task != "finetune",
     )
     if s.task == "finetune":
@@ -326,13 +349,10 @@ def evaluate(run: Run) -> dict[str, float]:
         for start in range(0, len(enc.ids), s.batch_size * 2):
             idx = list(range(start, min(start + s.batch_size * 2, len(enc.ids))))
             batch = {k: v.to(device) for k, v in collate(enc, idx).items()}
-            ids = run.student_ids(batch["input_ids"])
-            out = model(input_ids=ids, attention_mask=batch["attention_mask"])
+            out = model(**losses.model_inputs(batch, run.student_ids(batch["input_ids"])))
             if s.task == "embedding":
                 assert run.teacher is not None
-                ref = run.teacher(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                )
+                ref = run.teacher(**losses.model_inputs(batch))
                 mask = batch["attention_mask"]
                 a = sentence_embedding(model, out.last_hidden_state, mask, s.pooling)
                 b = losses.pool(ref.last_hidden_state, mask, s.pooling)
