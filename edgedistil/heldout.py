@@ -223,14 +223,24 @@ def _write(path: Path, examples: Examples) -> None:
     """``examples`` as one text per line (.txt) or JSON objects with their label names."""
     lines = examples.texts
     if path.suffix != ".txt":
-        rows: list[dict[str, str]] = [{"text": t} for t in examples.texts]
+        rows: list[dict[str, Any]] = [{"text": t} for t in examples.texts]
         for row, pair in zip(rows, examples.pairs or [], strict=False):
             row["text_pair"] = pair  # data.PAIR_COLUMNS' first names: read back as pairs
+        if examples.words is not None:  # read back as words and tags (data.WORD_COLUMNS)
+            rows = [_tagged_row(examples, i) for i in range(len(examples))]
         if examples.labels is not None and examples.label_names is not None:
             for row, label in zip(rows, examples.labels, strict=True):
                 row["label"] = examples.label_names[label]
         lines = [json.dumps(row, ensure_ascii=False) for row in rows]
     write_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def _tagged_row(examples: Examples, i: int) -> dict[str, Any]:
+    assert examples.words is not None
+    row: dict[str, Any] = {"tokens": examples.words[i]}
+    if examples.tags is not None and examples.label_names is not None:
+        row["tags"] = [examples.label_names[t] for t in examples.tags[i]]
+    return row
 
 
 def _describe(out: Path, path: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistil.data import SAMPLE_TEXT, TextInput, read_examples
+from edgedistil.data import SAMPLE_TEXT, TextInput, is_words, read_examples
 from edgedistil.errors import BenchError
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def tokenize(
     pad_id = next((i for t in ("[PAD]", "<pad>") if (i := tokenizer.token_to_id(t)) is not None), 0)
     tokenizer.enable_truncation(max_length=sequence_length)
     tokenizer.enable_padding(length=sequence_length, pad_id=pad_id)
-    encoded = tokenizer.encode_batch(sentences)
+    encoded = tokenizer.encode_batch(sentences, is_pretokenized=is_words(sentences))
     return {
         "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
         "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),

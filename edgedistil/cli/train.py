@@ -132,9 +132,10 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
 )
 @click.option(
     "--task",
-    type=click.Choice(["classification", "embedding"]),
+    type=click.Choice(["classification", "token-classification", "embedding"]),
     default=None,
-    help="Default: classification for a teacher with a classifier, else embedding.",
+    help="Default: classification for a teacher with a classifier, token-classification for "
+    "one with a token classifier (NER; JSONL of tokens and tags), else embedding.",
 )
 @click.option(
     "--layers",

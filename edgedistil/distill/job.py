@@ -31,6 +31,7 @@ from edgedistil.teacher import (
     DENSE_MODULE,
     NORMALIZE_MODULE,
     Teacher,
+    is_token_classifier,
     load_teacher_model,
     load_tokenizer,
     read_modules,
@@ -41,10 +42,17 @@ from edgedistil.teacher import (
 if TYPE_CHECKING:
     import torch
 
+TOKEN = train.TOKEN_TASK
+
 # Classification follows BERT fine-tuning's 5e-5. Embedding distillation measured better at 5e-4
 # (benchmarks/distill_embedding.py, 3-layer MiniLM on the sample text, 6 epochs: eval cosine to
 # the teacher 0.717 against 0.687 at 2e-4).
-LR_BY_TASK = {"classification": 5e-5, "finetune": 5e-5, "embedding": 5e-4}
+LR_BY_TASK = {
+    "classification": 5e-5,
+    "token-classification": 5e-5,  # BERT's NER fine-tuning rate too
+    "finetune": 5e-5,
+    "embedding": 5e-4,
+}
 DENSE_PATH = "2_Dense"
 POOLING_KEYS = {
     "pooling_mode_mean_tokens": "mean",
@@ -94,7 +102,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     teacher = resolve_teacher(job.teacher)
     _check_seq_len(job, teacher)
     model = load_teacher_model(teacher)
-    task = _task(job, model)
+    task = _task(job, model, teacher)
     layers = _teacher_layers(model)
     layer_map = (
         student_mod.parse_layer_map(job.layer_map, layers)
@@ -102,8 +110,8 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         else student_mod.default_layer_map(layers, job.layers or default_layers(layers))
     )
     tokenizer = _tokenizer(teacher)
-    train_set, eval_set = _data(job, need_labels=task == "classification")
-    if task == "classification":
+    train_set, eval_set = _data(job, need_labels=task in train.LOGIT_TASKS, words=task == TOKEN)
+    if task in train.LOGIT_TASKS:
         train_set, eval_set = (_align_labels(x, model) for x in (train_set, eval_set))
     student = student_mod.build_student(model, layer_map)
     config: Any = model.config
@@ -198,7 +206,17 @@ def _check_seq_len(job: Job, teacher: Teacher) -> None:
         )
 
 
-def _task(job: Job, model: Any) -> str:
+def _task(job: Job, model: Any, teacher: Teacher) -> str:
+    tagger = is_token_classifier(teacher.config)
+    if job.task is None and tagger:
+        return TOKEN
+    if (job.task == TOKEN) != tagger and job.task in train.LOGIT_TASKS:
+        head = "a token classifier" if tagger else "no token-classification head"
+        raise DistillError(
+            f'--task {job.task}: the teacher "{job.teacher}" has {head} '
+            f"(architectures {teacher.config.get('architectures')}); distil it with --task "
+            f"{TOKEN if tagger else 'classification'}"
+        )
     has_head = hasattr(model, "classifier")
     task = job.task or ("classification" if has_head else "embedding")
     if task == "classification" and not has_head:
@@ -214,7 +232,7 @@ def _tokenizer(teacher: Teacher) -> Any:
     return load_tokenizer(teacher.path, error=DistillError)
 
 
-def _data(job: Job, need_labels: bool) -> tuple[Examples, Examples]:
+def _data(job: Job, need_labels: bool, words: bool = False) -> tuple[Examples, Examples]:
     path = job.data
     if path is None:
         if need_labels:
@@ -234,6 +252,7 @@ def _data(job: Job, need_labels: bool) -> tuple[Examples, Examples]:
             pair_column=job.pair_column,
             pairs=pairs,
             need_labels=need_labels,
+            words=words,
         )
 
     examples = read(path, None)
@@ -258,6 +277,9 @@ def _align_labels(examples: Examples, model: Any) -> Examples:
             f"{examples.source}: labels {names} do not match the teacher's classes {teacher_names}"
         )
     labels = [index[names[i]] for i in examples.labels or []]
+    if examples.tags is not None:  # token classification: each word's tag, the same way
+        tags = [[index[names[t]] for t in row] for row in examples.tags]
+        return dataclasses.replace(examples, tags=tags, label_names=teacher_names)
     return dataclasses.replace(examples, labels=labels, label_names=teacher_names)
 
 
@@ -327,9 +349,11 @@ def _run(
     _check_out(job)
     segments = _segments(tokenizer, student)
     enc_train = train.encode(
-        tokenizer, train_set.inputs, train_set.labels, settings.seq_len, segments
+        tokenizer, train_set.inputs, _targets(train_set), settings.seq_len, segments
     )
-    enc_eval = train.encode(tokenizer, eval_set.inputs, eval_set.labels, settings.seq_len, segments)
+    enc_eval = train.encode(
+        tokenizer, eval_set.inputs, _targets(eval_set), settings.seq_len, segments
+    )
     run = train.Run(
         student=student,
         teacher=teacher,
@@ -342,6 +366,11 @@ def _run(
     if progress is not None:
         run.progress = progress
     return run
+
+
+def _targets(examples: Examples) -> Any:
+    """What ``train.encode`` aligns: a label an example, or a tag a word."""
+    return examples.tags if examples.tags is not None else examples.labels
 
 
 def _segments(tokenizer: Any, model: Any) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.data import Examples, TextInput, read_examples
+from edgedistil.data import Examples, TextInput, is_words, read_examples
 from edgedistil.errors import DataError, QuantizeError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,12 @@ def encode(
     segments); padded to ``length`` (static) or to the longest (dynamic)."""
     padding: str | bool = "max_length" if length is not None else True
     batch = tokenizer(
-        list(texts), padding=padding, truncation=True, max_length=length or 512, return_tensors="np"
+        list(texts),
+        is_split_into_words=is_words(texts),
+        padding=padding,
+        truncation=True,
+        max_length=length or 512,
+        return_tensors="np",
     )
     arrays = {}
     for name in names:
