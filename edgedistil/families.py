@@ -125,6 +125,14 @@ def litert_names() -> tuple[str, ...]:
     return tuple(f.model_type for f in _FAMILIES.entries() if f.litert)
 
 
+def uses_token_types(config: Mapping[str, Any], tokenizer: Any) -> bool:
+    """A segment input only where the model has segments and its tokenizer produces them: what
+    distillation feeds, what the graph takes, and what tells the two texts of a pair apart."""
+    return int(config.get("type_vocab_size", 0)) > 1 and "token_type_ids" in getattr(
+        tokenizer, "model_input_names", ()
+    )
+
+
 # RoBERTa's sequence classifier: a tanh dense layer and an output projection on <s>
 _ROBERTA_HEAD = ClassifierHead(
     pool="classifier.dense", activation="tanh", out="classifier.out_proj"

@@ -9,6 +9,7 @@ the ranking (within ``MIN_EVAL``..``MAX_EVAL`` lines) is held out. A line's rank
 line alone, so the split is the same on every machine and run, a repeated line never lands on
 both sides, and adding lines to the data moves no other line across. With ``--eval`` that file
 is the eval text, less any line the train or calibration text also holds (see ``_drop_seen``).
+A line of pair data is its text and second text together: the pair is what the student sees.
 
 Both parts are written into the build folder (``split/train.txt`` and ``split/eval.txt``, or
 ``.jsonl`` for TSV/CSV/JSONL data, which keeps the labels), under temporary names then renamed,
@@ -90,7 +91,7 @@ def split(*, data: Path, eval_path: Path | None, calibration: Path | None, seed:
         train, held = split_examples(examples, seed)
     else:
         train, held = examples, read_examples(eval_path)
-    seen = set(train.texts) | _calibration_texts(calibration)
+    seen = set(_keys(train)) | _calibration_texts(calibration)
     held, dropped = _drop_seen(held, seen, data=data, eval_path=eval_path)
     return Split(
         data=data,
@@ -136,14 +137,21 @@ def write(out: Path, texts: Split) -> Texts:
 
 def split_examples(examples: Examples, seed: int) -> tuple[Examples, Examples]:
     """(train, eval) by ``RULE``; every copy of a line goes to the side of its first."""
-    distinct = list(dict.fromkeys(examples.texts))
+    keys = _keys(examples)
+    distinct = list(dict.fromkeys(keys))
     count = eval_count(len(distinct), examples.source)
     ranked = sorted(distinct, key=lambda text: _rank(seed, text))
     held = set(ranked[:count])
-    train = [i for i, text in enumerate(examples.texts) if text not in held]
+    train = [i for i, text in enumerate(keys) if text not in held]
     return examples.subset(train), examples.subset(
-        [i for i, text in enumerate(examples.texts) if text in held]
+        [i for i, text in enumerate(keys) if text in held]
     )
+
+
+def _keys(examples: Examples) -> list[str]:
+    """One string a line: the text, or a pair's two texts joined by a newline, which no line
+    of text holds (so a pair never equals a single text)."""
+    return [x if isinstance(x, str) else "\n".join(x) for x in examples.inputs]
 
 
 def eval_count(distinct: int, source: str) -> int:
@@ -165,7 +173,7 @@ def _calibration_texts(path: Path | None) -> set[str]:
     if path is None:
         return set()
     try:
-        return set(read_examples(path).texts)
+        return set(_keys(read_examples(path)))
     except DataError as exc:
         raise DataError(f"--calibration {exc}") from None
 
@@ -180,7 +188,7 @@ def _drop_seen(
     split), so refusing any overlap would refuse standard splits, while keeping the lines would
     let the verdict score text the student learned. An eval text with nothing left is refused.
     """
-    keep = [i for i, text in enumerate(held.texts) if text not in seen]
+    keep = [i for i, text in enumerate(_keys(held)) if text not in seen]
     dropped = len(held) - len(keep)
     source = eval_path or data
     if not keep:
@@ -215,12 +223,24 @@ def _write(path: Path, examples: Examples) -> None:
     """``examples`` as one text per line (.txt) or JSON objects with their label names."""
     lines = examples.texts
     if path.suffix != ".txt":
-        rows: list[dict[str, str]] = [{"text": t} for t in examples.texts]
+        rows: list[dict[str, Any]] = [{"text": t} for t in examples.texts]
+        for row, pair in zip(rows, examples.pairs or [], strict=False):
+            row["text_pair"] = pair  # data.PAIR_COLUMNS' first names: read back as pairs
+        if examples.words is not None:  # read back as words and tags (data.WORD_COLUMNS)
+            rows = [_tagged_row(examples, i) for i in range(len(examples))]
         if examples.labels is not None and examples.label_names is not None:
             for row, label in zip(rows, examples.labels, strict=True):
                 row["label"] = examples.label_names[label]
         lines = [json.dumps(row, ensure_ascii=False) for row in rows]
     write_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def _tagged_row(examples: Examples, i: int) -> dict[str, Any]:
+    assert examples.words is not None
+    row: dict[str, Any] = {"tokens": examples.words[i]}
+    if examples.tags is not None and examples.label_names is not None:
+        row["tags"] = [examples.label_names[t] for t in examples.tags[i]]
+    return row
 
 
 def _describe(out: Path, path: Path) -> dict[str, str]:
@@ -239,7 +259,7 @@ def unk_fields(tokenizer_dir: Path, eval_path: Path) -> dict[str, Any]:
     backend = load_backend(tokenizer_dir)
     if backend is None:
         raise BuildError(f"{tokenizer_dir}: no tokenizer (tokenizer.json or vocab.txt)")
-    rate = unk_rate(backend, read_examples(eval_path).texts)
+    rate = unk_rate(backend, read_examples(eval_path).all_texts())
     return {
         "eval_unk_rate": round(rate.token_share, 6),
         "eval_unk_sentences": round(rate.sentence_share, 6),

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from edgedistil.data import TextInput
 from edgedistil.formats import get_format, is_format
 
 BATCH = 32  # ONNX Runtime batches: memory stays flat at any eval size
 # (file, its manifest entry, the student directory, texts) -> outputs, one row a text
-Runner = Callable[[Path, dict[str, Any], Path, list[str]], np.ndarray]
+Runner = Callable[[Path, dict[str, Any], Path, list[TextInput]], np.ndarray]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +52,7 @@ def tokenizer_of(path: Path) -> Any:
     return load_tokenizer(path)
 
 
-def run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+def run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[TextInput]) -> np.ndarray:
     """The graph with the tokenizer exported beside it, on the exact int8 kernels."""
     from edgedistil.export.onnx import read_record
     from edgedistil.verify.kernels import session
@@ -70,21 +71,25 @@ def run_onnx(path: Path, info: dict[str, Any], student: Path, texts: list[str]) 
     return np.concatenate([run.run(None, batch)[0] for batch in data])
 
 
-def run_litert(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+def run_litert(
+    path: Path, info: dict[str, Any], student: Path, texts: list[TextInput]
+) -> np.ndarray:
     from edgedistil.export.tflite import run_litert
 
     outputs, _ = run_litert(path, int32_inputs(path, student, texts))
     return outputs
 
 
-def run_micro(path: Path, info: dict[str, Any], student: Path, texts: list[str]) -> np.ndarray:
+def run_micro(
+    path: Path, info: dict[str, Any], student: Path, texts: list[TextInput]
+) -> np.ndarray:
     from edgedistil.export.microcontroller import run_micro
 
     arena = int(info["arena_bytes"])  # measured by the verify stage in TFLite Micro itself
     return run_micro(path.read_bytes(), int32_inputs(path, student, texts), arena)
 
 
-def int32_inputs(path: Path, student: Path, texts: list[str]) -> dict[str, np.ndarray]:
+def int32_inputs(path: Path, student: Path, texts: list[TextInput]) -> dict[str, np.ndarray]:
     """Ids and mask as a .tflite takes them: the student's tokenizer (a .tflite folder holds
     none), padded to the file's own length."""
     from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-untyped]

@@ -214,6 +214,12 @@ def is_classifier(config: dict[str, Any]) -> bool:
     return any(str(a).endswith("ForSequenceClassification") for a in architectures)
 
 
+def is_token_classifier(config: dict[str, Any]) -> bool:
+    """Whether a model's ``config.json`` names a token classifier (logits a token: NER)."""
+    architectures = config.get("architectures") or []
+    return any(str(a).endswith("ForTokenClassification") for a in architectures)
+
+
 def teacher_of(given: str | None, student: Path | None) -> str:
     """The teacher a build names: the one given; else, for a reused student, the one its
     ``edgedistil.json`` records (what it was distilled from, so that the gate compares the two);
@@ -237,6 +243,13 @@ def read_student_note(student: Path) -> StudentNote | None:
     if not record.is_file():
         return None
     return read_json(record, StudentNote, error=TeacherError, what="the record of the student")
+
+
+def takes_pairs(model_dir: Path) -> bool:
+    """Whether a student was trained on text pairs (its ``edgedistil.json`` says so): its
+    parity, calibration, eval and bench text must then be pairs too."""
+    note = read_student_note(model_dir)
+    return note is not None and note.settings is not None and note.settings.pairs
 
 
 def find_weights(path: Path) -> Path:
@@ -282,12 +295,21 @@ def _load_pickled(weights: Path) -> dict[str, torch.Tensor]:
 def _build_from_config(teacher: Teacher) -> torch.nn.Module:
     """The transformers module config.json describes, random weights; a config transformers
     refuses (a key edgedistil does not read, of a value transformers does not take) is one line."""
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
 
-    factory = AutoModelForSequenceClassification if is_classifier(teacher.config) else AutoModel
+    factory: Any = AutoModel
+    if is_classifier(teacher.config):
+        factory = AutoModelForSequenceClassification
+    elif is_token_classifier(teacher.config):
+        factory = AutoModelForTokenClassification
     try:
         config = AutoConfig.from_pretrained(str(teacher.path), local_files_only=True)
-        model: torch.nn.Module = factory.from_config(config)  # type: ignore[no-untyped-call]
+        model: torch.nn.Module = factory.from_config(config)
     except (ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
         raise TeacherError(
             f"{teacher.path / 'config.json'}: transformers cannot build a model from it "

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.data import read_examples
+from edgedistil.data import TextInput, read_examples
 from edgedistil.errors import ExportError, TeacherError
 from edgedistil.families import size_of
 from edgedistil.formats import format_names
@@ -64,7 +64,7 @@ class Reference:
 
     teacher: str  # as the build names it: "default" or a directory
     task: str  # the student's: "embedding" or "classification"
-    texts: list[str]
+    texts: list[TextInput]  # the eval text's first sentences, or pairs
     outputs: np.ndarray  # the teacher's, one row per text
     size: int  # embedding dimensions, or classes
     labels: list[int] | None  # the eval labels as the teacher's class ids (classification)
@@ -221,12 +221,12 @@ def teacher_reference(spec: str, student: Path, eval_path: Path, sentences: int)
 
 
 def _reference(spec: str, student: Path, eval_path: Path, sentences: int) -> Reference:
-    from edgedistil.teacher import load_teacher_model, read_config, resolve_teacher
+    from edgedistil.teacher import load_teacher_model, read_config, resolve_teacher, takes_pairs
 
     teacher = resolve_teacher(spec)
     mine = read_config(student)
-    examples = read_examples(eval_path)
-    texts = examples.texts[:sentences]
+    examples = read_examples(eval_path, pairs=takes_pairs(student))
+    texts = examples.inputs[:sentences]
     classes, labels = None, None
     if is_classifier(mine):
         classes = _classes(mine, teacher)
@@ -314,12 +314,13 @@ def _label_ids(names: list[str], theirs: list[str], eval_path: Path) -> list[int
     )
 
 
-def _teacher_outputs(teacher: Teacher, model: Any, texts: list[str]) -> np.ndarray:
+def _teacher_outputs(teacher: Teacher, model: Any, texts: list[TextInput]) -> np.ndarray:
     """The teacher's logits or sentence embeddings, in batches, as sentence-transformers or
     transformers would give them: its tokenizer, its length, its pooling, Dense and Normalize."""
     import torch
 
-    from edgedistil.export.model import read_head, uses_token_types, wrap
+    from edgedistil.export.model import read_head, wrap
+    from edgedistil.families import uses_token_types
 
     tokenizer = tokenizer_of(teacher.path)
     segments = uses_token_types(teacher.config, tokenizer)

@@ -97,3 +97,69 @@ def test_a_field_longer_than_the_csv_default_limit(tmp_path: Path, suffix: str, 
     path.write_text(f"text{sep}label\n{long}{sep}a\nshort{sep}b\n", encoding="utf-8")
     examples = read_examples(path)
     assert examples.texts == [long.strip(), "short"] and examples.labels == [0, 1]
+
+
+# ---- text pairs ----
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "second"),
+    [
+        ("sentence1\tsentence2\tlabel", "sentence1", "sentence2"),
+        ("premise\thypothesis\tlabel", "premise", "hypothesis"),
+        ("question1\tquestion2\tlabel", "question1", "question2"),
+        ("text\ttext_b\tlabel", "text", "text_b"),
+        ("question\tsentence\tlabel", "question", "sentence"),
+    ],
+)
+def test_pair_columns_are_found_by_their_usual_names(
+    tmp_path: Path, header: str, first: str, second: str
+) -> None:
+    path = _write(tmp_path / "p.tsv", f"{header}\na b\tc d\tyes\ne\tf g\tno\n")
+    ex = read_examples(path, need_labels=True)
+    assert ex.texts == ["a b", "e"] and ex.pairs == ["c d", "f g"]
+    assert ex.inputs == [("a b", "c d"), ("e", "f g")]
+    assert ex.label_names == ["no", "yes"] and ex.labels == [1, 0]
+    assert ex.subset([1]).inputs == [("e", "f g")]
+
+
+def test_pair_column_named_on_the_command_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "p.csv", "id,left,right,y\n1,a,b,0\n2,c,d,1\n")
+    ex = read_examples(path, text_column="left", pair_column="right", label_column="y")
+    assert ex.inputs == [("a", "b"), ("c", "d")]
+    # a named second column alone: its usual partner, else the usual text names
+    other = _write(tmp_path / "q.jsonl", '{"text": "a", "b2": "x"}\n{"text": "c", "b2": "y"}\n')
+    assert read_examples(other, pair_column="b2").inputs == [("a", "x"), ("c", "y")]
+
+
+def test_single_text_data_has_no_pairs_and_pairs_can_be_ignored(tmp_path: Path) -> None:
+    assert read_examples(_write(tmp_path / "s.tsv", "text\tlabel\na\t0\nb\t1\n")).pairs is None
+    path = _write(tmp_path / "p.tsv", "sentence1\tsentence2\na\tb\n")
+    with pytest.raises(DataError, match="no text column"):  # sentence1 is not a single text name
+        read_examples(path, pairs=False)
+    ex = read_examples(path, text_column="sentence1", pairs=False)
+    assert ex.inputs == ["a"] and ex.pairs is None
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kwargs", "message"),
+    [
+        ("e.tsv", "text\ttext_b\na\tb\nc\t \n", {}, "example 2 has no second text in 'text_b'"),
+        ("m.jsonl", '{"premise": "a", "hypothesis": "b"}\n{"premise": "c"}\n', {},
+         "example 2 has no second text in 'hypothesis'"),
+        ("n.tsv", "text\tlabel\na\t0\n", {"pairs": True},
+         "no second text column among text, label (the model takes text pairs); name it with "
+         "--pair-column"),
+        ("t.txt", "a\n", {"pairs": True}, "a plain text file has no second text"),
+        ("c.tsv", "text\tlabel\na\t0\n", {"pair_column": "hypothesys"},
+         "no column 'hypothesys' (--pair-column)"),
+    ],
+)  # fmt: skip
+def test_bad_pair_files_give_one_clear_error(
+    tmp_path: Path, name: str, content: str, kwargs: dict[str, object], message: str
+) -> None:
+    path = _write(tmp_path / name, content)
+    with pytest.raises(DataError) as info:
+        read_examples(path, **kwargs)  # type: ignore[arg-type]
+    assert message in str(info.value) and name in str(info.value)
+    assert "\n" not in str(info.value)

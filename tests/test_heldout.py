@@ -95,6 +95,26 @@ def test_labelled_data_keeps_its_labels_on_both_sides(tmp_path: Path) -> None:
             assert truth[text] == examples.label_names[label]
 
 
+def test_pair_data_is_split_by_pair_and_keeps_both_texts_and_labels(tmp_path: Path) -> None:
+    # 100 premises, each with two hypotheses: a premise may land on both sides, a pair on one
+    rows = [(f"premise {i // 2}", f"hypothesis {i}", "yes" if i % 3 else "no") for i in range(200)]
+    rows += rows[:20]  # repeated pairs stay on the side of their first copy
+    data = tmp_path / "data.tsv"
+    data.write_text("premise\thypothesis\tlabel\n" + "".join("\t".join(r) + "\n" for r in rows))
+    texts = _prepare(tmp_path / "out", data)
+    truth = {(a, b): label for a, b, label in rows}
+    sides = []
+    for path in (texts.train, texts.eval):
+        examples = read_examples(path, pairs=True)
+        assert examples.labels is not None and examples.label_names == ["no", "yes"]
+        for pair, label in zip(examples.inputs, examples.labels, strict=True):
+            assert truth[pair] == examples.label_names[label]  # type: ignore[index]
+        sides.append(set(examples.inputs))
+    assert not sides[0] & sides[1] and len(sides[0] | sides[1]) == 200
+    train_premises = {a for a, _ in sides[0]}  # type: ignore[misc]
+    assert any(a in train_premises for a, _ in sides[1])  # type: ignore[misc]
+
+
 def test_the_record_names_files_counts_hashes_and_the_rule(tmp_path: Path) -> None:
     out = tmp_path / "out"
     record = _prepare(out).record

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistil.data import SAMPLE_TEXT, read_examples
+from edgedistil.data import SAMPLE_TEXT, TextInput, is_words, read_examples
 from edgedistil.errors import BenchError
 from edgedistil.tokens import VOCABULARIES
 
@@ -66,13 +66,14 @@ def _expected() -> str:
     return ", ".join(" + ".join(files) for files in VOCABULARIES)
 
 
-def read_sentences(path: Path, rows: int) -> list[str]:
-    """The first ``rows`` texts of a .txt, .tsv/.csv or .jsonl file (edgedistil.data's rules)."""
-    return read_examples(path).texts[:rows]
+def read_sentences(path: Path, rows: int) -> list[TextInput]:
+    """The first ``rows`` texts of a .txt, .tsv/.csv or .jsonl file (edgedistil.data's rules):
+    (text, pair) tuples when the file holds text pairs, tokenised as one sequence each."""
+    return read_examples(path).inputs[:rows]
 
 
 def tokenize(
-    tokenizer_dir: Path, sentences: list[str], sequence_length: int
+    tokenizer_dir: Path, sentences: list[TextInput], sequence_length: int
 ) -> dict[str, np.ndarray]:
     """int64 ``input_ids``, ``attention_mask``, ``token_type_ids`` of shape (rows, length)."""
     import numpy as np
@@ -82,7 +83,7 @@ def tokenize(
     pad_id = next((i for t in ("[PAD]", "<pad>") if (i := tokenizer.token_to_id(t)) is not None), 0)
     tokenizer.enable_truncation(max_length=sequence_length)
     tokenizer.enable_padding(length=sequence_length, pad_id=pad_id)
-    encoded = tokenizer.encode_batch(sentences)
+    encoded = tokenizer.encode_batch(sentences, is_pretokenized=is_words(sentences))
     return {
         "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
         "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),

@@ -23,6 +23,12 @@ _TRAINING_OPTIONS = (
     click.option("--text-column", default=None, help="Column holding the text."),
     click.option("--label-column", default=None, help="Column holding the label."),
     click.option(
+        "--pair-column",
+        default=None,
+        help="Column holding the second text of text pairs (NLI, paraphrase, question and "
+        "passage). Default: text_pair, text_b, sentence2, hypothesis, question2... when present.",
+    ),
+    click.option(
         "--eval",
         "eval_path",
         type=click.Path(path_type=Path, dir_okay=False),
@@ -108,6 +114,7 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
         settings=settings,
         text_column=kw["text_column"],
         label_column=kw["label_column"],
+        pair_column=kw["pair_column"],
         eval_path=kw["eval_path"],
         eval_fraction=kw["eval_fraction"],
         resume=kw["resume"],
@@ -125,9 +132,10 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
 )
 @click.option(
     "--task",
-    type=click.Choice(["classification", "embedding"]),
+    type=click.Choice(["classification", "token-classification", "embedding"]),
     default=None,
-    help="Default: classification for a teacher with a classifier, else embedding.",
+    help="Default: classification for a teacher with a classifier, token-classification for "
+    "one with a token classifier (NER; JSONL of tokens and tags), else embedding.",
 )
 @click.option(
     "--layers",

@@ -24,13 +24,14 @@ from edgedistil.distill import checkpoint, train, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
-from edgedistil.families import family_of
+from edgedistil.families import family_of, uses_token_types
 from edgedistil.files import move_into, write_json
 from edgedistil.plan import default_layers
 from edgedistil.teacher import (
     DENSE_MODULE,
     NORMALIZE_MODULE,
     Teacher,
+    is_token_classifier,
     load_teacher_model,
     load_tokenizer,
     read_modules,
@@ -41,10 +42,17 @@ from edgedistil.teacher import (
 if TYPE_CHECKING:
     import torch
 
+TOKEN = train.TOKEN_TASK
+
 # Classification follows BERT fine-tuning's 5e-5. Embedding distillation measured better at 5e-4
 # (benchmarks/distill_embedding.py, 3-layer MiniLM on the sample text, 6 epochs: eval cosine to
 # the teacher 0.717 against 0.687 at 2e-4).
-LR_BY_TASK = {"classification": 5e-5, "finetune": 5e-5, "embedding": 5e-4}
+LR_BY_TASK = {
+    "classification": 5e-5,
+    "token-classification": 5e-5,  # BERT's NER fine-tuning rate too
+    "finetune": 5e-5,
+    "embedding": 5e-4,
+}
 DENSE_PATH = "2_Dense"
 POOLING_KEYS = {
     "pooling_mode_mean_tokens": "mean",
@@ -70,6 +78,7 @@ class Job:
     prune_vocab: bool = False
     text_column: str | None = None
     label_column: str | None = None
+    pair_column: str | None = None  # the second text of pair data; None: found by name, if any
     eval_path: Path | None = None
     eval_fraction: float = 0.1
     resume: bool = False
@@ -93,7 +102,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     teacher = resolve_teacher(job.teacher)
     _check_seq_len(job, teacher)
     model = load_teacher_model(teacher)
-    task = _task(job, model)
+    task = _task(job, model, teacher)
     layers = _teacher_layers(model)
     layer_map = (
         student_mod.parse_layer_map(job.layer_map, layers)
@@ -101,8 +110,8 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         else student_mod.default_layer_map(layers, job.layers or default_layers(layers))
     )
     tokenizer = _tokenizer(teacher)
-    train_set, eval_set = _data(job, need_labels=task == "classification")
-    if task == "classification":
+    train_set, eval_set = _data(job, need_labels=task in train.LOGIT_TASKS, words=task == TOKEN)
+    if task in train.LOGIT_TASKS:
         train_set, eval_set = (_align_labels(x, model) for x in (train_set, eval_set))
     student = student_mod.build_student(model, layer_map)
     config: Any = model.config
@@ -111,7 +120,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     if hidden is not None:
         width.check_width(config, hidden)
         _check_no_dense(teacher)
-        probe = _probe_batches(tokenizer, train_set, job.settings)
+        probe = _probe_batches(tokenizer, train_set, job.settings, model)
         chosen = width.choose(config, hidden, width.importance(model, layer_map, probe))
         ratios = width.norm_ratios(model, layer_map, probe, chosen.dims)
         student, hidden_dims = width.narrow(student, chosen, ratios), chosen.dims
@@ -124,7 +133,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         # The data file only (its train part and the share held out for picking the best
         # epoch), never an --eval text: a vocabulary chosen on the eval text would make its
         # [UNK] share, and every score on it, look better than on text the student never saw.
-        seen = train_set.texts + (eval_set.texts if job.eval_path is None else [])
+        seen = train_set.all_texts() + (eval_set.all_texts() if job.eval_path is None else [])
         pruning = choose_tokens(tokenizer, seen, job.vocab_size)
         prune_embeddings(student, pruning)
         student_tokenizer = prune_tokenizer(tokenizer, pruning)
@@ -139,6 +148,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         lr=job.lr or LR_BY_TASK[task],
         target_layers=student_mod.target_layers(layers, len(layer_map)),
         hidden_dims=hidden_dims,
+        pairs=train_set.pairs is not None,
     )
     run = _run(job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map)
     state = train.fit(run, resume=job.resume)
@@ -169,7 +179,11 @@ def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
     base = getattr(encoder, "base_model", encoder)
     model.base_model.load_state_dict(base.state_dict(), strict=False)
     settings = dataclasses.replace(
-        job.settings, task="finetune", layer_map=[], lr=job.lr or LR_BY_TASK["finetune"]
+        job.settings,
+        task="finetune",
+        layer_map=[],
+        lr=job.lr or LR_BY_TASK["finetune"],
+        pairs=train_set.pairs is not None,
     )
     tokenizer = _tokenizer(teacher)
     run = _run(job, settings, model, None, tokenizer, train_set, eval_set, progress, None)
@@ -192,7 +206,17 @@ def _check_seq_len(job: Job, teacher: Teacher) -> None:
         )
 
 
-def _task(job: Job, model: Any) -> str:
+def _task(job: Job, model: Any, teacher: Teacher) -> str:
+    tagger = is_token_classifier(teacher.config)
+    if job.task is None and tagger:
+        return TOKEN
+    if (job.task == TOKEN) != tagger and job.task in train.LOGIT_TASKS:
+        head = "a token classifier" if tagger else "no token-classification head"
+        raise DistillError(
+            f'--task {job.task}: the teacher "{job.teacher}" has {head} '
+            f"(architectures {teacher.config.get('architectures')}); distil it with --task "
+            f"{TOKEN if tagger else 'classification'}"
+        )
     has_head = hasattr(model, "classifier")
     task = job.task or ("classification" if has_head else "embedding")
     if task == "classification" and not has_head:
@@ -208,7 +232,7 @@ def _tokenizer(teacher: Teacher) -> Any:
     return load_tokenizer(teacher.path, error=DistillError)
 
 
-def _data(job: Job, need_labels: bool) -> tuple[Examples, Examples]:
+def _data(job: Job, need_labels: bool, words: bool = False) -> tuple[Examples, Examples]:
     path = job.data
     if path is None:
         if need_labels:
@@ -220,14 +244,20 @@ def _data(job: Job, need_labels: bool) -> tuple[Examples, Examples]:
             )
         path = SAMPLE_TEXT
 
-    def read(p: Path) -> Examples:
+    def read(p: Path, pairs: bool | None) -> Examples:
         return read_examples(
-            p, text_column=job.text_column, label_column=job.label_column, need_labels=need_labels
+            p,
+            text_column=job.text_column,
+            label_column=job.label_column,
+            pair_column=job.pair_column,
+            pairs=pairs,
+            need_labels=need_labels,
+            words=words,
         )
 
-    examples = read(path)
-    if job.eval_path is not None:
-        return examples, read(job.eval_path)
+    examples = read(path, None)
+    if job.eval_path is not None:  # text pairs to learn from, text pairs to score on
+        return examples, read(job.eval_path, examples.pairs is not None)
     return split_holdout(examples, job.eval_fraction, job.settings.seed)
 
 
@@ -247,6 +277,9 @@ def _align_labels(examples: Examples, model: Any) -> Examples:
             f"{examples.source}: labels {names} do not match the teacher's classes {teacher_names}"
         )
     labels = [index[names[i]] for i in examples.labels or []]
+    if examples.tags is not None:  # token classification: each word's tag, the same way
+        tags = [[index[names[t]] for t in row] for row in examples.tags]
+        return dataclasses.replace(examples, tags=tags, label_names=teacher_names)
     return dataclasses.replace(examples, labels=labels, label_names=teacher_names)
 
 
@@ -262,12 +295,12 @@ def _check_no_dense(teacher: Teacher) -> None:
 
 
 def _probe_batches(
-    tokenizer: Any, examples: Examples, settings: train.Settings
+    tokenizer: Any, examples: Examples, settings: train.Settings, model: Any
 ) -> list[dict[str, torch.Tensor]]:
     """The first sentences of the training text, batched, for width.importance and the
     projection's fit."""
-    texts = examples.texts[: width.PROBE_TEXTS]
-    enc = train.encode(tokenizer, texts, None, settings.seq_len)
+    texts = examples.inputs[: width.PROBE_TEXTS]
+    enc = train.encode(tokenizer, texts, None, settings.seq_len, _segments(tokenizer, model))
     size = settings.batch_size
     return [
         train.collate(enc, list(range(i, min(i + size, len(texts)))))
@@ -314,8 +347,13 @@ def _run(
     id_map: torch.Tensor | None,
 ) -> train.Run:
     _check_out(job)
-    enc_train = train.encode(tokenizer, train_set.texts, train_set.labels, settings.seq_len)
-    enc_eval = train.encode(tokenizer, eval_set.texts, eval_set.labels, settings.seq_len)
+    segments = _segments(tokenizer, student)
+    enc_train = train.encode(
+        tokenizer, train_set.inputs, _targets(train_set), settings.seq_len, segments
+    )
+    enc_eval = train.encode(
+        tokenizer, eval_set.inputs, _targets(eval_set), settings.seq_len, segments
+    )
     run = train.Run(
         student=student,
         teacher=teacher,
@@ -328,6 +366,17 @@ def _run(
     if progress is not None:
         run.progress = progress
     return run
+
+
+def _targets(examples: Examples) -> Any:
+    """What ``train.encode`` aligns: a label an example, or a tag a word."""
+    return examples.tags if examples.tags is not None else examples.labels
+
+
+def _segments(tokenizer: Any, model: Any) -> bool:
+    """Whether batches carry token type ids: where the family has segments (a BERT tells the
+    two texts of a pair apart by them; for single texts they are all 0, its default)."""
+    return uses_token_types(model.config.to_dict(), tokenizer)
 
 
 def _check_out(job: Job) -> None:

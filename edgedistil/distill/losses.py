@@ -15,6 +15,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import Tensor
 
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what a batch feeds the model
+
+
+def model_inputs(batch: dict[str, Tensor], ids: Tensor | None = None) -> dict[str, Tensor]:
+    """The model's keyword inputs from a batch: its ids (or ``ids``, a student's mapped ones),
+    mask, and segments when the batch carries them (text pairs of a family with token types)."""
+    found = {name: batch[name] for name in INPUTS if name in batch}
+    if ids is not None:
+        found["input_ids"] = ids
+    return found
+
 
 @dataclass(frozen=True, kw_only=True)
 class Weights:

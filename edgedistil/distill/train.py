@@ -15,10 +15,12 @@ import math
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from edgedistil.data import TextInput, is_words
 from edgedistil.distill import checkpoint, losses, width
 
 if TYPE_CHECKING:
@@ -26,13 +28,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CACHE_LIMIT_BYTES = 1 << 30  # teacher outputs are cached when they fit in 1 GiB of RAM
+TOKEN_TASK = "token-classification"  # a label a word, on the word's first sub-token
+LOGIT_TASKS = ("classification", TOKEN_TASK)  # the student learns the teacher's logits
+IGNORE = -100  # no label here: a word's later sub-tokens, special tokens, padding (HF's value)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Every hyper-parameter of a run; saved with checkpoints and the final model."""
 
-    task: str  # "classification", "embedding" or "finetune"
+    task: str  # "classification", "token-classification", "embedding" or "finetune"
     epochs: int = 3
     batch_size: int = 32
     lr: float = 5e-5  # distill/finetune pick it per task when the user gives none (LR_BY_TASK)
@@ -51,6 +56,8 @@ class Settings:
     hidden_dims: list[int] = field(default_factory=list)
     weights: losses.Weights = field(default_factory=losses.Weights)
     cache_teacher: str = "auto"  # "auto", "on" or "off"
+    # the examples are text pairs: what later stages read back to feed pairs (records.hf)
+    pairs: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,9 +65,11 @@ class Encoded:
     """Token ids per example (unpadded) and labels, ready for batching."""
 
     ids: list[list[int]]
-    labels: list[int] | None
+    labels: list[int] | list[list[int]] | None  # a label an example, or a label a token
     truncated: int
     pad_id: int
+    # token type (segment) ids per example, for a family that has them; None: none fed
+    types: list[list[int]] | None = None
 
 
 class Progress(Protocol):
@@ -94,15 +103,66 @@ class State:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def encode(tokenizer: Any, texts: list[str], labels: list[int] | None, seq_len: int) -> Encoded:
-    """Tokenise, truncating to ``seq_len`` (counted, not an error)."""
-    full = tokenizer(texts, add_special_tokens=True)["input_ids"]
-    long = [i for i, ids in enumerate(full) if len(ids) > seq_len]
+def encode(
+    tokenizer: Any,
+    texts: Sequence[TextInput],
+    labels: list[int] | None,
+    seq_len: int,
+    segments: bool = False,
+) -> Encoded:
+    """Tokenise texts or (text, pair) tuples, truncating to ``seq_len`` (counted, not an
+    error; a pair loses tokens from its longer text first). ``segments`` keeps the token type
+    ids, which tell a BERT the two texts of a pair apart."""
+    full = tokenizer(list(texts), is_split_into_words=is_words(texts), add_special_tokens=True)
+    ids, types = full["input_ids"], full.get("token_type_ids") if segments else None
+    long = [i for i, row in enumerate(ids) if len(row) > seq_len]
+    if is_words(texts):
+        return _encode_words(tokenizer, texts, labels, seq_len, segments, len(long))
     if long:
-        cut = tokenizer([texts[i] for i in long], truncation=True, max_length=seq_len)["input_ids"]
-        for i, ids in zip(long, cut, strict=True):
-            full[i] = ids
-    return Encoded(ids=full, labels=labels, truncated=len(long), pad_id=tokenizer.pad_token_id or 0)
+        cut = tokenizer([texts[i] for i in long], truncation=True, max_length=seq_len)
+        for n, i in enumerate(long):
+            ids[i] = cut["input_ids"][n]
+            if types is not None:
+                types[i] = cut["token_type_ids"][n]
+    return Encoded(
+        ids=ids,
+        labels=labels,
+        truncated=len(long),
+        pad_id=tokenizer.pad_token_id or 0,
+        types=types,
+    )
+
+
+def _encode_words(
+    tokenizer: Any,
+    words: Sequence[TextInput],
+    tags: Any,
+    seq_len: int,
+    segments: bool,
+    truncated: int,
+) -> Encoded:
+    """Token classification: each word's tag on its first sub-token, ``IGNORE`` on the others
+    and on special tokens (as transformers' token-classification examples align them)."""
+    cut = tokenizer(list(words), is_split_into_words=True, truncation=True, max_length=seq_len)
+    labels = None
+    if tags is not None:
+        labels = [first_sub_tokens(cut.word_ids(i), tags[i]) for i in range(len(words))]
+    return Encoded(
+        ids=cut["input_ids"],
+        labels=labels,
+        truncated=truncated,
+        pad_id=tokenizer.pad_token_id or 0,
+        types=cut.get("token_type_ids") if segments else None,
+    )
+
+
+def first_sub_tokens(word_ids: list[int | None], tags: list[int]) -> list[int]:
+    """A label a token: the word's tag on its first sub-token, ``IGNORE`` elsewhere."""
+    labels, previous = [], None
+    for word in word_ids:
+        labels.append(IGNORE if word is None or word == previous else tags[word])
+        previous = word
+    return labels
 
 
 def collate(enc: Encoded, indices: list[int]) -> dict[str, torch.Tensor]:
@@ -115,9 +175,25 @@ def collate(enc: Encoded, indices: list[int]) -> dict[str, torch.Tensor]:
         ids[row, : len(enc.ids[i])] = torch.tensor(enc.ids[i])
         mask[row, : len(enc.ids[i])] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "index": torch.tensor(indices)}
+    if enc.types is not None:
+        types = torch.zeros((len(indices), width), dtype=torch.long)
+        for row, i in enumerate(indices):
+            types[row, : len(enc.types[i])] = torch.tensor(enc.types[i])
+        batch["token_type_ids"] = types
     if enc.labels is not None:
-        batch["labels"] = torch.tensor([enc.labels[i] for i in indices])
+        batch["labels"] = _label_tensor(enc.labels, indices, width)
     return batch
+
+
+def _label_tensor(labels: Any, indices: list[int], width: int) -> torch.Tensor:
+    import torch
+
+    if not isinstance(labels[0], list):
+        return torch.tensor([labels[i] for i in indices])
+    padded = torch.full((len(indices), width), IGNORE, dtype=torch.long)
+    for row, i in enumerate(indices):
+        padded[row, : len(labels[i])] = torch.tensor(labels[i])
+    return padded
 
 
 def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[int]:
@@ -216,7 +292,7 @@ def _teacher_outputs(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]
 def uses_teacher(s: Settings) -> bool:
     """Whether the loss reads the teacher at all (hard labels alone do not)."""
     return s.task == "embedding" or (
-        s.task == "classification" and (s.weights.kd > 0 or s.weights.cos > 0)
+        s.task in LOGIT_TASKS and (s.weights.kd > 0 or s.weights.cos > 0)
     )
 
 
@@ -224,17 +300,13 @@ def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
     import torch
 
     with torch.no_grad():
-        out = run.teacher(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            output_hidden_states=True,
-        )
+        out = run.teacher(**losses.model_inputs(batch), output_hidden_states=True)
     s = run.settings
     states = [out.hidden_states[m + 1] for m in s.target_layers]
     if s.hidden_dims:  # a narrow student matches the teacher on the dimensions it kept
         states = [h[..., s.hidden_dims] for h in states]
     result: dict[str, Any] = {"hidden": states}
-    if s.task == "classification":
+    if s.task in LOGIT_TASKS:
         result["head"] = out.logits
     else:
         result["head"] = losses.pool(out.last_hidden_state, batch["attention_mask"], s.pooling)
@@ -244,7 +316,7 @@ def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
 def _fill_cache(run: Run) -> None:
     """Teacher outputs for every example, in index order and fixed batches: the same values
     whatever the epoch's shuffle, so a resumed run trains on exactly what an unbroken one did."""
-    device = next(run.teacher.parameters()).device
+    device, s = next(run.teacher.parameters()).device, run.settings
     size = run.settings.batch_size * 2
     starts = range(0, len(run.train.ids), size)
     run.progress.phase("teacher outputs", len(starts))  # minutes on a CPU for a large text
@@ -254,8 +326,9 @@ def _fill_cache(run: Run) -> None:
         result = _run_teacher(run, batch)
         lengths = batch["attention_mask"].sum(1).tolist()
         for row, (i, n) in enumerate(zip(indices, lengths, strict=True)):
+            head = result["head"][row]
             run.cache[i] = {
-                "head": result["head"][row].cpu(),
+                "head": (head[:n] if s.task == TOKEN_TASK else head).cpu(),
                 "hidden": [h[row, :n].cpu() for h in result["hidden"]],
             }
         run.progress.advance(0.0, len(indices))
@@ -265,7 +338,10 @@ def _from_cache(run: Run, indices: list[int], width: int) -> dict[str, Any]:
     import torch
 
     device = next(run.student.parameters()).device
-    head = torch.stack([run.cache[i]["head"] for i in indices]).to(device)
+    heads = [run.cache[i]["head"] for i in indices]
+    if run.settings.task == TOKEN_TASK:  # a row of logits a token: padded back to the batch
+        heads = [torch.nn.functional.pad(h, (0, 0, 0, width - h.shape[0])) for h in heads]
+    head = torch.stack(heads).to(device)
     hidden = []
     for layer in range(len(run.settings.target_layers)):
         states = [run.cache[i]["hidden"][layer] for i in indices]
@@ -282,19 +358,23 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
     s, w = run.settings, run.settings.weights
     mask = batch["attention_mask"]
     out = model(
-        input_ids=run.student_ids(batch["input_ids"]),
-        attention_mask=mask,
+        **losses.model_inputs(batch, run.student_ids(batch["input_ids"])),
         output_hidden_states=s.task != "finetune",
     )
     if s.task == "finetune":
         return F.cross_entropy(out.logits, batch["labels"])
-    if s.task == "classification":
-        loss = w.ce * F.cross_entropy(out.logits, batch["labels"])
+    if s.task in LOGIT_TASKS:
+        logits, labels = out.logits, batch["labels"]
+        if s.task == TOKEN_TASK:  # each real token is one example of the same two losses
+            keep = mask.bool()
+            logits, labels = logits[keep], labels[keep]
+        loss = w.ce * F.cross_entropy(logits, labels, ignore_index=IGNORE)
         if not uses_teacher(s):
             return loss
         teacher = _teacher_outputs(run, batch)
+        soft = teacher["head"][mask.bool()] if s.task == TOKEN_TASK else teacher["head"]
         if w.kd:
-            loss = loss + w.kd * losses.kd_loss(out.logits, teacher["head"], w.temperature)
+            loss = loss + w.kd * losses.kd_loss(logits, soft, w.temperature)
     else:
         teacher = _teacher_outputs(run, batch)
         pooled = sentence_embedding(model, out.last_hidden_state, mask, s.pooling)
@@ -326,22 +406,24 @@ def evaluate(run: Run) -> dict[str, float]:
         for start in range(0, len(enc.ids), s.batch_size * 2):
             idx = list(range(start, min(start + s.batch_size * 2, len(enc.ids))))
             batch = {k: v.to(device) for k, v in collate(enc, idx).items()}
-            ids = run.student_ids(batch["input_ids"])
-            out = model(input_ids=ids, attention_mask=batch["attention_mask"])
+            out = model(**losses.model_inputs(batch, run.student_ids(batch["input_ids"])))
             if s.task == "embedding":
                 assert run.teacher is not None
-                ref = run.teacher(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                )
+                ref = run.teacher(**losses.model_inputs(batch))
                 mask = batch["attention_mask"]
                 a = sentence_embedding(model, out.last_hidden_state, mask, s.pooling)
                 b = losses.pool(ref.last_hidden_state, mask, s.pooling)
                 hits += float(torch.nn.functional.cosine_similarity(a, b, dim=-1).sum())
+            elif s.task == TOKEN_TASK:  # the share of words whose tag is right
+                labelled = batch["labels"] != IGNORE
+                hits += float((out.logits.argmax(-1) == batch["labels"])[labelled].sum())
+                total += int(labelled.sum())
+                continue
             else:
                 hits += float((out.logits.argmax(-1) == batch["labels"]).sum())
             total += len(idx)
     model.train()
-    return {"cosine" if s.task == "embedding" else "accuracy": hits / total}
+    return {"cosine" if s.task == "embedding" else "accuracy": hits / max(1, total)}
 
 
 def _decide_cache(run: Run, epochs_left: int) -> bool:

@@ -120,11 +120,7 @@ def importance(
         with torch.no_grad():
             for batch in batches:
                 mask[:] = [batch["attention_mask"]]
-                out = teacher(
-                    input_ids=batch["input_ids"],
-                    attention_mask=batch["attention_mask"],
-                    output_hidden_states=True,
-                )
+                out = teacher(**losses.model_inputs(batch), output_hidden_states=True)
                 keep = batch["attention_mask"].unsqueeze(-1).float()
                 for k in [0, *(m + 1 for m in layer_map)]:
                     dims += (out.hidden_states[k].abs() * keep).sum((0, 1))
@@ -189,7 +185,7 @@ def norm_ratios(
             for batch in batches:
                 keep[:] = [batch["attention_mask"]]
                 count[0] += float(batch["attention_mask"].sum())
-                teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                teacher(**losses.model_inputs(batch))
     finally:
         for handle in handles:
             handle.remove()
@@ -311,8 +307,8 @@ def fit_projection(
     with torch.no_grad():
         for batch in batches:
             mask = batch["attention_mask"]
-            s = student(input_ids=map_ids(batch["input_ids"]), attention_mask=mask)
-            t = teacher(input_ids=batch["input_ids"], attention_mask=mask)
+            s = student(**losses.model_inputs(batch, map_ids(batch["input_ids"])))
+            t = teacher(**losses.model_inputs(batch))
             xs.append(losses.pool(s.last_hidden_state, mask, pooling))
             ys.append(losses.pool(t.last_hidden_state, mask, pooling))
     student.train()

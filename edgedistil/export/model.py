@@ -17,6 +17,7 @@ import numpy as np
 
 from edgedistil.errors import ExportError
 from edgedistil.families import family_names, family_of
+from edgedistil.families import uses_token_types as uses_token_types  # where it used to live
 from edgedistil.teacher import (
     DENSE_MODULE,
     NORMALIZE_MODULE,
@@ -174,13 +175,6 @@ def _dense_tensors(weights: Path) -> dict[str, np.ndarray]:
         return dict(load_file(str(weights)))
     except SafetensorError as exc:
         raise ExportError(f"{weights} is not a readable safetensors file: {exc}") from None
-
-
-def uses_token_types(config: dict[str, Any], tokenizer: Any) -> bool:
-    """A segment input only where the model has segments and its tokenizer produces them."""
-    return int(config.get("type_vocab_size", 0)) > 1 and "token_type_ids" in getattr(
-        tokenizer, "model_input_names", ()
-    )
 
 
 def slice_positions(model: Any, rows: int) -> None:

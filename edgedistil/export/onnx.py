@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from edgedistil.errors import ExportError
 from edgedistil.export import graph as graph_mod
 from edgedistil.export import model as model_mod
-from edgedistil.families import size_of
+from edgedistil.families import size_of, uses_token_types
 from edgedistil.files import move_into, write_json
-from edgedistil.teacher import load_teacher_model, load_tokenizer, resolve_teacher
+from edgedistil.teacher import load_teacher_model, load_tokenizer, resolve_teacher, takes_pairs
 from edgedistil.tokens import copy_tokenizer
 from edgedistil.verify import parity as parity_mod
 from edgedistil.verify.text import encode
@@ -53,6 +53,7 @@ class ExportSpec:
 class Exported:
     path: Path
     task: str
+    pairs: bool  # the model takes text pairs: quantize and the runtimes feed it pairs
     inputs: tuple[str, ...]
     output: str
     graph: str
@@ -67,7 +68,8 @@ def export_onnx(spec: ExportSpec) -> Exported:
     teacher = resolve_teacher(str(spec.student))
     model_mod.check_family(teacher)
     model_mod.check_length(teacher, spec.sequence_length)
-    texts = parity_mod.parity_texts(spec.parity_text)
+    pairs = takes_pairs(spec.student)
+    texts = parity_mod.parity_texts(spec.parity_text, pairs)
     model = load_teacher_model(teacher)
     # Eager attention: the TorchScript exporter writes it as MatMul/Softmax, the pattern ORT's
     # Attention fusion recognises; parity is measured either way.
@@ -75,7 +77,7 @@ def export_onnx(spec: ExportSpec) -> Exported:
     head = model_mod.read_head(model, spec.student)
     tokenizer = _tokenizer(spec.student)
     names: tuple[str, ...] = ("input_ids", "attention_mask")
-    if model_mod.uses_token_types(teacher.config, tokenizer):
+    if uses_token_types(teacher.config, tokenizer):
         names += ("token_type_ids",)
     length = None if spec.dynamic else spec.sequence_length
     arrays = encode(tokenizer, texts, length, names, spec.input_dtype)
@@ -95,6 +97,7 @@ def export_onnx(spec: ExportSpec) -> Exported:
     exported = Exported(
         path=spec.out / MODEL_FILE,
         task=head.task,
+        pairs=pairs,
         inputs=names,
         output=head.output,
         graph=spec.graph,
@@ -169,6 +172,7 @@ def _publish(staging: Path, spec: ExportSpec, exported: Exported, head: model_mo
         "student": str(spec.student),
         "target": spec.target,
         "task": exported.task,
+        "pairs": exported.pairs,
         "inputs": list(exported.inputs),
         "output": exported.output,
         "input_dtype": spec.input_dtype,

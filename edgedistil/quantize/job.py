@@ -8,11 +8,12 @@ drop exceeds the budget, write the ORT format when asked, and write ``fidelity.j
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgedistil.data import TextInput
 from edgedistil.errors import QuantizeError
 from edgedistil.export.onnx import MODEL_FILE, read_record
 from edgedistil.files import write_json
@@ -71,10 +72,12 @@ class _Context:
         self.source = job.export_dir / MODEL_FILE
         q.check_model(self.source)
         self.tokenizer = load_tokenizer(job.export_dir, error=QuantizeError)
-        self.eval = read_text(job.eval_path, self.tokenizer, warn=False).examples
+        self.eval = read_text(
+            job.eval_path, self.tokenizer, warn=False, pairs=self.record.pairs
+        ).examples
         self.cache: Path | None = None
 
-    def data(self, texts: list[str]) -> Iterator[Batch]:
+    def data(self, texts: Sequence[TextInput]) -> Iterator[Batch]:
         return batches(
             self.tokenizer,
             texts,
@@ -94,7 +97,7 @@ class _Context:
     def measure(self, path: Path) -> fidelity.Fidelity:
         labels = self.eval.labels if self.record.task == "classification" else None
         return fidelity.measure(
-            self.source, path, lambda: self.data(self.eval.texts), labels, self.record.task
+            self.source, path, lambda: self.data(self.eval.inputs), labels, self.record.task
         )
 
 
@@ -103,11 +106,11 @@ def quantize(job: Job) -> Result:
         ctx = _Context(job, Path(tmp))
         unk, sentences = 0.0, 0
         if job.settings.calibrated:
-            text = read_text(job.calibration, ctx.tokenizer)
+            text = read_text(job.calibration, ctx.tokenizer, pairs=ctx.record.pairs)
             unk, sentences = text.unk_ratio, len(text.examples)
             ranges, _ = calibration.collect_ranges(
                 ctx.source,
-                ctx.data(text.examples.texts),
+                ctx.data(text.examples.inputs),
                 method=job.settings.method,
                 op_types=q.OP_TYPES,
             )
@@ -123,7 +126,7 @@ def quantize(job: Job) -> Result:
         final = job.export_dir / INT8_FILE
         q.quantize_file(ctx.source, final, settings, ctx.cache)
         result_fidelity = ctx.measure(final)
-        sample = next(ctx.data(ctx.eval.texts[:1]))
+        sample = next(ctx.data(ctx.eval.inputs[:1]))
         latency = {
             "float": latency_ms(ctx.source, sample),
             "int8_first": latency_ms(Path(tmp) / "try-0.onnx", sample),
@@ -175,7 +178,7 @@ def _fall_back(ctx: _Context, first: fidelity.Fidelity, first_bytes: int) -> fal
         ranked_on = ctx.work / "rank-qdq.onnx"
         qdq = q.Settings(**{**asdict(ctx.job.settings), "fmt": "qdq"})
         q.quantize_file(ctx.source, ranked_on, qdq, ctx.cache)
-    ranking = fallback.rank_nodes(ctx.source, ranked_on, q.OP_TYPES, ctx.data(ctx.eval.texts[:64]))
+    ranking = fallback.rank_nodes(ctx.source, ranked_on, q.OP_TYPES, ctx.data(ctx.eval.inputs[:64]))
     budget = ctx.job.max_accuracy_drop
     return fallback.search(ranking, budget, first, first_bytes, ctx.attempt)
 

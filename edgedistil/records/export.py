@@ -25,6 +25,7 @@ class ExportRecord(Record):
     student: str
     target: str | None
     task: Literal["classification", "embedding"]
+    pairs: bool  # the model takes text pairs: its calibration and eval text are pairs too
     inputs: list[str] = Field(min_length=1)
     output: str
     input_dtype: Literal["int32", "int64"]  # [export].input_dtype's choices

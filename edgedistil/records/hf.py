@@ -156,11 +156,12 @@ class DenseConfig(Foreign):
 
 class StudentSettings(Foreign):
     hidden_dims: list[Count] | None = None
+    pairs: bool = False  # trained on text pairs: every later stage feeds it pairs
 
 
 class StudentNote(Foreign):
     """The keys of a student's ``edgedistil.json`` that are read back: the teacher it was
-    distilled from, and whether ``--hidden`` narrowed it."""
+    distilled from, whether ``--hidden`` narrowed it, and whether it takes text pairs."""
 
     teacher: str | None = None
     settings: StudentSettings | None = None

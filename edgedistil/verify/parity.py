@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgedistil.data import read_examples
+from edgedistil.data import TextInput, read_examples
 
 if TYPE_CHECKING:
     import torch
@@ -52,8 +52,9 @@ class Parity:
         )
 
 
-def parity_texts(path: Path) -> list[str]:
-    return read_examples(path).texts[:PARITY_SENTENCES]
+def parity_texts(path: Path, pairs: bool = False) -> list[TextInput]:
+    """The first sentences of ``path``: (text, pair) tuples for a model that takes pairs."""
+    return read_examples(path, pairs=pairs).inputs[:PARITY_SENTENCES]
 
 
 def torch_outputs(graph: torch.nn.Module, arrays: dict[str, np.ndarray]) -> np.ndarray:

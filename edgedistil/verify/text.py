@@ -7,14 +7,14 @@ all tokenise the same way, so a figure measured in one stage means the same in t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgedistil.data import Examples, read_examples
+from edgedistil.data import Examples, TextInput, is_words, read_examples
 from edgedistil.errors import DataError, QuantizeError
 
 log = logging.getLogger(__name__)
@@ -30,17 +30,17 @@ class Text:
     tokens: int
 
 
-def read_text(path: Path, tokenizer: Any, *, warn: bool = True) -> Text:
-    """Calibration or eval examples, with the share of their tokens the vocabulary lacks."""
+def read_text(path: Path, tokenizer: Any, *, warn: bool = True, pairs: bool = False) -> Text:
+    """Calibration or eval examples, with the share of their tokens the vocabulary lacks;
+    ``pairs``: text pairs, for a model that takes them (a file without them is refused)."""
     try:
-        examples = read_examples(path)
+        examples = read_examples(path, pairs=pairs)
     except DataError as exc:
         raise QuantizeError(f"calibration text: {exc}") from None
     unk, total = 0, 0
-    for start in range(0, len(examples.texts), 256):  # in chunks: constant memory
-        for ids in tokenizer(examples.texts[start : start + 256], add_special_tokens=False)[
-            "input_ids"
-        ]:
+    texts = examples.all_texts()
+    for start in range(0, len(texts), 256):  # in chunks: constant memory
+        for ids in tokenizer(texts[start : start + 256], add_special_tokens=False)["input_ids"]:
             total += len(ids)
             unk += sum(1 for i in ids if i == tokenizer.unk_token_id)
     ratio = unk / total if total else 0.0
@@ -57,12 +57,22 @@ def read_text(path: Path, tokenizer: Any, *, warn: bool = True) -> Text:
 
 
 def encode(
-    tokenizer: Any, texts: list[str], length: int | None, names: tuple[str, ...], dtype: str
+    tokenizer: Any,
+    texts: Sequence[TextInput],
+    length: int | None,
+    names: tuple[str, ...],
+    dtype: str,
 ) -> Batch:
-    """Token arrays by input name; padded to ``length`` (static) or to the longest (dynamic)."""
+    """Token arrays by input name, of texts or (text, pair) tuples (one sequence with two
+    segments); padded to ``length`` (static) or to the longest (dynamic)."""
     padding: str | bool = "max_length" if length is not None else True
     batch = tokenizer(
-        texts, padding=padding, truncation=True, max_length=length or 512, return_tensors="np"
+        list(texts),
+        is_split_into_words=is_words(texts),
+        padding=padding,
+        truncation=True,
+        max_length=length or 512,
+        return_tensors="np",
     )
     arrays = {}
     for name in names:
@@ -75,7 +85,7 @@ def encode(
 
 def batches(
     tokenizer: Any,
-    texts: list[str],
+    texts: Sequence[TextInput],
     *,
     length: int | None,
     names: list[str],

@@ -330,6 +330,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     exported = Exported(
         path=out / "model.onnx",
         task="embedding",
+        pairs=False,
         inputs=("input_ids", "attention_mask"),
         output="embedding",
         graph="plain",
