@@ -323,6 +323,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     root = tmp_path_factory.mktemp("export")
     out, student = root / "export", root / "student"
     student.mkdir()
+    (student / "config.json").write_text("{}")  # export copies it beside the graph
     (out / ".export.tmp").mkdir(parents=True)
     spec = ExportSpec(
         student=student, out=out, sequence_length=64, parity_text=root / "t", target=TARGET
