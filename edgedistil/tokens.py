@@ -50,10 +50,11 @@ VOCAB_FILE = "vocab.txt"
 # The files a model folder's tokenizer can be built from (transformers' fast and slow
 # tokenizers of the BERT, RoBERTa and XLM-R families): without one of them transformers quietly
 # builds a tokenizer of the special tokens alone, and every word becomes [UNK].
+BPE_FILES = ("vocab.json", "merges.txt")  # a GPT-2 / RoBERTa BPE saved by its slow tokenizer
 VOCABULARIES = (
     (TOKENIZER_FILE,),
     (VOCAB_FILE,),
-    ("vocab.json", "merges.txt"),
+    BPE_FILES,
     ("sentencepiece.bpe.model",),
     ("spiece.model",),
     ("tokenizer.model",),
@@ -125,13 +126,23 @@ def _wordpiece_pieces(backend: Tokenizer) -> list[str]:
 
 
 def _bpe_alphabet(backend: Tokenizer) -> list[str]:
-    """The tokens no merge makes: the symbols BPE starts every word from, which a byte-level
-    BPE's alphabet makes the 256 byte symbols. With all of them and only merges whose result
-    is kept, BPE never meets a symbol it lacks: nothing becomes unknown that was not before."""
+    """The symbols BPE starts every word from: one character (with the model's word-inner
+    prefix or word-end suffix, if it has them) that no merge makes; a byte-level BPE's are its
+    256 byte symbols. With all of them and only merges whose result is kept, BPE never meets a
+    symbol it lacks: nothing becomes unknown that was not before. Tokens of several characters
+    that no merge makes (special tokens written into vocab.json) are no part of it."""
     model = json.loads(backend.to_str())["model"]
     made = {result for _, _, result in bpe_merges(model)}
+    prefix = model.get("continuing_subword_prefix") or ""
+    suffix = model.get("end_of_word_suffix") or ""
+
+    def symbol(token: str) -> bool:
+        bare = token.removeprefix(prefix) if prefix else token
+        bare = bare.removesuffix(suffix) if suffix else bare
+        return len(bare) == 1 and token not in made
+
     vocab: dict[str, int] = model["vocab"]
-    return [t for t in sorted(vocab, key=vocab.__getitem__) if t not in made]
+    return [t for t in sorted(vocab, key=vocab.__getitem__) if symbol(t)]
 
 
 def _unigram_pieces(backend: Tokenizer) -> list[str]:
@@ -285,8 +296,19 @@ def _bert_from_vocab(directory: Path) -> Tokenizer:
 
 def count_pieces(directory: Path) -> int:
     """How many single-character pieces a pruned vocabulary of this model keeps (0 when the
-    directory holds no tokenizer.json or vocab.txt to read them from)."""
+    directory holds no tokenizer.json, vocab.txt or vocab.json + merges.txt to read them from:
+    a SentencePiece model needs transformers, and ``plan`` stays fast)."""
     backend = load_backend(directory)
+    if backend is None and all((directory / f).is_file() for f in BPE_FILES):
+        from tokenizers import Tokenizer, models
+
+        vocab, merges = (str(directory / f) for f in BPE_FILES)
+        try:
+            backend = Tokenizer(models.BPE.from_file(vocab, merges))
+        except Exception as exc:  # tokenizers' own error: the files are not a BPE vocabulary
+            raise TeacherError(
+                f"{directory}: vocab.json + merges.txt do not load ({exc})"
+            ) from None
     return 0 if backend is None else len(single_pieces(backend))
 
 

@@ -223,3 +223,14 @@ def test_a_pad_id_that_positions_count_from_is_never_renumbered(tmp_path: Path) 
     with pytest.raises(DistillError, match=r"counts positions from the pad id 1, which pruning "
                        r"would renumber 0"):  # fmt: skip
         prune_embeddings(model, without_first)
+
+
+def test_pieces_are_counted_from_bpe_files_without_tokenizer_json(tmp_path: Path) -> None:
+    """What ``plan`` prices for a RoBERTa checkpoint that carries vocab.json + merges.txt only
+    (its special tokens written into vocab.json, where no merge makes them)."""
+    roberta = save_tiny_family(tmp_path / "roberta", "roberta")
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    _tokenizer(roberta).backend_tokenizer.model.save(str(slow))
+    assert sorted(p.name for p in slow.iterdir()) == ["merges.txt", "vocab.json"]
+    assert tokens.count_pieces(slow) == tokens.count_pieces(roberta) == 256
