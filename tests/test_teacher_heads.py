@@ -20,8 +20,8 @@ HEADED = [
     ("distilbert", "ForMaskedLM"),
     ("roberta", "ForMaskedLM"),
     ("xlm-roberta", "ForMaskedLM"),
-    ("bert", "ForTokenClassification"),
-]
+    ("bert", "ForNextSentencePrediction"),
+]  # a ForTokenClassification checkpoint loads as the token classifier it is (tests/distill)
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +62,14 @@ def test_a_headed_checkpoint_loads_as_its_encoder(
     assert torch.allclose(ours, theirs, atol=1e-6)
     lines = _headed_lines(caplog)
     assert len(lines) == 1, lines
-    head = {"ForMaskedLM": 5, "ForPreTraining": 7, "ForTokenClassification": 2}
+    head = {"ForMaskedLM": 5, "ForPreTraining": 7, "ForNextSentencePrediction": 2}
     count = head[architecture.removeprefix(architecture.split("For")[0])]
     assert f"is a {architecture} checkpoint: loaded as its encoder" in lines[0]
     assert f"{count} head tensor(s) dropped" in lines[0]
-    # MaskedLM and token classifiers are saved without BERT's pooler; PreTraining has one
-    has_pooler = architecture == "BertForPreTraining" or architecture.startswith("DistilBert")
+    # MaskedLM checkpoints are saved without BERT's pooler; PreTraining and NSP have one
+    has_pooler = architecture in ("BertForPreTraining", "BertForNextSentencePrediction") or (
+        architecture.startswith("DistilBert")
+    )
     assert ("no pooler" in lines[0]) == (not has_pooler)
 
 
