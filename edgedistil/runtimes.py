@@ -90,12 +90,12 @@ def run_micro(
 
 
 def int32_inputs(path: Path, student: Path, texts: list[TextInput]) -> dict[str, np.ndarray]:
-    """Ids and mask as a .tflite takes them: the student's tokenizer (a .tflite folder holds
-    none), padded to the file's own length."""
+    """Ids and mask (and segment ids for a pair graph) as a .tflite takes them: the student's
+    tokenizer, padded to the file's own length."""
     from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-untyped]
 
-    from edgedistil.export.tflite import NAMES
+    from edgedistil.export.tflite import input_names
     from edgedistil.verify.text import encode
 
     length = int(Interpreter(model_path=str(path)).get_input_details()[0]["shape"][1])
-    return encode(tokenizer_of(student), texts, length, NAMES, "int32")
+    return encode(tokenizer_of(student), texts, length, input_names(path), "int32")

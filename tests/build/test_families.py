@@ -14,12 +14,17 @@ from click.testing import CliRunner, Result
 
 from edgedistil.cli import cli
 from tests.build.test_build import LOCAL, _profile
+from tests.distill.test_pairs import write_pairs
 from tests.tiny_families import save_tiny_family
 
 WORDS = "the movie was good bad phone battery fast slow timer set for minutes light off on"
 LABELS = ("neg", "pos", "mid")
 OTHERS = ("distilbert", "roberta", "xlm-roberta")  # BERT's builds are tests/build/test_build.py
-TASKS = {"embedding": "Model", "classification": "ForSequenceClassification"}
+TASKS = {
+    "embedding": "Model",
+    "classification": "ForSequenceClassification",
+    "pairs": "ForSequenceClassification",  # a classifier of text pairs (NLI)
+}
 
 
 def _data(path: Path, task: str) -> Path:
@@ -51,9 +56,13 @@ def onnx_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     """(family, task, folder, data) of a build for an ONNX-only profile; its student is reused."""
     family, task = request.param
     root = tmp_path_factory.mktemp(f"{family}-{task}")
-    extra = {"num_labels": 3} if task == "classification" else {}
+    extra = {"num_labels": 3} if task != "embedding" else {}
     teacher = save_tiny_family(root / "teacher", family, TASKS[task], **extra)
-    data = _data(root / ("data.tsv" if task == "classification" else "data.txt"), task)
+    data = (
+        write_pairs(root / "nli.tsv", n=300)
+        if task == "pairs"
+        else _data(root / ("data.tsv" if task == "classification" else "data.txt"), task)
+    )
     out = root / "onnx"
     result = _build("--target", _profile(root), "--teacher", teacher, "--data", data,
                     "--out", out, *LOCAL)  # fmt: skip
@@ -68,7 +77,7 @@ def _check_release(folder: Path, task: str, source: str, limit: float) -> dict[s
     assert accuracy["status"] == "pass" and accuracy["measured"] <= limit, accuracy
     assert source in accuracy["source"], accuracy["source"]
     teacher = entry["vs_teacher"]
-    assert teacher["metric"] == ("accuracy" if task == "classification" else "cosine")
+    assert teacher["metric"] == ("cosine" if task == "embedding" else "accuracy")
     assert checks["max_drop_vs_teacher"]["status"] == "pass"
     return {"name": name, "accuracy": accuracy["measured"], "vs_teacher": teacher}
 

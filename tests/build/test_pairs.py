@@ -126,3 +126,26 @@ def test_a_pair_student_refuses_single_text_to_verify_on(
         (built / "split" / "train.jsonl").read_text().splitlines()
     )
     assert fidelity["fidelity"]["sentences"] == len(_eval_pairs(built))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["wear-os-watch", "esp32-s3"])
+def test_a_litert_and_a_micro_pair_graph_take_segment_ids(
+    built: Path, target: str, tmp_path: Path
+) -> None:
+    """BERT tells a pair's texts apart by segment: the .tflite takes token_type_ids, and its
+    outputs on the eval pairs are compared with the PyTorch student's (the gate's accuracy)."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'extends = "{target}"\nname = "p"\ndescription = "d"\n')
+    folder = tmp_path / "b"
+    result = _build("--target", profile, "--student", built / "student", "--data",
+                    built.parent / "nli.tsv", "--out", folder, "--runner", "local",
+                    "--allow-unmeasured")  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    (record,) = [json.loads(p.read_text()) for p in folder.glob("tflite*/model.*.json")]
+    assert list(record["inputs"]) == ["input_ids", "attention_mask", "token_type_ids"]
+    assert record["fidelity"]["agreement"] is not None or record["fidelity"]["accuracy"]
+    gate = json.loads((folder / "gate.json").read_text())
+    checks = {c["budget"]: c for c in gate["artifacts"][0]["checks"]}
+    assert checks["max_accuracy_drop"]["status"] == "pass"
+    assert checks["max_drop_vs_teacher"]["status"] == "pass"
