@@ -120,18 +120,13 @@ def read_examples(
     ``pairs``: None reads a second text when the file has one (``--pair-column`` or a name in
     ``PAIR_COLUMNS``); True refuses a file without one (a pair model's eval text); False reads
     the first text alone (a single-text model given pair data). JSONL rows of words and tags
-    are read as token-classification examples; ``words`` refuses a file without them (a token
-    classifier's eval text)."""
+    are read as token-classification examples; ``words`` reads any other text as words split
+    at white space, without tags (a token classifier's eval text: agreement, not F1)."""
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unknown format {path.suffix!r}; use one of {', '.join(FORMATS)}")
     text = _read_text(path)
     if kind == "text":
-        if words:
-            raise DataError(
-                f"{path}: a plain text file has no words with tags; use JSONL rows such as "
-                '{"tokens": ["Paris", "is", "big"], "tags": ["B-LOC", "O", "O"]}'
-            )
         if need_labels or pairs or pair_column is not None:
             what = "labels" if need_labels else "second text (the model takes text pairs)"
             raise DataError(
@@ -150,14 +145,11 @@ def read_examples(
     word_key = next((k for k in WORD_COLUMNS if isinstance(rows[0].get(k), list)), None)
     if word_key is not None and kind == "jsonl":
         return _tagged(path, rows, word_key, _tag_key(path, columns, label_column, need_labels))
-    if words:
-        raise DataError(
-            f"{path}: no list of words among {', '.join(columns)} (a token classifier reads "
-            f"JSONL rows with one of {', '.join(WORD_COLUMNS)} and one of {', '.join(TAG_COLUMNS)})"
-        )
     text_key, pair_key = _text_keys(path, columns, text_column, pair_column, pairs)
     label_key = _label_key(path, columns, label_column, need_labels)
     examples = _examples(path, rows, text_key, label_key)
+    if words:  # untagged text for a token classifier: its words, no tags
+        return replace(examples, words=[t.split() for t in examples.texts])
     if pair_key is None:
         return examples
     return replace(examples, pairs=_second_texts(path, rows, pair_key))

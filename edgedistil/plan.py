@@ -26,6 +26,7 @@ from edgedistil.errors import PlanError
 from edgedistil.families import family_names, family_of, narrowable_names
 from edgedistil.profiles import Profile
 from edgedistil.schemes import get_scheme
+from edgedistil.verify.tags import TASK as TOKEN_TASK
 
 # Bytes per parameter and per graph come from the scheme (``schemes.py``); which model types
 # a plan reads, and their config keys, from their family (``families.py``).
@@ -52,7 +53,7 @@ class Shape:
     """The architecture numbers a plan needs, read from a teacher's config.json."""
 
     model_type: str
-    task: str  # "classification" or "embedding"
+    task: str  # "classification", "token-classification" or "embedding"
     vocab_size: int
     hidden_size: int
     num_layers: int
@@ -149,12 +150,14 @@ def read_shape(config: dict[str, Any], source: str) -> Shape:
         values[field] = value
     architectures = config.get("architectures") or []
     classifier = any(str(a).endswith("ForSequenceClassification") for a in architectures)
+    tagger = any(str(a).endswith("ForTokenClassification") for a in architectures)
+    task = "classification" if classifier else TOKEN_TASK if tagger else "embedding"
     return Shape(
         model_type=family.model_type,
-        task="classification" if classifier else "embedding",
+        task=task,
         position_offset=family.position_offset(config),
         type_vocab_size=int(config.get("type_vocab_size", 2)) if family.token_types else 0,
-        num_labels=_num_labels(config) if classifier else 0,
+        num_labels=_num_labels(config) if classifier or tagger else 0,
         **values,
     )
 
@@ -206,6 +209,8 @@ def student_tensors(
     if shape.task == "classification":
         c = shape.num_labels
         head = [("linear", (h, h)), ("vector", (h,)), ("linear", (c, h)), ("vector", (c,))]
+    elif shape.task == TOKEN_TASK:  # no pooler: a linear map of each token's hidden state
+        head = [("linear", (shape.num_labels, h)), ("vector", (shape.num_labels,))]
     elif shape.projection:
         head = [("linear", (shape.projection, h))]
     return {"embeddings": embeddings, "encoder": layer * layers, "head": head}

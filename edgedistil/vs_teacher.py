@@ -23,6 +23,10 @@ The task follows the student:
   agree with the student's argmax, and such a student (an encoder given a head by ``finetune``)
   learnt its classes from labels the teacher never saw. The figure is unmeasured, saying so:
   compare the classifier with the classifier it was distilled from (``--teacher``).
+- a token classifier (NER), against a token classifier teacher: word by word (each side's tag of
+  a word is the one on its first sub-token, under its own tokenizer), as entities
+  (``verify.tags``): with gold tags, the teacher's entity F1 on them minus the artifact's;
+  without, 1 - the F1 of the artifact's entities against the teacher's. Tags match by name.
 
 A figure that cannot be had (the teacher is gone or does not load, the eval labels are none of the
 teacher's classes, the sizes differ) stops nothing: it is recorded with its reason, and the gate
@@ -44,8 +48,8 @@ from edgedistil.errors import ExportError, TeacherError
 from edgedistil.families import size_of
 from edgedistil.formats import format_names
 from edgedistil.runtimes import runtime_of, tokenizer_of
-from edgedistil.teacher import Teacher, is_classifier
-from edgedistil.verify.fidelity import Fidelity, compare
+from edgedistil.teacher import Teacher, is_classifier, is_token_classifier
+from edgedistil.verify.fidelity import Fidelity, compare, score_tags
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,8 @@ class Reference:
     size: int  # embedding dimensions, or classes
     labels: list[int] | None  # the eval labels as the teacher's class ids (classification)
     classes: list[int] | None  # the teacher's class id of each of the student's classes
+    word_tags: list[list[str]] | None = None  # a token classifier's: the teacher's, by word
+    gold_tags: list[list[str]] | None = None  # and the eval text's, when it has them
 
 
 # ---- the stage ----
@@ -158,7 +164,10 @@ def _against(
     count = min(len(ref.texts), runtime.sentences)
     outputs = runtime.run(path, info, student, ref.texts[:count])
     try:
-        fidelity = _score(ref, outputs, count)
+        if ref.word_tags is not None:
+            fidelity = _score_words(ref, outputs, student)
+        else:
+            fidelity = _score(ref, outputs, count)
     except _Unmeasured as exc:
         return _unmeasured(str(exc))
     what = f"{info.get('scheme') or 'the artifact'} in {runtime.name} (its own tokenizer)"
@@ -191,6 +200,22 @@ def _score(ref: Reference, outputs: np.ndarray, count: int) -> Fidelity:
     return compare(ref.outputs[:count], outputs, ref.task, labels)
 
 
+def _score_words(ref: Reference, outputs: np.ndarray, student: Path) -> Fidelity:
+    """The artifact's logits a token as tags a word (its own tokenizer, at its own length)."""
+    from edgedistil.teacher import read_config
+    from edgedistil.verify import tags
+
+    assert ref.word_tags is not None
+    if outputs.ndim != 3:
+        raise _Unmeasured(f"the artifact gives outputs of shape {list(outputs.shape)}, not tags")
+    words = ref.texts[: len(outputs)]
+    starts = tags.word_starts(tokenizer_of(student), words, outputs.shape[1])
+    mine = tags.word_tags(outputs, starts, _class_names(read_config(student)))
+    gold = ref.gold_tags[: len(mine)] if ref.gold_tags is not None else None
+    # two tokenizers, two lengths: tags compare word by word, logits do not (NaN: not measured)
+    return score_tags(ref.word_tags[: len(mine)], mine, gold, float("nan"))
+
+
 def _source(f: Fidelity, what: str, teacher: str, eval_name: str) -> str:
     versus = f"the teacher ({_name(teacher)}, PyTorch, its own tokenizer)"
     where = f"on {f.sentences} sentences of {eval_name}"
@@ -198,6 +223,13 @@ def _source(f: Fidelity, what: str, teacher: str, eval_name: str) -> str:
         return f"1 - mean cosine ({f.int8_score:.4f}) of {what} with {versus} {where}"
     if f.metric == "agreement":
         return f"1 - argmax agreement ({f.int8_score:.4f}) of {what} with {versus} {where}"
+    if f.metric == "entity-agreement":
+        return f"1 - entity F1 ({f.int8_score:.4f}) of {what} against {versus} {where}"
+    if f.metric == "entity-f1":
+        return (
+            f"entity F1 of {what} ({f.int8_score:.4f}) below {versus} ({f.float_score:.4f}) "
+            f"{where} with gold tags"
+        )
     return (
         f"accuracy of {what} ({f.int8_score:.4f}) below {versus} ({f.float_score:.4f}) "
         f"{where} with labels"
@@ -225,6 +257,8 @@ def _reference(spec: str, student: Path, eval_path: Path, sentences: int) -> Ref
 
     teacher = resolve_teacher(spec)
     mine = read_config(student)
+    if is_token_classifier(mine):
+        return _tag_reference(spec, teacher, mine, eval_path, sentences)
     examples = read_examples(eval_path, pairs=takes_pairs(student))
     texts = examples.inputs[:sentences]
     classes, labels = None, None
@@ -247,6 +281,62 @@ def _reference(spec: str, student: Path, eval_path: Path, sentences: int) -> Ref
         labels=labels,
         classes=classes,
     )
+
+
+def _tag_reference(
+    spec: str, teacher: Teacher, mine: dict[str, Any], eval_path: Path, sentences: int
+) -> Reference:
+    """A token classifier's reference: the teacher's tag of each word of the eval text."""
+    from edgedistil.teacher import load_teacher_model
+
+    ours, theirs = _class_names(mine), _class_names(teacher.config)
+    if not is_token_classifier(teacher.config) or sorted(ours) != sorted(theirs):
+        what = f"tags {theirs}" if is_token_classifier(teacher.config) else "no token classifier"
+        raise _Unmeasured(
+            f"the student tags words with {ours} and the teacher ({_name(teacher.name)}) is "
+            f"{what}: compare it with the token classifier it was distilled from (--teacher)"
+        )
+    examples = read_examples(eval_path, words=True)
+    words = examples.inputs[:sentences]
+    gold = None
+    if examples.tags is not None and examples.label_names is not None:
+        gold = [[examples.label_names[t] for t in row] for row in examples.tags[:sentences]]
+    return Reference(
+        teacher=spec,
+        task="token-classification",
+        texts=words,
+        outputs=np.zeros((0, 0), np.float32),  # compared by word, not by token
+        size=len(theirs),
+        labels=None,
+        classes=None,
+        word_tags=_teacher_word_tags(teacher, load_teacher_model(teacher), words),
+        gold_tags=gold,
+    )
+
+
+def _teacher_word_tags(teacher: Teacher, model: Any, words: list[TextInput]) -> list[list[str]]:
+    """The teacher's tag of each word: its tokenizer, its length, the first sub-token's class."""
+    import torch
+
+    from edgedistil.families import uses_token_types
+    from edgedistil.verify import tags
+
+    tokenizer = tokenizer_of(teacher.path)
+    segments = uses_token_types(teacher.config, tokenizer)
+    names, length, result = _class_names(teacher.config), _teacher_length(teacher), []
+    with torch.inference_mode():
+        for start in range(0, len(words), BATCH):
+            chunk = words[start : start + BATCH]
+            batch = tokenizer(
+                chunk, is_split_into_words=True, padding=True, truncation=True,
+                max_length=length, return_tensors="pt",
+            )  # fmt: skip
+            inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+            if segments:
+                inputs["token_type_ids"] = batch["token_type_ids"]
+            logits = model(**inputs).logits.float().numpy()
+            result += tags.word_tags(logits, tags.starts_of(batch, len(chunk)), names)
+    return result
 
 
 def _embedding_size(path: Path, config: dict[str, Any]) -> int:

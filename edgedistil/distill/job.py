@@ -111,6 +111,8 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     )
     tokenizer = _tokenizer(teacher)
     train_set, eval_set = _data(job, need_labels=task in train.LOGIT_TASKS, words=task == TOKEN)
+    if task == TOKEN:
+        _check_tags(train_set, eval_set)
     if task in train.LOGIT_TASKS:
         train_set, eval_set = (_align_labels(x, model) for x in (train_set, eval_set))
     student = student_mod.build_student(model, layer_map)
@@ -165,6 +167,12 @@ def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
     _check_seq_len(job, teacher)
     encoder = load_teacher_model(teacher)
     train_set, eval_set = _data(job, need_labels=True)
+    if train_set.words is not None:
+        raise DistillError(
+            f"{job.data}: words with tags; finetune makes a sequence classifier (a label a "
+            "text), not a token classifier: start from a ForTokenClassification teacher and "
+            "`edgedistil distill --task token-classification`"
+        )
     names = train_set.label_names or []
     config = AutoConfig.from_pretrained(
         str(teacher.path),
@@ -366,6 +374,15 @@ def _run(
     if progress is not None:
         run.progress = progress
     return run
+
+
+def _check_tags(*sets: Examples) -> None:
+    for examples in sets:
+        if examples.tags is None:
+            raise DistillError(
+                f"{examples.source}: no words with tags; a token classifier learns from JSONL "
+                'rows such as {"tokens": ["set", "a", "timer"], "tags": ["O", "O", "B-ALARM"]}'
+            )
 
 
 def _targets(examples: Examples) -> Any:

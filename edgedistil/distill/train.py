@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from edgedistil.data import TextInput, is_words
 from edgedistil.distill import checkpoint, losses, width
+from edgedistil.verify import tags
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 CACHE_LIMIT_BYTES = 1 << 30  # teacher outputs are cached when they fit in 1 GiB of RAM
-TOKEN_TASK = "token-classification"  # a label a word, on the word's first sub-token
+TOKEN_TASK = tags.TASK  # a label a word, on the word's first sub-token
 LOGIT_TASKS = ("classification", TOKEN_TASK)  # the student learns the teacher's logits
 IGNORE = -100  # no label here: a word's later sub-tokens, special tokens, padding (HF's value)
 

@@ -26,6 +26,7 @@ from edgedistil.teacher import (
     read_modules,
     read_pooling,
 )
+from edgedistil.verify.tags import TASK as TOKEN_TASK
 
 if TYPE_CHECKING:
     import torch
@@ -58,14 +59,14 @@ class Head:
     """What the graph ends in: logits, or an embedding pooled, projected by a Dense module (a
     narrow student's map back to its teacher's size) and normalised, all in the graph."""
 
-    task: str  # "classification" or "embedding"
+    task: str  # "classification", "token-classification" (logits a token) or "embedding"
     pooling: str | None  # "mean", "cls", "max" for an embedding
     normalize: bool
     dense: Dense | None = None
 
     @property
     def output(self) -> str:
-        return "logits" if self.task == "classification" else "embedding"
+        return "embedding" if self.task == "embedding" else "logits"
 
 
 def check_family(teacher: Teacher) -> str:
@@ -95,6 +96,8 @@ def check_length(teacher: Teacher, length: int) -> None:
 
 
 def read_head(model: Any, path: Path) -> Head:
+    if type(model).__name__.endswith("ForTokenClassification"):
+        return Head(task=TOKEN_TASK, pooling=None, normalize=False)
     if hasattr(model, "classifier"):
         return Head(task="classification", pooling=None, normalize=False)
     pooling = "mean"  # sentence-transformers' default, and what `distill` trains against
@@ -213,7 +216,7 @@ def wrap(model: Any, head: Head, token_types: bool) -> torch.nn.Module:
             if token_types and token_type_ids is not None:
                 kwargs["token_type_ids"] = token_type_ids.long()
             out = self.model(**kwargs)
-            if head.task == "classification":
+            if head.task != "embedding":  # [batch, classes], or [batch, length, classes]
                 logits: torch.Tensor = out.logits
                 return logits
             return pool(out.last_hidden_state, attention_mask, head, self.dense)

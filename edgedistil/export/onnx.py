@@ -25,6 +25,7 @@ from edgedistil.files import move_into, write_json
 from edgedistil.teacher import load_teacher_model, load_tokenizer, resolve_teacher, takes_pairs
 from edgedistil.tokens import copy_tokenizer
 from edgedistil.verify import parity as parity_mod
+from edgedistil.verify.tags import TASK as TOKEN_TASK
 from edgedistil.verify.text import encode
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def _write_graph(
         opset_version=OPSET,
         input_names=list(names),
         output_names=[head.output],
-        dynamic_axes={name: axes for name in (*names, head.output)} | {head.output: {0: "batch"}},
+        dynamic_axes={name: axes for name in names} | {head.output: _output_axes(head, axes)},
     )
     if spec.graph == "plain":
         graph_mod.rewrite_for_ort_cpu(plain)
@@ -152,6 +153,11 @@ def _write_graph(
     plain.unlink()
     _check_loads(fused_path)
     return fused_path, counts
+
+
+def _output_axes(head: model_mod.Head, axes: dict[int, str]) -> dict[int, str]:
+    """A token classifier's logits have the inputs' axes; a sentence's output the batch's."""
+    return axes if head.task == TOKEN_TASK else {0: "batch"}
 
 
 def _check_loads(path: Path) -> None:

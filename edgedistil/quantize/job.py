@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistil.data import TextInput
+from edgedistil.data import Examples, TextInput
 from edgedistil.errors import QuantizeError
 from edgedistil.export.onnx import MODEL_FILE, read_record
 from edgedistil.files import write_json
@@ -21,7 +21,7 @@ from edgedistil.quantize import calibration, fallback
 from edgedistil.quantize import onnx as q
 from edgedistil.quantize.fallback import FloatShare
 from edgedistil.quantize.latency import latency_ms
-from edgedistil.verify import fidelity, kernels
+from edgedistil.verify import fidelity, kernels, tags
 from edgedistil.verify.text import Batch, batches, read_text
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,13 @@ class _Context:
         self.source = job.export_dir / MODEL_FILE
         q.check_model(self.source)
         self.tokenizer = load_tokenizer(job.export_dir, error=QuantizeError)
+        tagger = self.record.task == tags.TASK
         self.eval = read_text(
-            job.eval_path, self.tokenizer, warn=False, pairs=self.record.pairs
+            job.eval_path, self.tokenizer, warn=False, pairs=self.record.pairs, words=tagger
         ).examples
+        self.words = (
+            _words(job.export_dir, self.eval, self.tokenizer, self.record) if tagger else None
+        )
         self.cache: Path | None = None
 
     def data(self, texts: Sequence[TextInput]) -> Iterator[Batch]:
@@ -97,8 +101,27 @@ class _Context:
     def measure(self, path: Path) -> fidelity.Fidelity:
         labels = self.eval.labels if self.record.task == "classification" else None
         return fidelity.measure(
-            self.source, path, lambda: self.data(self.eval.inputs), labels, self.record.task
+            self.source,
+            path,
+            lambda: self.data(self.eval.inputs),
+            labels,
+            self.record.task,
+            self.words,
         )
+
+
+def _words(export_dir: Path, eval_set: Examples, tokenizer: Any, record: Any) -> tags.Words:
+    """Where the eval text's words start in the graph's token arrays, their gold tags (when the
+    text has them) and the model's tag names (its config.json, exported beside it)."""
+    from edgedistil.teacher import read_config
+
+    id2label = read_config(export_dir).get("id2label") or {}
+    names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    gold = None
+    if eval_set.tags is not None and eval_set.label_names is not None:
+        gold = [[eval_set.label_names[t] for t in row] for row in eval_set.tags]
+    starts = tags.word_starts(tokenizer, eval_set.inputs, record.sequence_length)
+    return tags.Words(starts=starts, gold=gold, names=names)
 
 
 def quantize(job: Job) -> Result:

@@ -24,7 +24,7 @@ class ExportRecord(Record):
 
     student: str
     target: str | None
-    task: Literal["classification", "embedding"]
+    task: Literal["classification", "token-classification", "embedding"]
     pairs: bool  # the model takes text pairs: its calibration and eval text are pairs too
     inputs: list[str] = Field(min_length=1)
     output: str

@@ -1,6 +1,7 @@
 """A reference against a candidate on eval text (float against int8 ONNX, PyTorch against a
 ``.tflite``, the teacher against an artifact): accuracy when labels are given, else agreement or
-cosine.
+cosine; for a token classifier, entity F1 (``verify.tags``) against the gold tags when given,
+else of the candidate's entities against the reference's.
 
 The "drop" is what the profile's ``[budgets].max_accuracy_drop`` bounds: accuracy points lost
 (labels), the share of sentences whose class changed (no labels), or 1 - mean cosine (an
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.verify import kernels
+from edgedistil.verify import kernels, tags
 from edgedistil.verify.parity import cosines
 from edgedistil.verify.text import Batch
 
@@ -25,7 +26,7 @@ from edgedistil.verify.text import Batch
 class Fidelity:
     task: str
     sentences: int
-    metric: str  # "accuracy", "agreement" or "cosine"
+    metric: str  # "accuracy", "agreement", "cosine", "entity-f1" or "entity-agreement"
     float_score: float
     int8_score: float
     max_abs_diff: float
@@ -49,8 +50,15 @@ def measure(
     data: Callable[[], Iterator[Batch]],
     labels: list[int] | None,
     task: str,
+    words: tags.Words | None = None,
 ) -> Fidelity:
+    """``words``: where a token classifier's words start in ``data``'s arrays, in order."""
     reference, candidate = session(float_path), session(int8_path)
+    if task == tags.TASK:
+        assert words is not None
+        outputs = [(reference.run(None, b)[0], candidate.run(None, b)[0]) for b in data()]
+        f, q = (np.concatenate([o[i] for o in outputs]) for i in (0, 1))
+        return compare_words(f, q, words, words)
     agree: list[bool] = []
     cos: list[float] = []
     right_f: list[bool] = []
@@ -84,6 +92,41 @@ def compare(
         gold = np.asarray(labels)
         right_f, right_q = list(reference.argmax(-1) == gold), list(candidate.argmax(-1) == gold)
     return _score(task, labels, agree, [], right_f, right_q, worst)
+
+
+def compare_words(
+    reference: np.ndarray, candidate: np.ndarray, ref_words: tags.Words, words: tags.Words
+) -> Fidelity:
+    """Two token classifiers' logits, each with where its words start, scored on the words'
+    entities; the gold tags are ``words``'. The same tokenization: logits compare too."""
+    ref = tags.word_tags(reference, ref_words.starts, ref_words.names)
+    cand = tags.word_tags(candidate, words.starts, words.names)
+    return score_tags(ref, cand, words.gold, float(np.max(np.abs(reference - candidate))))
+
+
+def score_tags(
+    reference: list[list[str]],
+    candidate: list[list[str]],
+    gold: list[list[str]] | None,
+    worst: float,
+) -> Fidelity:
+    """Word tags scored as entities: each side's entity F1 on the gold tags, else the
+    candidate's entities against the reference's (``entity-agreement``, the reference 1.0)."""
+    agreement = tags.entity_f1(reference, candidate)
+    metric, f_score, q_score = "entity-agreement", 1.0, agreement
+    if gold is not None:
+        metric = "entity-f1"
+        f_score, q_score = tags.entity_f1(gold, reference), tags.entity_f1(gold, candidate)
+    return Fidelity(
+        task=tags.TASK,
+        sentences=len(reference),
+        metric=metric,
+        float_score=f_score,
+        int8_score=q_score,
+        max_abs_diff=worst,
+        agreement=agreement,
+        mean_cosine=None,
+    )
 
 
 def _score(

@@ -30,11 +30,14 @@ class Text:
     tokens: int
 
 
-def read_text(path: Path, tokenizer: Any, *, warn: bool = True, pairs: bool = False) -> Text:
+def read_text(
+    path: Path, tokenizer: Any, *, warn: bool = True, pairs: bool = False, words: bool = False
+) -> Text:
     """Calibration or eval examples, with the share of their tokens the vocabulary lacks;
-    ``pairs``: text pairs, for a model that takes them (a file without them is refused)."""
+    ``pairs``: text pairs, for a model that takes them (a file without them is refused);
+    ``words``: words with tags, for a token classifier's eval text."""
     try:
-        examples = read_examples(path, pairs=pairs)
+        examples = read_examples(path, pairs=pairs, words=words)
     except DataError as exc:
         raise QuantizeError(f"calibration text: {exc}") from None
     unk, total = 0, 0

@@ -70,9 +70,9 @@ def test_tagged_jsonl_and_its_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"bad.jsonl: example 2 has 1 tags in 'tags' for 2 words"):
         read_examples(bad)
     plain = tmp_path / "plain.txt"
-    plain.write_text("the phone\n")
-    with pytest.raises(DataError, match="plain.txt: a plain text file has no words with tags"):
-        read_examples(plain, words=True)
+    plain.write_text("the  phone was\n")  # untagged text, as words: agreement, not F1
+    as_words = read_examples(plain, words=True)
+    assert as_words.inputs == [["the", "phone", "was"]] and as_words.tags is None
 
 
 def test_tags_go_on_each_words_first_sub_token(tmp_path: Path) -> None:
@@ -113,6 +113,10 @@ def test_distill_a_bert_token_classifier(tmp_path: Path) -> None:
     )
     history = [h["train_loss"] for h in outcome.state.history]
     assert history == pytest.approx([h["train_loss"] for h in again.state.history], rel=1e-4)
+    labelled = tmp_path / "labelled.tsv"
+    labelled.write_text("text\tlabel\nthe phone\tO\nthe watch\tB-DEV\n")
+    with pytest.raises(DistillError, match="labelled.tsv: no words with tags; a token classifier"):
+        distill(Job(teacher=str(teacher), data=labelled, out=tmp_path / "y", settings=_settings()))
     with pytest.raises(DistillError, match="has a token classifier.*--task token-classification"):
         distill(
             Job(
