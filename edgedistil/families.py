@@ -78,6 +78,7 @@ class Family:
     classifier: ClassifierHead = ClassifierHead(
         pool="{base}.pooler.dense", activation="tanh", out="classifier"
     )
+    token_head: str = "classifier"  # a token classifier's Linear on every token (all of HF's)
     litert: bool = True  # export.tf_bert writes its LiteRT / TFLite Micro graph from ``layout``
 
     def position_offset(self, config: Mapping[str, Any]) -> int:

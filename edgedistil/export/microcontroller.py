@@ -29,7 +29,7 @@ from edgedistil.export.micro_interpreter import ALIGNMENT, measure_arena, sample
 from edgedistil.export.tflite import Reference, _input_name, dequantize
 from edgedistil.files import write_atomic, write_json
 from edgedistil.verify import kernels
-from edgedistil.verify.fidelity import Fidelity, compare
+from edgedistil.verify.fidelity import Fidelity
 
 # TFLite Micro's reference kernels run ~100x slower than LiteRT on a host: the first 64 eval
 # sentences catch a TFLite Micro kernel that differs from LiteRT's; LiteRT saw all of them.
@@ -95,9 +95,7 @@ def microcontroller_artifacts(
     fidelity = None
     if reference is not None:
         arrays = {name: a[:sentences] for name, a in reference.arrays.items()}
-        labels = reference.labels[:sentences] if reference.labels is not None else None
-        outputs = run_micro(data, arrays, arena)
-        fidelity = compare(reference.outputs[:sentences], outputs, reference.task, labels)
+        fidelity = reference.score(run_micro(data, arrays, arena), sentences)
     out = out or tflite_path.parent
     digest = hashlib.sha256(data).hexdigest()
     c_path, h_path = write_c_array(data, out, symbol=symbol, arena=arena, source=tflite_path.name)

@@ -44,6 +44,7 @@ from edgedistil.families import (
     family_of,
     litert_names,
 )
+from edgedistil.verify.tags import TASK as TOKEN_TASK
 
 # exact: LiteRT's GELU builtin; tanh: the tanh form (exact for gelu_new) as MUL/ADD/LOGISTIC;
 # sigmoid: x * sigmoid(1.702 x) (Hendrycks & Gimpel), for TFLite Micro, which has no GELU kernel:
@@ -90,6 +91,8 @@ def read_weights(model: Any, head: Head, length: int, *, segments: bool = False)
         a |= _layer(sd, layout.layer.format(i=i), layout, i, scale)
     if head.task == "classification":
         a |= _classifier(model, family.classifier)
+    elif head.task == TOKEN_TASK:
+        a |= _linear(model, family.token_head, "cls")
     elif head.dense is not None:
         a["proj.w"] = np.ascontiguousarray(head.dense.weight.T)
         if head.dense.bias is not None:
@@ -156,15 +159,20 @@ def _layer(
 
 def _classifier(model: Any, head: ClassifierHead) -> dict[str, np.ndarray]:
     """The classification head's matrices: ``pool`` (when the checkpoint has it) and ``cls``."""
-    full = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
-    a: dict[str, np.ndarray] = {}
     pool = None if head.pool is None else head.pool.format(base=model.base_model_prefix)
-    if pool is not None and pool + ".weight" in full:
-        a["pool.w"] = np.ascontiguousarray(full[pool + ".weight"].T)
-        a["pool.b"] = full[pool + ".bias"]
-    a["cls.w"] = np.ascontiguousarray(full[head.out + ".weight"].T)
-    a["cls.b"] = full[head.out + ".bias"]
-    return a
+    names = {k for k, _ in model.named_parameters()}
+    a = _linear(model, pool, "pool") if pool is not None and pool + ".weight" in names else {}
+    return a | _linear(model, head.out, "cls")
+
+
+def _linear(model: Any, module: str, short: str) -> dict[str, np.ndarray]:
+    """A Linear of the whole model, transposed for ``x @ w``, as ``short.w`` and ``short.b``."""
+    layer = model.get_submodule(module)
+    weight = layer.weight.detach().float().numpy()
+    return {
+        f"{short}.w": np.ascontiguousarray(weight.T),
+        f"{short}.b": layer.bias.detach().float().numpy(),
+    }
 
 
 def build(
@@ -454,6 +462,8 @@ def _head(
 ) -> Any:
     import tensorflow as tf
 
+    if head.task == TOKEN_TASK:  # every token's logits, [1, L, classes] as the ONNX graph's
+        return tf.expand_dims(_read(x, parts["cls.w"], c["cls.b"]), 0)
     if head.task == "classification":
         cls = tuple(p[0:1] for p in x)
         reader = "pool" if "pool.b" in c else "cls"

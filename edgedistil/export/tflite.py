@@ -25,7 +25,7 @@ import logging
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,8 +34,11 @@ from edgedistil.export import tflite_ops
 from edgedistil.families import uses_token_types
 from edgedistil.files import staged_file, write_json
 from edgedistil.schemes import Scheme, get_scheme, scheme_names
-from edgedistil.verify import kernels
-from edgedistil.verify.fidelity import Fidelity, compare
+from edgedistil.verify import kernels, tags
+from edgedistil.verify.fidelity import Fidelity, compare, compare_words
+
+if TYPE_CHECKING:
+    from edgedistil.data import Examples
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +74,27 @@ class TFLiteSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class Reference:
-    """The eval text as int32 arrays, PyTorch's outputs on it, and its labels if any: what a
-    later stage (TFLite Micro) compares its own outputs with."""
+    """The eval text as int32 arrays, PyTorch's outputs on it, and its labels if any (for a
+    token classifier, its words): what the LiteRT file and later TFLite Micro are scored by."""
 
     arrays: dict[str, np.ndarray]
     outputs: np.ndarray
     task: str
     labels: list[int] | None
+    words: tags.Words | None = None
+
+    def score(self, candidate: np.ndarray, rows: int | None = None) -> Fidelity:
+        """``candidate``'s outputs on the first ``rows`` sentences (all: None) against
+        PyTorch's. A token classifier is scored on its real tokens only: the graph gives a
+        padding token another position than RoBERTa's PyTorch does (which nothing reads)."""
+        rows = len(candidate) if rows is None else rows
+        reference = self.outputs[:rows]
+        if self.words is None:
+            labels = self.labels[:rows] if self.labels is not None else None
+            return compare(reference, candidate, self.task, labels)
+        real = self.arrays["attention_mask"][:rows, :, None] > 0
+        words = tags.first(self.words, rows)
+        return compare_words(reference * real, candidate * real, words, words)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,10 +119,7 @@ class TFLiteResult:
 @dataclass(frozen=True, kw_only=True)
 class _Prepared:
     fn: Any
-    task: str
-    eval_arrays: dict[str, np.ndarray]
-    labels: list[int] | None
-    reference: np.ndarray
+    reference: Reference
     calibration: list[dict[str, np.ndarray]]
     inputs: tuple[str, ...]
     mask_bias: float
@@ -126,8 +140,8 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
     record = spec.out / f"model.{spec.scheme}.json"
     with staged_file(final) as staging:
         staging.write_bytes(data)
-        outputs, quant = run_litert(staging, prepared.eval_arrays)
-        fidelity = measure(prepared.reference, outputs, prepared.task, prepared.labels)
+        outputs, quant = run_litert(staging, prepared.reference.arrays)
+        fidelity = prepared.reference.score(outputs)
         _check_fidelity(spec, fidelity)
         ops = _check_runtime(data, spec)
         record.unlink(missing_ok=True)  # a file without its record is unfinished, never mismatched
@@ -135,7 +149,7 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
         path=final,
         record=record,
         scheme=spec.scheme,
-        task=prepared.task,
+        task=prepared.reference.task,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         fidelity=fidelity,
@@ -146,12 +160,7 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
         outliers=prepared.outliers,
         sequence_length=spec.sequence_length,
         inputs=prepared.inputs,
-        reference=Reference(
-            arrays=prepared.eval_arrays,
-            outputs=prepared.reference,
-            task=prepared.task,
-            labels=prepared.labels,
-        ),
+        reference=prepared.reference,
     )
     write_json(result.record, record_of(result, spec))
     return result
@@ -179,6 +188,7 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     from edgedistil.export import tf_bert
     from edgedistil.teacher import load_teacher_model, resolve_teacher, takes_pairs
     from edgedistil.verify.parity import torch_outputs
+    from edgedistil.verify.text import encode
 
     teacher = resolve_teacher(str(spec.student))
     model_mod.check_family(teacher)
@@ -191,8 +201,18 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     # a pair model of a family with segments tells its two texts apart by segment ids
     segments = pairs and uses_token_types(teacher.config, tokenizer)
     names = PAIR_NAMES if segments else NAMES
-    arrays, labels, calibration = _text_arrays(spec, tokenizer, names, pairs)
-    reference = torch_outputs(model_mod.wrap(model, head, segments), arrays)
+    tagger = head.task == tags.TASK
+    text, calibration = _text(spec, tokenizer, names, pairs, tagger)
+    arrays = encode(tokenizer, text.inputs, spec.sequence_length, names, "int32")
+    reference = Reference(
+        arrays=arrays,
+        outputs=torch_outputs(model_mod.wrap(model, head, segments), arrays),
+        task=head.task,
+        labels=text.labels,
+        words=tags.words_of(teacher.config, text, tokenizer, spec.sequence_length)
+        if tagger
+        else None,
+    )
     weights = tf_bert.read_weights(model, head, spec.sequence_length, segments=segments)
     found = tf_bert.ranges(weights, calibration, spec.sequence_length)
     gelu = "sigmoid" if spec.runtime == "tflite-micro" else "exact"
@@ -202,12 +222,9 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
         weights, length=spec.sequence_length, gelu=gelu, mask_bias=found.mask_bias,
         outliers=outliers,
     )  # fmt: skip
-    _check_graph(fn, arrays, reference, head.output, gelu, spec.student)
+    _check_graph(fn, reference, head.output, gelu, spec.student)
     return _Prepared(
         fn=fn,
-        task=head.task,
-        eval_arrays=arrays,
-        labels=labels,
         reference=reference,
         calibration=calibration,
         inputs=names,
@@ -217,30 +234,26 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     )
 
 
-def _text_arrays(
-    spec: TFLiteSpec, tokenizer: Any, names: tuple[str, ...], pairs: bool
-) -> tuple[dict[str, np.ndarray], list[int] | None, list[dict[str, np.ndarray]]]:
-    """The eval text as int32 arrays and its labels, and the calibration text in batches:
-    (text, pair) inputs for a pair model."""
-    from edgedistil.verify.text import batches, encode, read_text
+def _text(
+    spec: TFLiteSpec, tokenizer: Any, names: tuple[str, ...], pairs: bool, words: bool
+) -> tuple[Examples, list[dict[str, np.ndarray]]]:
+    """The first eval examples, and the calibration text as int32 batches: (text, pair) inputs
+    for a pair model, words for a token classifier."""
+    from edgedistil.verify.text import batches, read_text
 
-    length = spec.sequence_length
-    text = read_text(spec.eval_text, tokenizer, warn=False, pairs=pairs).examples
-    inputs = text.inputs[: spec.eval_sentences]
-    labels = text.labels[: spec.eval_sentences] if text.labels is not None else None
-    arrays = encode(tokenizer, inputs, length, names, "int32")
-    calib = read_text(spec.calibration, tokenizer, pairs=pairs).examples.inputs
+    text = read_text(spec.eval_text, tokenizer, warn=False, pairs=pairs, words=words).examples
+    calib = read_text(spec.calibration, tokenizer, pairs=pairs, words=words).examples.inputs
     calibration = list(
         batches(
             tokenizer,
             calib[: spec.calibration_sentences],
-            length=length,
+            length=spec.sequence_length,
             names=list(names),
             dtype="int32",
             batch_size=32,
         )  # fmt: skip
     )
-    return arrays, labels, calibration
+    return text.subset(list(range(min(spec.eval_sentences, len(text))))), calibration
 
 
 def _rewrites(outliers: tuple[int, ...], gelu: str) -> tuple[str, ...]:
@@ -262,22 +275,16 @@ def _tokenizer(path: Path) -> Any:
     return load_tokenizer(path, error=ExportError)
 
 
-def _check_graph(
-    fn: Any,
-    arrays: dict[str, np.ndarray],
-    reference: np.ndarray,
-    output: str,
-    gelu: str,
-    student: Path,
-) -> None:
+def _check_graph(fn: Any, reference: Reference, output: str, gelu: str, student: Path) -> None:
+    arrays = reference.arrays
     rows = [
         fn(**{n: a[i : i + 1] for n, a in arrays.items()})[output].numpy()
-        for i in range(len(reference))
+        for i in range(len(reference.outputs))
     ]
-    diff = float(np.max(np.abs(np.concatenate(rows) - reference)))
+    diff = reference.score(np.concatenate(rows)).max_abs_diff
     # an approximated GELU errs in proportion to what it is given: outputs of order 10 (logits
     # of a confident classifier) differ ten times as much as unit-sized ones
-    scale = 1.0 if gelu == "exact" else max(1.0, float(np.max(np.abs(reference))))
+    scale = 1.0 if gelu == "exact" else max(1.0, float(np.max(np.abs(reference.outputs))))
     if diff > GRAPH_LIMIT[gelu] * scale:
         raise ExportError(
             f"{student}: the TensorFlow graph differs from PyTorch by {diff:.2e} (allowed "
@@ -372,13 +379,6 @@ def dequantize(values: np.ndarray, quant: tuple[float, int] | None) -> np.ndarra
         return values.astype(np.float32)
     result: np.ndarray = (values.astype(np.float32) - quant[1]) * quant[0]
     return result
-
-
-def measure(
-    reference: np.ndarray, candidate: np.ndarray, task: str, labels: list[int] | None
-) -> Fidelity:
-    """The quantize stage's ``Fidelity``: accuracy with labels, else agreement, or cosine."""
-    return compare(reference, candidate, task, labels)
 
 
 def _check_fidelity(spec: TFLiteSpec, fidelity: Fidelity) -> None:

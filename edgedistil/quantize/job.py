@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistil.data import Examples, TextInput
+from edgedistil.data import TextInput
 from edgedistil.errors import QuantizeError
 from edgedistil.export.onnx import MODEL_FILE, read_record
 from edgedistil.files import write_json
@@ -65,7 +65,7 @@ class _Context:
     """What every requantization in the fallback shares: paths, tokenizer, eval text."""
 
     def __init__(self, job: Job, work: Path) -> None:
-        from edgedistil.teacher import load_tokenizer
+        from edgedistil.teacher import load_tokenizer, read_config
 
         self.job, self.work = job, work
         self.record = read_record(job.export_dir)
@@ -77,7 +77,11 @@ class _Context:
             job.eval_path, self.tokenizer, warn=False, pairs=self.record.pairs, words=tagger
         ).examples
         self.words = (
-            _words(job.export_dir, self.eval, self.tokenizer, self.record) if tagger else None
+            tags.words_of(
+                read_config(job.export_dir), self.eval, self.tokenizer, self.record.sequence_length
+            )
+            if tagger
+            else None
         )
         self.cache: Path | None = None
 
@@ -108,20 +112,6 @@ class _Context:
             self.record.task,
             self.words,
         )
-
-
-def _words(export_dir: Path, eval_set: Examples, tokenizer: Any, record: Any) -> tags.Words:
-    """Where the eval text's words start in the graph's token arrays, their gold tags (when the
-    text has them) and the model's tag names (its config.json, exported beside it)."""
-    from edgedistil.teacher import read_config
-
-    id2label = read_config(export_dir).get("id2label") or {}
-    names = [str(id2label[k]) for k in sorted(id2label, key=int)]
-    gold = None
-    if eval_set.tags is not None and eval_set.label_names is not None:
-        gold = [[eval_set.label_names[t] for t in row] for row in eval_set.tags]
-    starts = tags.word_starts(tokenizer, eval_set.inputs, record.sequence_length)
-    return tags.Words(starts=starts, gold=gold, names=names)
 
 
 def quantize(job: Job) -> Result:

@@ -34,6 +34,23 @@ class Words:
     names: list[str]  # the model's tag names, by class id
 
 
+def words_of(config: dict[str, Any], eval_set: Any, tokenizer: Any, length: int | None) -> Words:
+    """Where the eval text's words (``data.Examples`` of words) start in the token arrays,
+    their gold tags (when the text has them) and the model's tag names (its ``config.json``)."""
+    id2label = config.get("id2label") or {}
+    names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    gold = None
+    if eval_set.tags is not None and eval_set.label_names is not None:
+        gold = [[eval_set.label_names[t] for t in row] for row in eval_set.tags]
+    return Words(starts=word_starts(tokenizer, eval_set.inputs, length), gold=gold, names=names)
+
+
+def first(words: Words, rows: int) -> Words:
+    """The first ``rows`` sentences' words."""
+    gold = None if words.gold is None else words.gold[:rows]
+    return Words(starts=words.starts[:rows], gold=gold, names=words.names)
+
+
 def word_starts(tokenizer: Any, words: Sequence[Any], length: int | None) -> np.ndarray:
     """[sentences, length] bool: True on each word's first sub-token, padded and truncated as
     ``verify.text.encode`` pads and truncates (to ``length``, or to the longest)."""

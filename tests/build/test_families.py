@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from edgedistil.cli import cli
 from tests.build.test_build import LOCAL, _profile
 from tests.distill.test_pairs import write_pairs
+from tests.distill.test_tokens import TAGS, write_tagged
 from tests.tiny_families import save_tiny_family
 
 WORDS = "the movie was good bad phone battery fast slow timer set for minutes light off on"
@@ -24,6 +25,7 @@ TASKS = {
     "embedding": "Model",
     "classification": "ForSequenceClassification",
     "pairs": "ForSequenceClassification",  # a classifier of text pairs (NLI)
+    "tokens": "ForTokenClassification",  # a tag a word (NER)
 }
 
 
@@ -35,6 +37,23 @@ def _data(path: Path, task: str) -> Path:
         rows = ["text\tlabel"] + [f"{r}\t{LABELS[i % 3]}" for i, r in enumerate(rows)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
+
+
+def _task_data(root: Path, task: str) -> Path:
+    if task == "pairs":
+        return write_pairs(root / "nli.tsv", n=300)
+    if task == "tokens":
+        return write_tagged(root / "ner.jsonl", n=300)
+    return _data(root / ("data.tsv" if task == "classification" else "data.txt"), task)
+
+
+def _head(task: str) -> dict[str, Any]:
+    """The teacher's head: 3 classes, or the tags, with initializer_range 0.5 for a tagger (at
+    0.02 every word gets the same tag, and any two graphs agree on it)."""
+    if task == "tokens":
+        labels = {"id2label": dict(enumerate(TAGS)), "label2id": {t: i for i, t in enumerate(TAGS)}}
+        return {"num_labels": len(TAGS), **labels, "initializer_range": 0.5}
+    return {} if task == "embedding" else {"num_labels": 3}
 
 
 def _build(*args: str | Path) -> Result:
@@ -56,13 +75,8 @@ def onnx_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     """(family, task, folder, data) of a build for an ONNX-only profile; its student is reused."""
     family, task = request.param
     root = tmp_path_factory.mktemp(f"{family}-{task}")
-    extra = {"num_labels": 3} if task != "embedding" else {}
-    teacher = save_tiny_family(root / "teacher", family, TASKS[task], **extra)
-    data = (
-        write_pairs(root / "nli.tsv", n=300)
-        if task == "pairs"
-        else _data(root / ("data.tsv" if task == "classification" else "data.txt"), task)
-    )
+    teacher = save_tiny_family(root / "teacher", family, TASKS[task], **_head(task))
+    data = _task_data(root, task)
     out = root / "onnx"
     result = _build("--target", _profile(root), "--teacher", teacher, "--data", data,
                     "--out", out, *LOCAL)  # fmt: skip
@@ -77,7 +91,8 @@ def _check_release(folder: Path, task: str, source: str, limit: float) -> dict[s
     assert accuracy["status"] == "pass" and accuracy["measured"] <= limit, accuracy
     assert source in accuracy["source"], accuracy["source"]
     teacher = entry["vs_teacher"]
-    assert teacher["metric"] == ("cosine" if task == "embedding" else "accuracy")
+    metrics = {"embedding": "cosine", "tokens": "entity-f1"}
+    assert teacher["metric"] == metrics.get(task, "accuracy")
     assert checks["max_drop_vs_teacher"]["status"] == "pass"
     return {"name": name, "accuracy": accuracy["measured"], "vs_teacher": teacher}
 

@@ -97,3 +97,33 @@ def test_the_artifacts_tag_as_the_pytorch_student_does(built: Path) -> None:
     assert int8.float_score == pytest.approx(recorded["float_score"]) == entity_f1(gold, ours)
     assert int8.int8_score == pytest.approx(recorded["int8_score"])
     assert int8.agreement is not None and int8.agreement >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("target", "runtime"), [("wear-os-watch", "litert"),
+                                                 ("esp32-s3", "tflite-micro")])  # fmt: skip
+def test_a_litert_and_a_micro_token_classifier_score_entities(
+    built: Path, target: str, runtime: str, tmp_path: Path
+) -> None:
+    """The .tflite ends in logits a token; LiteRT (and TFLite Micro) are scored by the entity F1
+    of each word's tag on the eval words, against the gold tags."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'extends = "{target}"\nname = "p"\ndescription = "d"\n')
+    folder = tmp_path / "b"
+    result = _build("--target", profile, "--student", built / "student", "--data",
+                    built.parent / "ner.jsonl", "--out", folder, "--runner", "local",
+                    "--allow-unmeasured")  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    (record,) = [json.loads(p.read_text()) for p in folder.glob("tflite*/model.*.json")]
+    assert record["task"] == "token-classification"
+    assert record["fidelity"]["metric"] == "entity-f1"
+    gate = json.loads((folder / "gate.json").read_text())
+    checks = {c["budget"]: c for c in gate["artifacts"][0]["checks"]}
+    accuracy = checks["max_accuracy_drop"]
+    assert accuracy["status"] == "pass" and f"in {runtime} vs PyTorch" in accuracy["source"]
+    assert checks["max_drop_vs_teacher"]["status"] == "pass"
+    words, _ = _eval(folder)
+    release = json.loads((folder / "manifest.json").read_text())["artifacts"]
+    (entry,) = [a for a in release.values() if a["role"] == "release"]
+    assert entry["vs_teacher"]["metric"] == "entity-f1"
+    assert entry["vs_teacher"]["sentences"] == len(words)
