@@ -215,25 +215,28 @@ def _check_seq_len(job: Job, teacher: Teacher) -> None:
 
 
 def _task(job: Job, model: Any, teacher: Teacher) -> str:
+    """The task asked for, or the one the teacher's head does; a task its head cannot do is
+    one line naming the architecture and the tasks this teacher can be distilled for."""
     tagger = is_token_classifier(teacher.config)
-    if job.task is None and tagger:
-        return TOKEN
-    if (job.task == TOKEN) != tagger and job.task in train.LOGIT_TASKS:
-        head = "a token classifier" if tagger else "no token-classification head"
+    classifier = hasattr(model, "classifier") and not tagger
+    own = TOKEN if tagger else "classification" if classifier else "embedding"
+    task = job.task or own
+    if task in train.LOGIT_TASKS and task != own:
+        kinds = {TOKEN: "a token-classification", "classification": "a classification"}
+        architectures = teacher.config.get("architectures") or ["none named"]
+        can = sorted({own, "embedding"})
         raise DistillError(
-            f'--task {job.task}: the teacher "{job.teacher}" has {head} '
-            f"(architectures {teacher.config.get('architectures')}); distil it with --task "
-            f"{TOKEN if tagger else 'classification'}"
-        )
-    has_head = hasattr(model, "classifier")
-    task = job.task or ("classification" if has_head else "embedding")
-    if task == "classification" and not has_head:
-        raise DistillError(
-            f'--task classification: the teacher "{job.teacher}" has no trained classification '
-            "head; make one first with `edgedistil finetune --teacher ENCODER --data TRAIN.tsv`, "
-            "or distil its embeddings with --task embedding"
+            f'--task {task}: the teacher "{job.teacher}" has no trained {kinds[task][2:]} head '
+            f"(architectures: {', '.join(map(str, architectures))}); it can be distilled with "
+            f"--task {' or '.join(can)}" + _make_head_hint(task)
         )
     return task
+
+
+def _make_head_hint(task: str) -> str:
+    if task != "classification":
+        return ""
+    return "; make a classifier first with `edgedistil finetune --teacher ENCODER --data TRAIN.tsv`"
 
 
 def _tokenizer(teacher: Teacher) -> Any:
