@@ -107,13 +107,14 @@ class State:
 def encode(
     tokenizer: Any,
     texts: Sequence[TextInput],
-    labels: list[int] | None,
+    labels: list[int] | list[list[int]] | None,
     seq_len: int,
     segments: bool = False,
 ) -> Encoded:
-    """Tokenise texts or (text, pair) tuples, truncating to ``seq_len`` (counted, not an
-    error; a pair loses tokens from its longer text first). ``segments`` keeps the token type
-    ids, which tell a BERT the two texts of a pair apart."""
+    """Tokenise texts, (text, pair) tuples or lists of words, truncating to ``seq_len``
+    (counted, not an error; a pair loses tokens from its longer text first). ``labels``: a
+    label a text, or a tag a word (``_encode_words`` aligns them to tokens). ``segments`` keeps
+    the token type ids, which tell a BERT the two texts of a pair apart."""
     full = tokenizer(list(texts), is_split_into_words=is_words(texts), add_special_tokens=True)
     ids, types = full["input_ids"], full.get("token_type_ids") if segments else None
     long = [i for i, row in enumerate(ids) if len(row) > seq_len]

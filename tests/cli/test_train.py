@@ -98,3 +98,30 @@ def test_classification_without_a_head_points_at_finetune(
     data.write_text("sentence\tlabel\na b\t0\nb a\t1\n" * 4)
     result = runner.invoke(cli, _args(tiny_bert, data, tmp_path / "o", "--task", "classification"))
     assert "edgedistil finetune" in error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "extra", "expected"),
+    [
+        ("p.tsv", "premise\thypothesis\tlabel\na\tb\t0\nc\t\t1\n", [],
+         "p.tsv: example 2 has no second text in 'hypothesis'"),
+        ("q.tsv", "text\tlabel\na\t0\nc\t1\n", ["--pair-column", "text_b"],
+         "q.tsv: no column 'text_b' (--pair-column)"),
+        ("n.jsonl", '{"tokens": ["a", "b"], "tags": ["O", "B-X"]}\n{"tokens": ["c"], "tags": []}\n',
+         [], "n.jsonl: example 2 has 0 tags in 'tags' for 1 words; give one tag a word"),
+    ],
+)  # fmt: skip
+def test_a_bad_pair_or_tag_row_is_one_line_naming_it(
+    runner: CliRunner,
+    tiny_classifier: Path,
+    tmp_path: Path,
+    name: str,
+    content: str,
+    extra: list[str],
+    expected: str,
+) -> None:
+    data = tmp_path / name
+    data.write_text(content)
+    result = runner.invoke(cli, _args(tiny_classifier, data, tmp_path / "o", *extra))
+    assert result.exit_code == 1, result.output
+    assert expected in error_line(result)
