@@ -4,9 +4,10 @@ One registered ``Family`` per transformers ``model_type``: the config keys of it
 its positions start, whether it has token types, whether ``distill --hidden`` can narrow it, and
 where its state dict keeps each tensor of the encoder and of its classification head (``Layout``,
 ``ClassifierHead``), which is all the LiteRT / TFLite Micro graph (``export.tf_bert``) needs to
-write it. ``plan``, ``distill.student``, ``distill.width``, ``export.model`` and
-``export.tf_bert`` read these entries instead of comparing model types. A new family of BERT's
-shape is one ``register_family`` call here (plus, for narrowing, the code that does it).
+write it and ``distill.width`` to narrow it. ``plan``, ``distill.student``, ``distill.width``,
+``export.model`` and ``export.tf_bert`` read these entries instead of comparing model types. A
+new family of BERT's post-norm shape is one ``register_family`` call here; another shape (ELECTRA's
+embedding projection, a pre-norm encoder) needs code in ``export.tf_bert`` and ``distill.width``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ class Family:
     intermediate_key: str = "intermediate_size"
     heads_key: str = "num_attention_heads"
     offset_positions: bool = False  # positions numbered from padding_idx + 1 (RoBERTa)
-    token_types: bool = True  # a token-type embedding table
     narrowable: bool = False  # distill.width can narrow its hidden size (by ``layout``)
     layout: Layout = field(default_factory=Layout)
     classifier: ClassifierHead = ClassifierHead(
@@ -80,6 +80,11 @@ class Family:
     )
     token_head: str = "classifier"  # a token classifier's Linear on every token (all of HF's)
     litert: bool = True  # export.tf_bert writes its LiteRT / TFLite Micro graph from ``layout``
+
+    @property
+    def token_types(self) -> bool:
+        """Whether it has a token-type (segment) embedding table."""
+        return self.layout.segment is not None
 
     def position_offset(self, config: Mapping[str, Any]) -> int:
         """Rows of the position table before the first position."""
@@ -147,7 +152,6 @@ register_family(
         hidden_key="dim",
         intermediate_key="hidden_dim",
         heads_key="n_heads",
-        token_types=False,
         narrowable=True,
         layout=Layout(
             segment=None,

@@ -1,4 +1,6 @@
-"""A BERT student rewritten as a plain TensorFlow function that LiteRT and TFLite Micro can run.
+"""A BERT-family student rewritten as a plain TensorFlow function that LiteRT and TFLite Micro
+can run. BERT, DistilBERT, RoBERTa and XLM-R are one encoder under different names: the family's
+``families.Layout`` says where each tensor is, ``families.ClassifierHead`` what its classifier is.
 
 Why not ONNX -> onnx2tf, or the Keras model from transformers: measured on this project, both
 hand the converter graphs that full-integer quantization breaks (LayerNorm's DIV crashed at
@@ -11,7 +13,11 @@ Writing the ~100 lines of the encoder here gives full control over what reaches 
   comparisons or SELECT, and its size is a finite number fitted to the model (see ``mask_bias``)
   so an int8 ADD still resolves the real scores;
 - segments: a single-sentence device input has segment 0 everywhere, so segment row 0 is folded
-  into the position table (one GATHER fewer, one input fewer);
+  into the position table (one GATHER fewer, one input fewer); only a pair model of a family with
+  segments takes ``token_type_ids``;
+- positions start after the family's offset (RoBERTa's padding index + 1); a padding token gets
+  a position of its own rather than RoBERTa's padding row, which changes only outputs at padding
+  (masked as keys, left out of pooling, not read for a token's tag);
 - 1/sqrt(head size) is folded into the query weights; the batch is 1 (a device answers one text);
 - for the calibrated schemes, the residual stream is carried as two tensors: BERT's few outlier
   dimensions (MiniLM-L6: one dimension reaches 223 where the other 383 stay within 4.5) and the
