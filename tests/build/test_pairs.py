@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from edgedistil.cli import cli
+from tests.build._device import TINY_LOGITS_DROP, build_for, release, tflite_record
 from tests.build.test_build import LOCAL, PROFILE
 from tests.conftest import error_line, save_tiny
 from tests.distill.test_pairs import write_pairs
@@ -135,17 +136,12 @@ def test_a_litert_and_a_micro_pair_graph_take_segment_ids(
 ) -> None:
     """BERT tells a pair's texts apart by segment: the .tflite takes token_type_ids, and its
     outputs on the eval pairs are compared with the PyTorch student's (the gate's accuracy)."""
-    profile = tmp_path / "p.toml"
-    profile.write_text(f'extends = "{target}"\nname = "p"\ndescription = "d"\n')
-    folder = tmp_path / "b"
-    result = _build("--target", profile, "--student", built / "student", "--data",
-                    built.parent / "nli.tsv", "--out", folder, "--runner", "local",
-                    "--allow-unmeasured")  # fmt: skip
-    assert result.exit_code == 0, result.output + result.stderr
-    (record,) = [json.loads(p.read_text()) for p in folder.glob("tflite*/model.*.json")]
+    folder = build_for(
+        target, built / "student", built.parent / "nli.tsv", tmp_path / "b", TINY_LOGITS_DROP
+    )
+    record = tflite_record(folder)
     assert list(record["inputs"]) == ["input_ids", "attention_mask", "token_type_ids"]
-    assert record["fidelity"]["agreement"] is not None or record["fidelity"]["accuracy"]
-    gate = json.loads((folder / "gate.json").read_text())
-    checks = {c["budget"]: c for c in gate["artifacts"][0]["checks"]}
+    assert record["fidelity"]["metric"] == "accuracy"  # the eval pairs' labels
+    _, _, checks = release(folder)
     assert checks["max_accuracy_drop"]["status"] == "pass"
     assert checks["max_drop_vs_teacher"]["status"] == "pass"

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from edgedistil.cli import cli
+from tests.build._device import TINY_LOGITS_DROP, build_for, release, tflite_record
 from tests.build.test_build import LOCAL, PROFILE
 from tests.distill.test_tokens import save_tagger, write_tagged
 
@@ -107,23 +108,16 @@ def test_a_litert_and_a_micro_token_classifier_score_entities(
 ) -> None:
     """The .tflite ends in logits a token; LiteRT (and TFLite Micro) are scored by the entity F1
     of each word's tag on the eval words, against the gold tags."""
-    profile = tmp_path / "p.toml"
-    profile.write_text(f'extends = "{target}"\nname = "p"\ndescription = "d"\n')
-    folder = tmp_path / "b"
-    result = _build("--target", profile, "--student", built / "student", "--data",
-                    built.parent / "ner.jsonl", "--out", folder, "--runner", "local",
-                    "--allow-unmeasured")  # fmt: skip
-    assert result.exit_code == 0, result.output + result.stderr
-    (record,) = [json.loads(p.read_text()) for p in folder.glob("tflite*/model.*.json")]
+    folder = build_for(
+        target, built / "student", built.parent / "ner.jsonl", tmp_path / "b", TINY_LOGITS_DROP
+    )
+    record = tflite_record(folder)
     assert record["task"] == "token-classification"
     assert record["fidelity"]["metric"] == "entity-f1"
-    gate = json.loads((folder / "gate.json").read_text())
-    checks = {c["budget"]: c for c in gate["artifacts"][0]["checks"]}
+    _, entry, checks = release(folder)
     accuracy = checks["max_accuracy_drop"]
     assert accuracy["status"] == "pass" and f"in {runtime} vs PyTorch" in accuracy["source"]
     assert checks["max_drop_vs_teacher"]["status"] == "pass"
     words, _ = _eval(folder)
-    release = json.loads((folder / "manifest.json").read_text())["artifacts"]
-    (entry,) = [a for a in release.values() if a["role"] == "release"]
     assert entry["vs_teacher"]["metric"] == "entity-f1"
     assert entry["vs_teacher"]["sentences"] == len(words)
