@@ -20,7 +20,6 @@ trained MiniLM in every layout; ``benchmarks/distill_sst2.py`` measures retentio
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from click.testing import CliRunner  # noqa: E402
 
 from edgedistil.cli import cli  # noqa: E402
-from tests.build._device import build_for, release  # noqa: E402
+from tests.build._device import agreement, build_for, release  # noqa: E402
 from tests.build.test_families import TASKS, _head, _task_data  # noqa: E402
 from tests.tiny_families import FAMILIES, save_tiny_family  # noqa: E402
 
@@ -62,9 +61,8 @@ def _cell(folder: Path) -> str:
     _, entry, checks = release(folder)
     drop = checks["max_accuracy_drop"]["measured"]
     teacher = checks["max_drop_vs_teacher"]["measured"]
-    records = [*folder.glob("tflite*/model.*.json"), *folder.glob("onnx/fidelity.json")]
-    agreement = json.loads(records[0].read_text())["fidelity"].get("agreement")
-    agree = "" if agreement is None else f", agreement {agreement:.3f}"
+    agreed = agreement(folder)
+    agree = "" if agreed is None else f", agreement {agreed:.3f}"
     return f"{entry['vs_teacher']['metric']} {drop:.4f} / {teacher:.4f}{agree}"
 
 

@@ -31,10 +31,13 @@ def build_for(
     return folder
 
 
-# A tiny random classifier's eval split is ~50 rows, and its logits have near ties that int8 may
-# flip: one flip is 2 points, over the targets' 1-2 point budgets, while a broken graph agrees on
-# a third of 3 classes. Measured over every family: 0-4 points.
-TINY_LOGITS_DROP = 0.1
+# A tiny random classifier's labels are arbitrary, so its accuracy drop is the balance of a few
+# flipped near-ties (0-6 of ~50 eval rows measured, benchmarks/family_tasks.py) and says nothing
+# of the graph: a broken one keeps the float student's chance-level accuracy too. Its budget is
+# left wide and the tests assert the release's agreement with PyTorch instead (``agreement``):
+# measured 0.88-1.00 over every family, task and path, where a broken graph agrees on ~1/3.
+TINY_LOGITS_DROP = 0.5
+MIN_AGREEMENT = 0.8
 
 
 def release(folder: Path) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
@@ -43,6 +46,15 @@ def release(folder: Path) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]
     (name,) = [n for n, a in artifacts.items() if a["role"] == "release"]
     (gated,) = json.loads((folder / "gate.json").read_text())["artifacts"]
     return name, artifacts[name], {c["budget"]: c for c in gated["checks"]}
+
+
+def agreement(folder: Path) -> float | None:
+    """The release's agreement with PyTorch (classes, or a token classifier's entities) as its
+    own record has it: the .tflite's against PyTorch, the ONNX int8's against the float graph
+    (which parity holds to PyTorch within 1e-4). None for an embedding model."""
+    records = [*folder.glob("tflite*/model.*.json"), *folder.glob("onnx/fidelity.json")]
+    value = json.loads(records[0].read_text())["fidelity"].get("agreement")
+    return None if value is None else float(value)
 
 
 def tflite_record(folder: Path) -> dict[str, Any]:

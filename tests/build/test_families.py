@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from edgedistil.cli import cli
-from tests.build._device import TINY_LOGITS_DROP, build_for, release
+from tests.build._device import MIN_AGREEMENT, TINY_LOGITS_DROP, agreement, build_for, release
 from tests.build.test_build import LOCAL, _profile
 from tests.distill.test_pairs import write_pairs
 from tests.distill.test_tokens import TAGS, write_tagged
@@ -93,6 +93,9 @@ def _check_release(folder: Path, task: str, source: str, limit: float) -> dict[s
     accuracy = checks["max_accuracy_drop"]
     assert accuracy["status"] == "pass" and accuracy["measured"] <= limit, accuracy
     assert source in accuracy["source"], accuracy["source"]
+    agreed = agreement(folder)
+    assert (agreed is None) == (task == "embedding")
+    assert agreed is None or agreed >= MIN_AGREEMENT, agreed
     teacher = entry["vs_teacher"]
     metrics = {"embedding": "cosine", "tokens": "entity-f1"}
     assert teacher["metric"] == metrics.get(task, "accuracy")

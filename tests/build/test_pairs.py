@@ -13,7 +13,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from edgedistil.cli import cli
-from tests.build._device import TINY_LOGITS_DROP, build_for, release, tflite_record
+from tests.build._device import (
+    MIN_AGREEMENT,
+    TINY_LOGITS_DROP,
+    agreement,
+    build_for,
+    release,
+    tflite_record,
+)
 from tests.build.test_build import LOCAL, PROFILE
 from tests.conftest import error_line, save_tiny
 from tests.distill.test_pairs import write_pairs
@@ -143,5 +150,6 @@ def test_a_litert_and_a_micro_pair_graph_take_segment_ids(
     assert list(record["inputs"]) == ["input_ids", "attention_mask", "token_type_ids"]
     assert record["fidelity"]["metric"] == "accuracy"  # the eval pairs' labels
     _, _, checks = release(folder)
+    assert (agreement(folder) or 0.0) >= MIN_AGREEMENT
     assert checks["max_accuracy_drop"]["status"] == "pass"
     assert checks["max_drop_vs_teacher"]["status"] == "pass"

@@ -12,7 +12,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from edgedistil.cli import cli
-from tests.build._device import TINY_LOGITS_DROP, build_for, release, tflite_record
+from tests.build._device import (
+    MIN_AGREEMENT,
+    TINY_LOGITS_DROP,
+    agreement,
+    build_for,
+    release,
+    tflite_record,
+)
 from tests.build.test_build import LOCAL, PROFILE
 from tests.distill.test_tokens import save_tagger, write_tagged
 
@@ -115,6 +122,7 @@ def test_a_litert_and_a_micro_token_classifier_score_entities(
     assert record["task"] == "token-classification"
     assert record["fidelity"]["metric"] == "entity-f1"
     _, entry, checks = release(folder)
+    assert (agreement(folder) or 0.0) >= MIN_AGREEMENT
     accuracy = checks["max_accuracy_drop"]
     assert accuracy["status"] == "pass" and f"in {runtime} vs PyTorch" in accuracy["source"]
     assert checks["max_drop_vs_teacher"]["status"] == "pass"
