@@ -112,6 +112,19 @@ def family_of(model_type: object) -> Family | None:
     )
 
 
+def require_family(config: Mapping[str, Any], source: object, error: type[Exception]) -> Family:
+    """The family of a ``config.json``, or ``error`` naming the file, its model type and the
+    supported ones: what plan, distill and export each refuse in the same words."""
+    model_type = config.get("model_type")
+    family = family_of(model_type)
+    if family is None:
+        raise error(
+            f"{source}: model_type {model_type!r} is not a BERT-family encoder edgedistil "
+            f"handles; supported: {', '.join(family_names())}"
+        )
+    return family
+
+
 def size_of(config: Mapping[str, Any], which: str) -> int:
     """A size from config.json under its family's key (``which``: layers, hidden, heads or
     intermediate; BERT's keys for a model type no family describes), 0 when absent."""

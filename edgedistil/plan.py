@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.errors import PlanError
-from edgedistil.families import family_names, family_of, narrowable_names
+from edgedistil.families import family_of, narrowable_names, require_family
 from edgedistil.profiles import Profile
 from edgedistil.schemes import get_scheme
 from edgedistil.verify.tags import TASK as TOKEN_TASK
@@ -127,13 +127,7 @@ class Plan:
 
 def read_shape(config: dict[str, Any], source: str) -> Shape:
     """A ``Shape`` from config.json, or one clear error naming the file and the missing key."""
-    model_type = config.get("model_type")
-    family = family_of(model_type)
-    if family is None:
-        raise PlanError(
-            f"{source}: model_type {model_type!r} is not a BERT-family encoder; "
-            f"supported: {', '.join(family_names())}"
-        )
+    family = require_family(config, source, PlanError)
     keys = {
         "vocab_size": "vocab_size",
         "hidden_size": family.hidden_key,

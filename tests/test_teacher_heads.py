@@ -163,3 +163,32 @@ def test_a_headed_checkpoint_whose_config_names_no_architecture(
         teacher.load_teacher_model(teacher.resolve_teacher(str(path)))
     (line,) = _headed_lines(caplog)
     assert "is a checkpoint saved under distilbert.*: loaded as its encoder" in line
+
+
+@pytest.mark.parametrize(
+    ("architecture", "sizes"),
+    [
+        ("ElectraModel", {"embedding_size": 16, "hidden_size": 32}),  # an encoder, another shape
+        ("GPT2Model", {"n_embd": 32, "n_layer": 2, "n_head": 4}),  # no encoder at all
+    ],
+)
+def test_a_family_edgedistil_does_not_handle_is_one_line_naming_the_supported(
+    architecture: str, sizes: dict[str, int], tmp_path: Path
+) -> None:
+    """Refused before training, in the words plan and export use: training a student that no
+    path can export would waste the run."""
+    from tests.conftest import save_tiny
+
+    overrides = {"num_hidden_layers": 2, "num_attention_heads": 4, **sizes}
+    if architecture == "GPT2Model":
+        overrides = sizes
+    path = save_tiny(tmp_path / "teacher", architecture, **overrides)
+    data = write_word_lines(tmp_path / "words.txt", 40, seed=1)
+    for args in (["distill", "--data", str(data), "--out", str(tmp_path / "s")],
+                 ["plan", "--target", "esp32-s3"]):  # fmt: skip
+        result = CliRunner().invoke(cli, [*args, "--teacher", str(path)])
+        assert result.exit_code != 0
+        line = error_line(result)
+        assert "is not a BERT-family encoder edgedistil handles" in line
+        assert "supported: bert, distilbert, roberta, xlm-roberta" in line
+    assert not (tmp_path / "s").exists()

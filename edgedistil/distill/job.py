@@ -24,7 +24,7 @@ from edgedistil.distill import checkpoint, train, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
-from edgedistil.families import family_of, uses_token_types
+from edgedistil.families import require_family, uses_token_types
 from edgedistil.files import move_into, write_json
 from edgedistil.plan import default_layers
 from edgedistil.teacher import (
@@ -202,9 +202,10 @@ def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
 
 
 def _check_seq_len(job: Job, teacher: Teacher) -> None:
-    """Before any training: a length beyond the position table ends inside torch otherwise."""
-    family = family_of(teacher.config.get("model_type"))
-    offset = family.position_offset(teacher.config) if family is not None else 0
+    """Before any training: a family edgedistil cannot export, and a length beyond the position
+    table (which ends inside torch otherwise), are one line each."""
+    family = require_family(teacher.config, teacher.path / "config.json", DistillError)
+    offset = family.position_offset(teacher.config)
     usable = int(teacher.config.get("max_position_embeddings", 512)) - offset
     if job.settings.seq_len > usable:
         raise DistillError(

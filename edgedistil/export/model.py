@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgedistil.errors import ExportError
-from edgedistil.families import family_names, family_of
+from edgedistil.families import family_of, require_family
 from edgedistil.families import uses_token_types as uses_token_types  # where it used to live
 from edgedistil.teacher import (
     DENSE_MODULE,
@@ -70,13 +70,7 @@ class Head:
 
 
 def check_family(teacher: Teacher) -> str:
-    model_type = str(teacher.config.get("model_type", ""))
-    if family_of(model_type) is None:
-        raise ExportError(
-            f'{teacher.path / "config.json"}: model_type "{model_type}" is not BERT-family; '
-            f"export handles {', '.join(family_names())}"
-        )
-    return model_type
+    return require_family(teacher.config, teacher.path / "config.json", ExportError).model_type
 
 
 def position_offset(config: dict[str, Any]) -> int:
