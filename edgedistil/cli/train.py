@@ -238,7 +238,8 @@ def distill(
 )
 @_training_options
 def finetune(teacher: str, **kw: Any) -> None:
-    """Fine-tune an encoder into a classification teacher on labelled data."""
+    """Fine-tune an encoder into a classification teacher on labelled data: texts (or text
+    pairs) with a label each, or JSONL words with a tag each (a token classifier)."""
     from edgedistil.distill import job as jobs
 
     if kw["data"] is None:
@@ -246,7 +247,7 @@ def finetune(teacher: str, **kw: Any) -> None:
     job = _job(kw, teacher, _settings(kw))
     with _TrainingProgress(make_console()) as progress:
         outcome = jobs.finetune(job, progress)
-    _print_outcome(outcome)
+    _print_outcome(outcome, role="teacher")
 
 
 def _is_rank0() -> bool:
@@ -318,14 +319,15 @@ class _TrainingProgress:
         self.bar.console.print(f"epoch {epoch}: {shown}")
 
 
-def _print_outcome(outcome: Any) -> None:
+def _print_outcome(outcome: Any, role: str = "student") -> None:
     if not _is_rank0():
         return
     console = make_console()
     best = outcome.state.best
     metric = "cosine" if outcome.task == "embedding" else "accuracy"
+    task = "classification" if outcome.task == "finetune" else outcome.task
     console.print(
-        f"Wrote {outcome.out}: {outcome.task} student, layers {outcome.layer_map or '-'}, "
+        f"Wrote {outcome.out}: {task} {role}, layers {outcome.layer_map or '-'}, "
         f"hidden {outcome.hidden}, {outcome.parameters / 1e6:.2f}M parameters, "
         f"vocabulary {outcome.vocab_size:,}; "
         f"best eval {metric} {best:.4f} after {outcome.state.epoch} epoch(s); "

@@ -160,35 +160,20 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
 
 
 def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
-    """An encoder plus a fresh classification head, trained on hard labels."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
+    """An encoder plus a fresh head trained on hard labels: a sequence classifier on labelled
+    texts (or pairs), a token classifier on words with a tag each."""
     teacher = resolve_teacher(job.teacher)
     _check_seq_len(job, teacher)
     encoder = load_teacher_model(teacher)
     train_set, eval_set = _data(job, need_labels=True)
-    if train_set.words is not None:
-        raise DistillError(
-            f"{job.data}: words with tags; finetune makes a sequence classifier (a label a "
-            "text), not a token classifier: start from a ForTokenClassification teacher and "
-            "`edgedistil distill --task token-classification`"
-        )
-    names = train_set.label_names or []
-    config = AutoConfig.from_pretrained(
-        str(teacher.path),
-        local_files_only=True,
-        num_labels=len(names),
-        id2label=dict(enumerate(names)),
-        label2id={n: i for i, n in enumerate(names)},
-        architectures=None,
-    )
+    tagger = train_set.words is not None
     train.set_seed(job.settings.seed)  # the new head's initial weights follow the seed
-    model = AutoModelForSequenceClassification.from_config(config)  # type: ignore[no-untyped-call]
-    base = getattr(encoder, "base_model", encoder)
-    model.base_model.load_state_dict(base.state_dict(), strict=False)
+    model = _with_head(teacher, encoder, train_set.label_names or [], tagger)
     settings = dataclasses.replace(
         job.settings,
-        task="finetune",
+        # a tagger trains on its tags alone: no teacher, so no soft targets and no cosine
+        task=TOKEN if tagger else "finetune",
+        weights=dataclasses.replace(job.settings.weights, kd=0.0, cos=0.0),
         layer_map=[],
         lr=job.lr or LR_BY_TASK["finetune"],
         pairs=train_set.pairs is not None,
@@ -199,6 +184,30 @@ def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
     _save(job, run, tokenizer, teacher, state)
     train.leave_group()
     return _outcome(job, run, state, train_set, eval_set)
+
+
+def _with_head(teacher: Teacher, encoder: Any, names: list[str], tagger: bool) -> Any:
+    """The teacher's encoder under a fresh classification head (a token classifier's for
+    ``tagger``) with ``names`` as its labels."""
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
+
+    config = AutoConfig.from_pretrained(
+        str(teacher.path),
+        local_files_only=True,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)},
+        architectures=None,
+    )
+    factory: Any = AutoModelForTokenClassification if tagger else AutoModelForSequenceClassification
+    model = factory.from_config(config)
+    base = getattr(encoder, "base_model", encoder)
+    model.base_model.load_state_dict(base.state_dict(), strict=False)
+    return model
 
 
 def _check_seq_len(job: Job, teacher: Teacher) -> None:
