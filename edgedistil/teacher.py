@@ -328,7 +328,7 @@ def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
 
     Built from the config and filled with ``load_state_dict`` rather than ``from_pretrained``, so
     the weights always pass through ``load_state_dict`` above (safetensors or weights_only). A
-    checkpoint saved with a head other than a sequence classifier loads as its encoder
+    checkpoint saved with a head other than a sequence or token classifier loads as its encoder
     (``_as_encoder``).
     """
     model = _build_from_config(teacher)
@@ -361,7 +361,7 @@ def load_teacher_model(teacher: Teacher) -> torch.nn.Module:
 def _as_encoder(
     model: torch.nn.Module, state: dict[str, torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor], list[str] | None]:
-    """A checkpoint of the encoder with a head (MaskedLM, PreTraining, TokenClassification...)
+    """A checkpoint of the encoder with a head (MaskedLM, PreTraining, QuestionAnswering...)
     as the encoder's own weights, and the names of the head tensors left out; the state as it
     is, and None, for a checkpoint of the model ``model`` is. Generic over families: the
     encoder's tensors are those under transformers' ``base_model_prefix`` (``bert.``,
