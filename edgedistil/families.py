@@ -3,9 +3,9 @@
 One registered ``Family`` per transformers ``model_type``: the config keys of its sizes, where
 its positions start, whether it has token types, whether ``distill --hidden`` can narrow it, and
 where its state dict keeps each tensor of the encoder and of its classification head (``Layout``,
-``ClassifierHead``), which is all the LiteRT / TFLite Micro graph (``export.tf_bert``) needs to
-write it and ``distill.width`` to narrow it. ``plan``, ``distill.student``, ``distill.width``,
-``export.model`` and ``export.tf_bert`` read these entries instead of comparing model types. A
+``ClassifierHead``), which is all the LiteRT / TFLite Micro graph needs to write it
+(``export.tf_weights``) and ``distill.width`` to narrow it. ``plan``, ``distill.student``, ``distill.width``,
+``export.model`` and ``export.tf_weights`` read these entries instead of comparing model types. A
 new family of BERT's post-norm shape is one ``register_family`` call here; another shape (ELECTRA's
 embedding projection, a pre-norm encoder) needs code in ``export.tf_bert`` and ``distill.width``.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from edgedistil._registry import Registry
 
-# The encoder's pieces that ``export.tf_bert`` reads, by its own short name.
+# The encoder's pieces that ``export.tf_weights`` reads, by their short names in the graph.
 LINEARS = ("q", "k", "v", "o", "up", "down")
 NORMS = ("ln1", "ln2")
 
@@ -79,7 +79,7 @@ class Family:
         pool="{base}.pooler.dense", activation="tanh", out="classifier"
     )
     token_head: str = "classifier"  # a token classifier's Linear on every token (all of HF's)
-    litert: bool = True  # export.tf_bert writes its LiteRT / TFLite Micro graph from ``layout``
+    litert: bool = True  # export.tf_weights reads it by ``layout`` for the LiteRT graph
 
     @property
     def token_types(self) -> bool:

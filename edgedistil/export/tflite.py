@@ -185,7 +185,7 @@ def _check_runtime(data: bytes, spec: TFLiteSpec) -> tflite_ops.OpCheck:
 
 def _prepare(spec: TFLiteSpec) -> _Prepared:
     from edgedistil.export import model as model_mod
-    from edgedistil.export import tf_bert
+    from edgedistil.export import tf_bert, tf_weights
     from edgedistil.teacher import load_teacher_model, resolve_teacher, takes_pairs
     from edgedistil.verify.parity import torch_outputs
     from edgedistil.verify.text import encode
@@ -213,7 +213,7 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
         if tagger
         else None,
     )
-    weights = tf_bert.read_weights(model, head, spec.sequence_length, segments=segments)
+    weights = tf_weights.read_weights(model, head, spec.sequence_length, segments=segments)
     found = tf_bert.ranges(weights, calibration, spec.sequence_length)
     gelu = "sigmoid" if spec.runtime == "tflite-micro" else "exact"
     # int8 activations need the outliers apart; float, dynamic-range and 16-bit schemes do not

@@ -243,7 +243,7 @@ def test_a_dense_with_bias_and_tanh_is_computed_as_pytorch_does(
     import shutil
 
     from edgedistil.export import model as model_mod
-    from edgedistil.export import tf_bert
+    from edgedistil.export import tf_bert, tf_weights
     from edgedistil.verify.parity import torch_outputs
     from edgedistil.verify.text import encode as encode_arrays
 
@@ -267,7 +267,7 @@ def test_a_dense_with_bias_and_tanh_is_computed_as_pytorch_does(
     arrays = encode_arrays(tokenizer, texts, 16, ("input_ids", "attention_mask"), "int32")
     reference = torch_outputs(model_mod.wrap(model, head, False), arrays)
     fn = tf_bert.build(
-        tf_bert.read_weights(model, head, 16),
+        tf_weights.read_weights(model, head, 16),
         length=16,
         gelu="exact",
         mask_bias=1000.0,

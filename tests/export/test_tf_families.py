@@ -46,7 +46,7 @@ def _graph_rows(fn: Any, arrays: dict[str, np.ndarray], output: str) -> np.ndarr
 def test_the_graph_of_each_family_computes_what_pytorch_computes(
     family: str, architecture: str, outliers: tuple[int, ...], tmp_path: Path
 ) -> None:
-    from edgedistil.export import tf_bert
+    from edgedistil.export import tf_bert, tf_weights
     from edgedistil.export.model import wrap
     from edgedistil.verify.parity import torch_outputs
     from edgedistil.verify.text import encode
@@ -57,7 +57,7 @@ def test_the_graph_of_each_family_computes_what_pytorch_computes(
     )
     arrays = encode(tokenizer, TEXTS, LENGTH, ("input_ids", "attention_mask"), "int32")
     reference = torch_outputs(wrap(model, head, False), arrays)
-    weights = tf_bert.read_weights(model, head, LENGTH)
+    weights = tf_weights.read_weights(model, head, LENGTH)
     fn = tf_bert.build(weights, length=LENGTH, gelu="exact", mask_bias=1000.0, outliers=outliers)
     got = _graph_rows(fn, arrays, head.output)
     assert got.shape == reference.shape  # a token classifier's: [sentences, length, classes]
@@ -70,7 +70,7 @@ def test_the_graph_of_each_family_computes_what_pytorch_computes(
 def test_a_pair_graph_takes_segment_ids_and_matches_pytorch(tmp_path: Path) -> None:
     import torch
 
-    from edgedistil.export import tf_bert
+    from edgedistil.export import tf_bert, tf_weights
 
     model, head, tokenizer = _load(
         save_tiny_family(tmp_path / "bert", "bert", "ForSequenceClassification", num_labels=2)
@@ -86,7 +86,7 @@ def test_a_pair_graph_takes_segment_ids_and_matches_pytorch(tmp_path: Path) -> N
     model.base_model.embeddings.token_type_embeddings.weight.data[1] = torch.randn(32)
     with torch.no_grad():
         reference = model(**{n: torch.from_numpy(a).long() for n, a in arrays.items()}).logits
-    weights = tf_bert.read_weights(model, head, LENGTH, segments=True)
+    weights = tf_weights.read_weights(model, head, LENGTH, segments=True)
     assert tf_bert.input_names(weights) == names
     fn = tf_bert.build(weights, length=LENGTH, gelu="exact", mask_bias=1000.0)
     got = _graph_rows(fn, arrays, head.output)
@@ -100,8 +100,8 @@ def test_a_pair_graph_takes_segment_ids_and_matches_pytorch(tmp_path: Path) -> N
 
 
 def test_a_family_without_segments_keeps_two_inputs_even_for_pairs(tmp_path: Path) -> None:
-    from edgedistil.export import tf_bert
+    from edgedistil.export import tf_bert, tf_weights
 
     model, head, _ = _load(save_tiny_family(tmp_path / "d", "distilbert"))
-    weights = tf_bert.read_weights(model, head, LENGTH, segments=True)
+    weights = tf_weights.read_weights(model, head, LENGTH, segments=True)
     assert tf_bert.input_names(weights) == ("input_ids", "attention_mask")

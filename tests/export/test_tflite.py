@@ -64,11 +64,11 @@ def _reference(student: Path) -> tuple[Any, Any, dict[str, np.ndarray], np.ndarr
 def test_tf_graph_computes_what_pytorch_computes(
     fixture: str, gelu: str, outliers: tuple[int, ...], request: pytest.FixtureRequest
 ) -> None:
-    from edgedistil.export import tf_bert
+    from edgedistil.export import tf_bert, tf_weights
     from edgedistil.export.tflite import GRAPH_LIMIT
 
     model, head, arrays, reference = _reference(request.getfixturevalue(fixture))
-    weights = tf_bert.read_weights(model, head, LENGTH)
+    weights = tf_weights.read_weights(model, head, LENGTH)
     fn = tf_bert.build(weights, length=LENGTH, gelu=gelu, mask_bias=1000.0, outliers=outliers)
     rows = [
         fn(**{name: a[i : i + 1] for name, a in arrays.items()})[head.output].numpy()
