@@ -1,13 +1,14 @@
 """Model families: what each stage needs to know about one ``model_type`` of teacher.
 
 One registered ``Family`` per transformers ``model_type``: the config keys of its sizes, where
-its positions start, whether it has token types, whether ``distill --hidden`` can narrow it, and
-where its state dict keeps each tensor of the encoder and of its classification head (``Layout``,
-``ClassifierHead``), which is all the LiteRT / TFLite Micro graph needs to write it
-(``export.tf_weights``) and ``distill.width`` to narrow it. ``plan``, ``distill.student``, ``distill.width``,
-``export.model`` and ``export.tf_weights`` read these entries instead of comparing model types. A
-new family of BERT's post-norm shape is one ``register_family`` call here; another shape (ELECTRA's
-embedding projection, a pre-norm encoder) needs code in ``export.tf_bert`` and ``distill.width``.
+its positions start, whether ``distill --hidden`` can narrow it, and where its state dict keeps
+each tensor of the encoder and of its heads (``Layout``, ``ClassifierHead``, ``token_head``),
+which is all the LiteRT / TFLite Micro graph needs to write it (``export.tf_weights``) and
+``distill.width`` to narrow it. ``plan``, ``distill.student``, ``distill.width``,
+``export.model`` and ``export.tf_weights`` read these entries instead of comparing model types.
+A new family of BERT's post-norm shape is one ``register_family`` call here; another shape
+(ELECTRA's embedding projection, a pre-norm encoder) needs code in ``export.tf_weights``,
+``export.tf_bert`` and ``distill.width``.
 """
 
 from __future__ import annotations
