@@ -161,7 +161,8 @@ static void edt_lower(edt_state *st, uint32_t cp) {
 
 #if EDT_STRIP_ACCENTS
 /* NFD, then non-spacing marks dropped: a mark is dropped whole (EDT_MN), a precomposed
- * character becomes what is left of its decomposition (edt_strip_*), Hangul by arithmetic. */
+ * character becomes what is left of its decomposition (edt_strip16_* for one BMP character,
+ * edt_strip_* for the rest), Hangul by arithmetic. */
 static void edt_strip(edt_state *st, uint32_t cp) {
     size_t lo = 0, hi = sizeof(edt_strip_keys) / sizeof(edt_strip_keys[0]);
     if (edt_class(cp) & EDT_MN) return;
@@ -171,6 +172,19 @@ static void edt_strip(edt_state *st, uint32_t cp) {
         edt_lower(st, 0x1161u + (s % 588u) / 28u);
         if (s % 28u) edt_lower(st, 0x11A7u + s % 28u);
         return;
+    }
+    if (cp < 0x10000u) {
+        hi = sizeof(edt_strip16_keys) / sizeof(edt_strip16_keys[0]);
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (edt_strip16_keys[mid] < cp) lo = mid + 1; else hi = mid;
+        }
+        if (lo < sizeof(edt_strip16_keys) / sizeof(edt_strip16_keys[0]) && edt_strip16_keys[lo] == cp) {
+            edt_lower(st, edt_strip16_vals[lo]);
+            return;
+        }
+        lo = 0;
+        hi = sizeof(edt_strip_keys) / sizeof(edt_strip_keys[0]);
     }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
