@@ -83,7 +83,8 @@ def report(name: str, folder: Path, out: Path, check: bool) -> None:
     flash = arm_flash(result.c_path)
     if flash is None:
         print(
-            f"  Cortex-M7 flash: skipped, {ARM_GCC} is not installed (apt-get install gcc-arm-none-eabi)"
+            f"  Cortex-M7 flash: skipped, {ARM_GCC} is not installed "
+            "(apt-get install gcc-arm-none-eabi)"
         )
     else:
         text, data, bss = flash
