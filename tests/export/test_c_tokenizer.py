@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edgedistil.errors import ExportError
-from edgedistil.export.c_tokenizer import write_c_tokenizer
+from edgedistil.export.c_tokenizer import refusal, write_c_tokenizer
 from tests.conftest import write_vocab
 from tests.tiny_families import save_tiny_family
 
@@ -255,6 +255,8 @@ def test_a_tokenizer_that_is_not_wordpiece_is_one_clear_refusal(
     with pytest.raises(ExportError) as caught:
         write_c_tokenizer(folder, tmp_path / "c", sequence_length=16)
     message = str(caught.value)
+    assert refusal(folder) == message  # what a build notes when it writes no C tokenizer
+    assert refusal(tiny_folder(tmp_path / "tiny")) is None
     assert "\n" not in message
     assert str(folder) in message and "only WordPiece" in message
     assert not (tmp_path / "c" / "tokenizer.c").exists()
