@@ -19,6 +19,11 @@ the mappings between characters no token of this vocabulary holds (``_Unused``: 
 makes its word one [UNK] whatever it maps to). For BERT's vocabulary that is 7,979 bytes of
 Unicode tables (25,663 with every mapping), against 384,122 of vocabulary.
 
+Not expressed, and refused with one line (``refusal`` says why; a build then writes no C): a
+tokenizer that is not WordPiece with BERT's normalizer and pre-tokenizer, an added token that is
+not plain ASCII matched as written, and a vocabulary holding a spacing combining mark that NFD
+would reorder (the runtime keeps marks in text order; ``_check_reordering``).
+
 Vocabulary: a sorted array searched by halves (blob of token bytes, offsets, ids) or a byte trie
 (label, first child, child count, id per node), whichever is smaller for this vocabulary; the
 comment in ``tokenizer.c`` gives both sizes. For BERT's 30,522 tokens the sorted array is
@@ -184,6 +189,7 @@ def read_spec(directory: Path) -> WordPieceSpec:
     if why := _refusal(directory, spec):
         raise ExportError(why)
     model = spec["model"]
+    _check_reordering(directory, spec, model["vocab"])
     normalizer = spec.get("normalizer") or {}
     lowercase = bool(normalizer.get("lowercase", False))
     strip = normalizer.get("strip_accents")
@@ -205,6 +211,28 @@ def read_spec(directory: Path) -> WordPieceSpec:
 
 
 _SPECIAL_DEFAULTS = {"unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]"}
+
+
+def _check_reordering(directory: Path, spec: dict[str, Any], vocab: dict[str, int]) -> None:
+    """NFD puts combining marks in canonical order; the runtime keeps them in text order. With
+    the non-spacing marks dropped, only the marks that survive stripping (25 spacing marks with
+    a combining class, U+1D165 and its kin) could move, and a word holding one that no token
+    holds is one [UNK] in either order. A vocabulary that holds one is refused: the C would not
+    give its ids."""
+    normalizer = spec.get("normalizer") or {}
+    strip = normalizer.get("strip_accents")
+    if not (normalizer.get("lowercase") if strip is None else strip):
+        return  # no NFD, no reordering
+    alphabet = {ch for token in vocab for ch in token}
+    held = sorted(
+        ch for ch in alphabet if unicodedata.combining(ch) and unicodedata.category(ch) != "Mn"
+    )
+    if held:
+        names = ", ".join(f"U+{ord(ch):04X}" for ch in held)
+        raise ExportError(
+            f"{directory}: the vocabulary holds combining marks that NFD reorders ({names}); "
+            "the C tokenizer keeps marks in text order, so it cannot give this tokenizer's ids"
+        )
 
 
 def _tokenizer_config(directory: Path) -> dict[str, Any]:

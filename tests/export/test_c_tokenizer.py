@@ -262,6 +262,20 @@ def test_a_tokenizer_that_is_not_wordpiece_is_one_clear_refusal(
     assert not (tmp_path / "c" / "tokenizer.c").exists()
 
 
+def test_a_vocabulary_holding_a_mark_nfd_reorders_is_refused(tmp_path: Path) -> None:
+    """HF puts U+1D16D U+1D165 (classes 226, 216) in canonical order, the C in text order: only
+    a vocabulary that holds one of them could see the difference."""
+    folder = tiny_folder(tmp_path / "tiny")
+    with (folder / "vocab.txt").open("a", encoding="utf-8") as vocab:
+        vocab.write("\U0001d165\n")
+    with pytest.raises(ExportError, match=r"combining marks that NFD reorders \(U\+1D165\)"):
+        write_c_tokenizer(folder, tmp_path / "c", sequence_length=8)
+    cased = tiny_folder(tmp_path / "cased", do_lower_case=False)  # no NFD: nothing to reorder
+    with (cased / "vocab.txt").open("a", encoding="utf-8") as vocab:
+        vocab.write("\U0001d165\n")
+    assert refusal(cased) is None
+
+
 def test_the_tables_are_measured_and_both_vocabulary_layouts_are_named(tmp_path: Path) -> None:
     result = write_c_tokenizer(tiny_folder(tmp_path / "tiny"), tmp_path / "c", sequence_length=8)
     assert result.vocab_layout == "sorted"
