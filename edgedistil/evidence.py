@@ -198,10 +198,11 @@ def measurements(
     found = {"model_bytes": Measurement(float(size), "file size")}
     if profile.device.is_microcontroller and profile.device.runtime_overhead_bytes:
         overhead = profile.device.runtime_overhead_bytes
-        found["flash_bytes"] = Measurement(
-            float(size + overhead),
-            f"model bytes + [device].runtime_overhead_bytes ({overhead:,}, an estimate)",
-        )
+        tokenizer = int(info.get("tokenizer_flash_bytes") or 0)
+        source = f"model bytes + [device].runtime_overhead_bytes ({overhead:,}, an estimate)"
+        if tokenizer:
+            source += f" + the C tokenizer beside the C array ({tokenizer:,})"
+        found["flash_bytes"] = Measurement(float(size + overhead + tokenizer), source)
     for quantity in ("arena_bytes", "accuracy_drop", "drop_vs_teacher"):
         if quantity in info:
             found[quantity] = Measurement(float(info[quantity]), info[f"{quantity}_source"])

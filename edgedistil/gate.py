@@ -28,7 +28,7 @@ class Budget:
 
 BUDGETS = (
     Budget("max_model_bytes", "model_bytes", "model size", "bytes"),
-    Budget("max_flash_bytes", "flash_bytes", "flash (model + runtime)", "bytes"),
+    Budget("max_flash_bytes", "flash_bytes", "flash (model + runtime + C tokenizer)", "bytes"),
     Budget("max_arena_bytes", "arena_bytes", "tensor arena", "bytes"),
     Budget("max_peak_rss_bytes", "peak_rss_bytes", "peak RSS", "bytes"),
     Budget("max_p95_latency_ms", "p95_latency_ms", "p95 latency", "ms"),

@@ -283,3 +283,14 @@ def test_a_microcontroller_is_judged_on_flash_with_the_runtime_estimate(tmp_path
     assert flash.measured is not None and flash.measured.value == 5_000 + 1_048_576
     assert "runtime_overhead_bytes (1,048,576, an estimate)" in flash.measured.source
     assert _check(gate, "max_arena_bytes").status == "skipped"  # the build recorded no arena
+
+
+def test_a_microcontrollers_flash_counts_the_c_tokenizer_beside_its_array(tmp_path: Path) -> None:
+    folder = _build(tmp_path, "esp32-s3", "micro/model.tflite")
+    manifest = Manifest.open(folder)
+    manifest.data["artifacts"]["micro/model.tflite"]["tokenizer_flash_bytes"] = 30_000
+    manifest.save()
+    gate = _gate(folder, load_profile("esp32-s3"), allow_unmeasured=True)
+    flash = _check(gate, "max_flash_bytes")
+    assert flash.measured is not None and flash.measured.value == 5_000 + 1_048_576 + 30_000
+    assert "+ the C tokenizer beside the C array (30,000)" in flash.measured.source

@@ -7,7 +7,8 @@
   the smallest ``arena_size`` with which it allocates and runs the model, found by bisection to
   16 bytes (its allocation alignment). The Python wrapper has no ``arena_used_bytes``; the
   bisection is what a firmware engineer does by hand, done exactly (``micro_interpreter.py``).
-- Flash: model bytes + the profile's ``[device].runtime_overhead_bytes``.
+- Flash: model bytes + the profile's ``[device].runtime_overhead_bytes`` + the generated C
+  tokenizer's (``c_tokenizer``) when the build writes one beside the C array.
 - Both against ``[budgets]``: a part that does not fit is data (the result says by how much),
   not an exception, as the release gate wants it.
 - TFLite Micro's own output on eval text against the PyTorch reference.
@@ -61,6 +62,7 @@ class MCUResult:
     model_bytes: int
     arena_bytes: int
     flash_bytes: int
+    tokenizer_bytes: int  # the C tokenizer's flash, in flash_bytes (0: none shipped)
     checks: tuple[BudgetCheck, ...]
     fidelity: Fidelity | None
 
@@ -77,10 +79,12 @@ def microcontroller_artifacts(
     reference: Reference | None = None,
     sentences: int = MICRO_SENTENCES,
     symbol: str = "g_model",
+    tokenizer_bytes: int = 0,
 ) -> MCUResult:
     """C array, measured arena and flash for ``profile`` (a ``profiles.Profile``).
 
     ``reference``: ``TFLiteResult.reference``, to compare TFLite Micro's output with PyTorch's.
+    ``tokenizer_bytes``: the flash of the C tokenizer shipped beside it (0: none).
     """
     if not tflite_path.is_file():
         raise ExportError(f"{tflite_path}: no such .tflite file")
@@ -99,7 +103,7 @@ def microcontroller_artifacts(
     out = out or tflite_path.parent
     digest = hashlib.sha256(data).hexdigest()
     c_path, h_path = write_c_array(data, out, symbol=symbol, arena=arena, source=tflite_path.name)
-    flash = len(data) + profile.device.runtime_overhead_bytes
+    flash = len(data) + profile.device.runtime_overhead_bytes + tokenizer_bytes
     budgets = profile.budgets
     checks = (
         BudgetCheck(name="model", value=len(data), limit=budgets.max_model_bytes),
@@ -114,6 +118,7 @@ def microcontroller_artifacts(
         model_bytes=len(data),
         arena_bytes=arena,
         flash_bytes=flash,
+        tokenizer_bytes=tokenizer_bytes,
         checks=checks,
         fidelity=fidelity,
     )
@@ -129,6 +134,7 @@ def _record(result: MCUResult, profile: Any, source: Path) -> dict[str, Any]:
         "model_bytes": result.model_bytes,
         "arena_bytes": result.arena_bytes,
         "runtime_overhead_bytes": profile.device.runtime_overhead_bytes,
+        "tokenizer_flash_bytes": result.tokenizer_bytes,
         "flash_bytes": result.flash_bytes,
         "budgets": [asdict(c) | {"passed": c.passed, "over_by": c.over_by} for c in result.checks],
         "fits": result.fits,

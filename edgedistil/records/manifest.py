@@ -40,6 +40,7 @@ class Artifact(_Partial):
     drop_vs_teacher: float | None = None
     drop_vs_teacher_source: str | None = None
     drop_vs_teacher_unmeasured: str | None = None
+    tokenizer_flash_bytes: int | None = None  # the C tokenizer beside a C array (build.micro)
     eval_unk_rate: float | None = None
     eval_unk_sentences: float | None = None
     eval_unk_source: str | None = None

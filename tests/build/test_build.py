@@ -7,6 +7,7 @@ import html
 import json
 import platform
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -564,8 +565,17 @@ def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasure
     arena = checks["max_arena_bytes"]
     assert arena["status"] == "pass" and 0 < arena["measured"] < arena["limit"]
     flash = checks["max_flash_bytes"]["measured"]
-    assert flash == checks["max_model_bytes"]["measured"] + 1_048_576  # + the runtime estimate
+    record = json.loads((folder / "tflite-micro" / "model_data.json").read_text())
+    tokenizer = record["tokenizer_flash_bytes"]  # the C tokenizer beside the C array
+    assert tokenizer > 1_440 and record["flash_bytes"] == flash
+    assert flash == checks["max_model_bytes"]["measured"] + 1_048_576 + tokenizer
     assert (folder / "tflite-micro" / "model_data.cc").is_file()
+    stage = json.loads((folder / "manifest.json").read_text())["stages"]["tflite-micro-verify"]
+    assert {"tflite-micro/tokenizer.c", "tflite-micro/tokenizer.h"} <= set(stage["outputs"])
+    if shutil.which("gcc"):  # what a firmware compiles: C99, every warning an error
+        source = folder / "tflite-micro" / "tokenizer.c"
+        subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", "-o",
+                        str(tmp_path / "tokenizer.o"), str(source)], check=True)  # fmt: skip
     assert (folder / "tflite-micro" / "tokenizer.json").is_file()
     teacher = checks["max_drop_vs_teacher"]
     assert teacher["status"] == "pass"
