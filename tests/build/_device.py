@@ -12,6 +12,23 @@ from click.testing import CliRunner
 from edgedistil.cli import cli
 
 
+def build_onnx(teacher: Path, data: Path, out: Path, budgets: str = "") -> Path:
+    """``edgedistil build`` from ``teacher`` for the Pi 4 profile with ONNX only
+    (``test_build.PROFILE``; ``budgets``: a ``[budgets]`` table to add), benched on this host
+    standing for the board; it must pass. The student in ``out`` serves the device builds."""
+    from tests.build.test_build import LOCAL, PROFILE
+
+    profile = out.parent / "pi4.toml"  # beside ``out``, for later builds and checks to name
+    profile.write_text(PROFILE + budgets, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["build", "--epochs", "1", "--runs", "3", "--target", str(profile), "--teacher",
+         str(teacher), "--data", str(data), "--out", str(out), *LOCAL],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    return out
+
+
 def build_for(
     target: str, student: Path, data: Path, folder: Path, max_drop: float | None = None
 ) -> Path:

@@ -10,11 +10,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from edgedistil.cli import cli
-from tests.build._device import MIN_AGREEMENT, TINY_LOGITS_DROP, agreement, build_for, release
-from tests.build.test_build import LOCAL, _profile
+from tests.build._device import (
+    MIN_AGREEMENT,
+    TINY_LOGITS_DROP,
+    agreement,
+    build_for,
+    build_onnx,
+    release,
+)
 from tests.distill.test_pairs import write_pairs
 from tests.distill.test_tokens import TAGS, write_tagged
 from tests.tiny_families import save_tiny_family
@@ -65,12 +71,6 @@ def _limit(task: str) -> float:
     return 0.02 if task == "embedding" else TINY_LOGITS_DROP
 
 
-def _build(*args: str | Path) -> Result:
-    return CliRunner().invoke(
-        cli, ["build", "--epochs", "1", "--runs", "3", *map(str, args)], catch_exceptions=False
-    )
-
-
 @pytest.fixture(scope="module", params=[(f, t) for f in OTHERS for t in TASKS], ids=str)
 def onnx_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(family, task, folder, data) of a build for an ONNX-only profile; its student is reused."""
@@ -78,13 +78,8 @@ def onnx_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     root = tmp_path_factory.mktemp(f"{family}-{task}")
     teacher = save_tiny_family(root / "teacher", family, TASKS[task], **_head(task))
     data = _task_data(root, task)
-    out = root / "onnx"
-    limit = _limit(task)
-    budget = f"[budgets]\nmax_accuracy_drop = {limit}\n"
-    result = _build("--target", _profile(root, budget), "--teacher", teacher, "--data", data,
-                    "--out", out, *LOCAL)  # fmt: skip
-    assert result.exit_code == 0, result.output + result.stderr
-    return family, task, out, data
+    budget = f"[budgets]\nmax_accuracy_drop = {_limit(task)}\n"
+    return family, task, build_onnx(teacher, data, root / "onnx", budget), data
 
 
 def _check_release(folder: Path, task: str, source: str, limit: float) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from edgedistil.cli import cli
 from tests.build._device import (
@@ -18,18 +18,12 @@ from tests.build._device import (
     TINY_LOGITS_DROP,
     agreement,
     build_for,
+    build_onnx,
     release,
     tflite_record,
 )
-from tests.build.test_build import LOCAL, PROFILE
 from tests.conftest import error_line, save_tiny
 from tests.distill.test_pairs import write_pairs
-
-
-def _build(*args: str | Path) -> Result:
-    return CliRunner().invoke(
-        cli, ["build", "--epochs", "1", "--runs", "5", *map(str, args)], catch_exceptions=False
-    )
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +34,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     teacher = save_tiny(
         root / "teacher", "BertForSequenceClassification", num_labels=3, initializer_range=0.5
     )
-    profile = root / "pi4.toml"
-    profile.write_text(PROFILE, encoding="utf-8")
-    out = root / "out"
-    data = write_pairs(root / "nli.tsv", n=200)
-    result = _build("--target", profile, "--teacher", teacher, "--data", data, "--out", out, *LOCAL)
-    assert result.exit_code == 0, result.output + result.stderr
-    return out
+    return build_onnx(teacher, write_pairs(root / "nli.tsv", n=200), root / "out")
 
 
 def _eval_pairs(out: Path) -> list[tuple[str, str]]:

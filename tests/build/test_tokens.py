@@ -9,27 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 
-from edgedistil.cli import cli
 from tests.build._device import (
     MIN_AGREEMENT,
     TINY_LOGITS_DROP,
     agreement,
     build_for,
+    build_onnx,
     release,
     tflite_record,
 )
-from tests.build.test_build import LOCAL, PROFILE
 from tests.distill.test_tokens import save_tagger, write_tagged
 
 LENGTH = 128  # the Raspberry Pi 4 profile's sequence length
-
-
-def _build(*args: str | Path) -> Result:
-    return CliRunner().invoke(
-        cli, ["build", "--epochs", "1", "--runs", "5", *map(str, args)], catch_exceptions=False
-    )
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +29,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ner")
     # initializer_range 0.5: logits that differ from token to token (0.02 tags every word alike)
     teacher = save_tagger(root / "teacher", initializer_range=0.5)
-    profile = root / "pi4.toml"
-    profile.write_text(PROFILE, encoding="utf-8")
-    out = root / "out"
-    data = write_tagged(root / "ner.jsonl", n=200)
-    result = _build("--target", profile, "--teacher", teacher, "--data", data, "--out", out, *LOCAL)
-    assert result.exit_code == 0, result.output + result.stderr
-    return out
+    return build_onnx(teacher, write_tagged(root / "ner.jsonl", n=200), root / "out")
 
 
 def _eval(out: Path) -> tuple[list[list[str]], list[list[str]]]:
