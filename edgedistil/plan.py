@@ -103,6 +103,7 @@ class Plan:
     encoder: Component
     head: Component
     graph: Component
+    tokenizer: Component  # a microcontroller's C tokenizer beside the model (0 bytes elsewhere)
     limit_bytes: int
     limit_name: str
     flash_bytes: int | None
@@ -114,7 +115,10 @@ class Plan:
 
     @property
     def artifact_bytes(self) -> int:
-        return self.embeddings.bytes + self.encoder.bytes + self.head.bytes + self.graph.bytes
+        """What the build ships into the budgets: the model, and on a microcontroller the C
+        tokenizer that goes into flash beside it."""
+        model = self.embeddings.bytes + self.encoder.bytes + self.head.bytes + self.graph.bytes
+        return model + self.tokenizer.bytes
 
     @property
     def fits(self) -> bool:
@@ -374,7 +378,24 @@ def _price_parts(
     parts = {name: price(part, q.scheme, q.per_channel) for name, part in tensors.items()}
     base, per_layer = get_scheme(q.scheme).graph_bytes
     parts["graph"] = Component(parameters=0, bytes=base + per_layer * layers)
+    parts["tokenizer"] = Component(parameters=0, bytes=_c_tokenizer_bytes(profile, vocab))
     return parts
+
+
+# The C tokenizer a microcontroller build writes beside the model (export.c_tokenizer), measured
+# for Cortex-M7 -Os by benchmarks/c_tokenizer.py: its Unicode tables (7,979 bytes) and code
+# (~1,440) whatever the vocabulary, and the vocabulary's sorted table, 12.6 bytes a token for
+# BERT's 30,522 (9.6 for 2,000 pruned ones): priced at the larger, so a plan that fits does.
+C_TOKENIZER_FIXED = 9_419
+C_TOKENIZER_PER_TOKEN = 13
+
+
+def _c_tokenizer_bytes(profile: Profile, vocab: int) -> int:
+    """The flash a microcontroller build's C tokenizer takes (an upper estimate); 0 elsewhere.
+    A BPE or unigram student gets no C tokenizer, so for one this is an overestimate."""
+    if not profile.device.is_microcontroller:
+        return 0
+    return C_TOKENIZER_FIXED + C_TOKENIZER_PER_TOKEN * vocab
 
 
 def _limit(profile: Profile) -> tuple[int, str]:
@@ -396,6 +417,7 @@ def _bytes_at(shape: Shape, profile: Profile, layers: int, vocab: int, positions
 def _max_vocab(shape: Shape, profile: Profile, layers: int, positions: int, limit: int) -> int:
     """The largest vocabulary that fits ``limit`` at ``layers`` (may be below any useful size)."""
     row = get_scheme(profile.quantize.scheme).matrix_bytes * shape.hidden_size
+    row += _c_tokenizer_bytes(profile, 1) - _c_tokenizer_bytes(profile, 0)  # its table's share
     without_rows = _bytes_at(shape, profile, layers, 0, positions)
     return max(0, (limit - without_rows) // row)
 

@@ -78,8 +78,9 @@ def test_plan_json_for_machines(runner: CliRunner) -> None:
     assert (m7["target"], m7["fits"], pi4["fits"]) == ("cortex-m7", False, True)
     assert m7["over_by"] == m7["artifact_bytes"] - m7["limit_bytes"] > 0
     assert m7["artifact_bytes"] == sum(
-        m7[c]["bytes"] for c in ("embeddings", "encoder", "head", "graph")
+        m7[c]["bytes"] for c in ("embeddings", "encoder", "head", "graph", "tokenizer")
     )
+    assert m7["tokenizer"]["bytes"] > 0 and pi4["tokenizer"]["bytes"] == 0  # C, for a board
     assert pi4["layers"] == 3 and pi4["suggestions"] == []
 
 
