@@ -531,7 +531,7 @@ def plan_to_fit(
         advice = plan.suggestions[0].text if plan.suggestions else ""
         raise PlanError(
             f"{profile.name}: the planned student is {plan.artifact_bytes:,} bytes, "
-            f"{plan.over_by:,} over [budgets].{plan.limit_name} ({plan.limit_bytes:,}); {advice}"
+            f"{plan.over_by:,} over {plan.limit_name} ({plan.limit_bytes:,}); {advice}"
         )
     return plan_student(
         shape=shape,

@@ -588,11 +588,12 @@ def test_when_nothing_fits_at_the_teachers_width_build_narrows_the_student(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     teacher, _, _ = built
-    # 85 kB: the graph alone takes ~74 kB, so one layer at width 32 is over, a narrower fits
+    # 96 kB: the graph alone takes ~74 kB and the C tokenizer beside it ~11 kB, so one layer at
+    # width 32 is over, a narrower fits
     tight = tmp_path / "tight.toml"
     tight.write_text(
         'extends = "esp32-s3"\nname = "tight"\ndescription = "t"\n'
-        "[export]\nsequence_length = 16\n[budgets]\nmax_model_bytes = 85_000\n"
+        "[export]\nsequence_length = 16\n[budgets]\nmax_model_bytes = 96_000\n"
     )
     folder = tmp_path / "narrow"
     result = _build("--target", tight, "--teacher", teacher, "--out", folder, "--layers", "1",
@@ -603,7 +604,7 @@ def test_when_nothing_fits_at_the_teachers_width_build_narrows_the_student(
     config = json.loads((folder / "student" / "config.json").read_text())
     assert config["hidden_size"] == planned["hidden"] and (folder / "student" / "2_Dense").is_dir()
     assert f"hidden {planned['hidden']}" in result.output
-    assert planned["planned_bytes"] <= 85_000
+    assert planned["planned_bytes"] <= 96_000
     # the same student reused: its plan prices the Dense map (2_Dense) as the first plan did
     again = tmp_path / "again"
     result = _build("--target", tight, "--student", folder / "student", "--out", again,
