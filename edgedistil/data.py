@@ -144,7 +144,12 @@ def read_examples(
         raise DataError(f"{path}: no examples (the file is empty or holds only a header)")
     word_key = next((k for k in WORD_COLUMNS if isinstance(rows[0].get(k), list)), None)
     if word_key is not None and kind == "jsonl":
-        return _tagged(path, rows, word_key, _tag_key(path, columns, label_column, need_labels))
+        return _tagged(
+            path,
+            rows,
+            word_key,
+            _label_key(path, columns, label_column, need_labels, TAG_COLUMNS, ("tags", "them")),
+        )
     text_key, pair_key = _text_keys(path, columns, text_column, pair_column, pairs)
     label_key = _label_key(path, columns, label_column, need_labels)
     examples = _examples(path, rows, text_key, label_key)
@@ -250,16 +255,6 @@ def _text_keys(
     return _pick(path, columns, text_column, TEXT_COLUMNS, "--text-column"), None
 
 
-def _tag_key(path: Path, columns: list[str], wanted: str | None, need: bool) -> str | None:
-    if wanted is None and not any(name in columns for name in TAG_COLUMNS):
-        if need:
-            raise DataError(
-                f"{path}: no tags among {', '.join(columns)}; name them with --label-column"
-            )
-        return None
-    return _pick(path, columns, wanted, TAG_COLUMNS, "--label-column")
-
-
 def _tagged(path: Path, rows: list[dict[str, Any]], word_key: str, tag_key: str | None) -> Examples:
     """Token-classification examples: each row's words and, when the file has them, a tag a
     word; a row whose count of tags is not its count of words is refused by its number."""
@@ -308,14 +303,24 @@ def _second_texts(path: Path, rows: list[dict[str, Any]], key: str) -> list[str]
     return seconds
 
 
-def _label_key(path: Path, columns: list[str], wanted: str | None, need: bool) -> str | None:
-    if wanted is None and not any(name in columns for name in LABEL_COLUMNS):
+def _label_key(
+    path: Path,
+    columns: list[str],
+    wanted: str | None,
+    need: bool,
+    names: tuple[str, ...] = LABEL_COLUMNS,
+    what: tuple[str, str] = ("label column", "it"),
+) -> str | None:
+    """The column of the labels (or, with ``TAG_COLUMNS``, of a token classifier's tags):
+    ``wanted``, else one of ``names``; None when the file has none and none is needed."""
+    if wanted is None and not any(name in columns for name in names):
         if need:
             raise DataError(
-                f"{path}: no label column among {', '.join(columns)}; name it with --label-column"
+                f"{path}: no {what[0]} among {', '.join(columns)}; name {what[1]} with "
+                "--label-column"
             )
         return None
-    return _pick(path, columns, wanted, LABEL_COLUMNS, "--label-column")
+    return _pick(path, columns, wanted, names, "--label-column")
 
 
 def _examples(
