@@ -224,7 +224,9 @@ def _read(root: Path) -> tuple[dict[str, Any], ManifestRecord]:
         raise BuildError(f"{path} is not valid JSON ({exc}); rebuild the folder") from None
     except OSError as exc:
         raise BuildError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+    schema = data.get("schema") if isinstance(data, dict) else None
+    # type() too: JSON's true equals 1 in Python (and in pydantic's Literal[1], strict or not)
+    if type(schema) is not int or schema != SCHEMA:
+        found = schema if isinstance(data, dict) else type(data).__name__
         raise BuildError(f"{path}: manifest schema {found!r}; this edgedistil reads {SCHEMA}")
     return data, parse(ManifestRecord, data, str(path), error=BuildError)

@@ -60,6 +60,18 @@ def test_the_schema_is_checked_first(build: Build, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("schema", [True, 1.0])
+def test_a_schema_equal_to_1_but_no_integer_is_refused(
+    build: Build, tmp_path: Path, schema: object
+) -> None:
+    """JSON's true and 1.0 equal 1 in Python; the fuzz tests drew ``"schema": true`` and the
+    build was judged as if the manifest were sound."""
+    folder = _copy(build, tmp_path, schema=schema)
+    assert _check(folder) == (
+        f"Error: {folder}/manifest.json: manifest schema {schema!r}; this edgedistil reads 1"
+    )
+
+
 def test_a_bench_result_without_its_p95(build: Build, tmp_path: Path) -> None:
     result = {**build.bench["result"], "latency_ms": {"p50": 1.0}}
     path = tmp_path / "bench.json"
