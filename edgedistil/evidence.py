@@ -86,6 +86,7 @@ def gate_folder(
                 allow_unmeasured=allow_unmeasured,
                 reasons=unmeasured_reasons(info),
                 coverage=coverage(info),
+                notes=tuple(str(note) for note in info.get("notes") or ()),
             )
         )
     return gate_mod.Gate(
@@ -195,7 +196,7 @@ def measurements(
     path: Path, info: dict[str, Any], profile: Profile, extra: list[BenchFile]
 ) -> dict[str, Measurement]:
     size = path.stat().st_size
-    found = {"model_bytes": Measurement(float(size), "file size")}
+    found = {"model_bytes": Measurement(float(size), _size_source(info))}
     if profile.device.is_microcontroller and profile.device.runtime_overhead_bytes:
         overhead = profile.device.runtime_overhead_bytes
         tokenizer = int(info.get("tokenizer_flash_bytes") or 0)
@@ -207,6 +208,13 @@ def measurements(
         if quantity in info:
             found[quantity] = Measurement(float(info[quantity]), info[f"{quantity}_source"])
     return found | _bench_measurements(path, info["sha256"], profile, extra)
+
+
+def _size_source(info: dict[str, Any]) -> str:
+    metadata = info.get("metadata_bytes")
+    if not metadata:
+        return "file size"
+    return f"file size, with {int(metadata):,} bytes of MediaPipe metadata (tokenizer, labels)"
 
 
 def unmeasured_reasons(info: dict[str, Any]) -> dict[str, str]:

@@ -92,6 +92,9 @@ class ArtifactGate:
     sha256: str
     checks: tuple[Check, ...]
     coverage: Coverage | None = None  # None: a build from before the split recorded none
+    # What the build verified about the file beyond the budgets, in words (the MediaPipe run of
+    # its metadata): shown with the verdict, not judged by it.
+    notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -123,6 +126,7 @@ def check_artifact(
     allow_unmeasured: bool = False,
     reasons: Mapping[str, str] | None = None,
     coverage: Coverage | None = None,
+    notes: tuple[str, ...] = (),
 ) -> ArtifactGate:
     """Every budget the profile sets, in the order of ``BUDGETS``; budgets it leaves unset are
     not checked. ``reasons``: quantity -> why the build could not measure it."""
@@ -150,7 +154,9 @@ def check_artifact(
                 unmeasured_reason=why,
             )
         )
-    return ArtifactGate(artifact=artifact, sha256=sha256, checks=tuple(checks), coverage=coverage)
+    return ArtifactGate(
+        artifact=artifact, sha256=sha256, checks=tuple(checks), coverage=coverage, notes=notes
+    )
 
 
 def budget_named(key: str) -> Budget:

@@ -28,7 +28,8 @@ from edgedistil.units import format_value
 # why); "budget_changes" lists the budgets that differ from the build's profile.
 # 3: "unmeasured_reason" on a check the build tried and could not measure (no teacher).
 # 4: "eval_unk" on each artifact: the [UNK] share of the eval text under its tokenizer.
-SCHEMA = 4
+# 5: "notes" on each artifact: what the build verified beyond the budgets, in words.
+SCHEMA = 5
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", UNMEASURED: "❌ unmeasured", SKIPPED: "⚪ skipped"}
 
 
@@ -46,6 +47,7 @@ def to_dict(gate: Gate) -> dict[str, Any]:
                 "passed": a.passed,
                 "checks": [_check_dict(c) for c in a.checks],
                 "eval_unk": None if a.coverage is None else asdict(a.coverage),
+                "notes": list(a.notes),
             }
             for a in gate.artifacts
         ],
@@ -130,6 +132,7 @@ def to_markdown(gate: Gate) -> str:
         lines.append("")
         if artifact.coverage is not None:
             lines += [coverage_text(artifact.coverage), ""]
+        lines += [line for note in artifact.notes for line in (note, "")]
     if gate.budget_changes:
         lines += ["Budgets changed since the build (checked at the new values):", ""]
         lines += [f"- `{change_text(change)}`" for change in gate.budget_changes]
@@ -174,11 +177,13 @@ def to_junit(gate: Gate) -> str:
             skipped=str(sum(c.status == SKIPPED for c in checks)),
             errors="0",
         )
-        if changes or artifact.coverage is not None:
+        if changes or artifact.coverage is not None or artifact.notes:
             properties = ET.SubElement(suite, "properties")
             if artifact.coverage is not None:
                 text = coverage_text(artifact.coverage)
                 ET.SubElement(properties, "property", name="eval_unk", value=text)
+            for note in artifact.notes:
+                ET.SubElement(properties, "property", name="note", value=note)
             for change in changes.values():
                 ET.SubElement(
                     properties,

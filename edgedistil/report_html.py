@@ -86,12 +86,14 @@ def _table(gate: Gate) -> str:
 
 
 def _coverage(gate: Gate) -> str:
-    """How each artifact's tokenizer reads the eval text the verdict was measured on."""
-    items = "".join(
-        f"<li>{html.escape(a.artifact)}: {html.escape(coverage_text(a.coverage))}</li>"
+    """How each artifact's tokenizer reads the eval text the verdict was measured on, and what
+    else the build verified about it."""
+    texts = [
+        (a.artifact, text)
         for a in gate.artifacts
-        if a.coverage is not None
-    )
+        for text in ([coverage_text(a.coverage)] if a.coverage is not None else []) + list(a.notes)
+    ]
+    items = "".join(f"<li>{html.escape(name)}: {html.escape(text)}</li>" for name, text in texts)
     return f"<ul>{items}</ul>" if items else ""
 
 

@@ -76,6 +76,22 @@ class TFLiteStage(FormatStage):
         with self.fresh_folder() as staging:
             result = self.convert(student, staging)
             tokenizer = self.tokenizer_beside(student, staging)
-        rel = self.release(result)
+        rel = self.release(result, **_metadata_facts(result.mediapipe))
         summary = f"{result.scheme}, {result.fidelity.metric} drop {result.fidelity.drop:.4f}"
         return {"outputs": [rel, self.relative(result.record), *tokenizer], "summary": summary}
+
+
+def _metadata_facts(mediapipe: Any) -> dict[str, Any]:
+    """The MediaPipe metadata's bytes (counted in the model size) and what MediaPipe did with
+    it, in words for the reports; or why the file carries none."""
+    if mediapipe.written is None:
+        return {"notes": [f"No MediaPipe metadata: {mediapipe.reason}."]}
+    written = mediapipe.written
+    labels = f", labels {', '.join(written.labels)}" if written.labels else ""
+    return {
+        "metadata_bytes": written.bytes,
+        "notes": [
+            f"MediaPipe metadata ({written.task}: {written.vocab_tokens:,}-token WordPiece "
+            f"vocabulary{labels}; {written.bytes:,} bytes): {mediapipe.check.describe()}."
+        ],
+    }

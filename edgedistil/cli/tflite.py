@@ -52,6 +52,12 @@ def _tflite_profile(target: str) -> tuple[Any, str]:
 @click.option("--eval", "eval_path", type=_FILE, help="Eval text (labels optional).")
 @click.option("--sequence-length", type=click.IntRange(min=1), help="Default: the profile's.")
 @click.option("--max-drop", type=click.FloatRange(0, 1), help="Default: the profile's budget.")
+@click.option(
+    "--metadata/--no-metadata",
+    default=True,
+    show_default=True,
+    help="MediaPipe Tasks metadata (tokenizer, labels) in a LiteRT file, checked in MediaPipe.",
+)
 @click.pass_context
 def convert_command(
     ctx: click.Context,
@@ -63,10 +69,13 @@ def convert_command(
     eval_path: Path | None,
     sequence_length: int | None,
     max_drop: float | None,
+    metadata: bool,
 ) -> None:
     """Convert STUDENT to OUT/model.SCHEME.tflite, verified in LiteRT against PyTorch; for a
-    TFLite Micro target also OUT/model_data.cc/.h with the arena measured in TFLite Micro.
-    Exits 3 when the model, flash or arena exceeds the target's budget."""
+    LiteRT target with MediaPipe metadata that MediaPipe's text tasks run on raw text; for a
+    TFLite Micro target also OUT/model_data.cc/.h with the arena measured in TFLite Micro, and
+    OUT/tokenizer.c/.h for a WordPiece student. Exits 3 when the model, flash or arena exceeds
+    the target's budget."""
     from edgedistil.data import SAMPLE_TEXT
     from edgedistil.export.tflite import TFLiteSpec, convert_tflite
     from edgedistil.tokens import copy_tokenizer
@@ -90,6 +99,7 @@ def convert_command(
         eval_text=eval_path or SAMPLE_TEXT,
         max_drop=profile.budgets.max_accuracy_drop if max_drop is None else max_drop,
         target=str(target),
+        metadata=metadata,
     )
     result = convert_tflite(spec)
     copy_tokenizer(student, out)  # what reads the .tflite finds its tokenizer beside it
@@ -97,16 +107,38 @@ def convert_command(
     if runtime == "tflite-micro":
         from edgedistil.export.microcontroller import microcontroller_artifacts
 
-        mcu = microcontroller_artifacts(result.path, profile, reference=result.reference)
+        tokenizer_bytes = _c_tokenizer(console, student, out, spec.sequence_length)
+        mcu = microcontroller_artifacts(
+            result.path, profile, reference=result.reference, tokenizer_bytes=tokenizer_bytes
+        )
         _print_mcu(console, mcu, profile.name)
         if not mcu.fits:
             ctx.exit(3)
 
 
-def _print_conversion(console: Console, result: Any, spec: Any) -> None:
-    f = result.fidelity
+def _c_tokenizer(console: Console, student: Path, out: Path, length: int) -> int:
+    """tokenizer.c/.h in OUT for a WordPiece student, and their flash bytes (0 without)."""
+    from edgedistil.export import c_tokenizer
+
+    why = c_tokenizer.refusal(student)
+    if why is not None:
+        console.print(f"no C tokenizer: {why}")
+        return 0
+    written = c_tokenizer.write_c_tokenizer(student, out, length)
     console.print(
-        f"{result.path}: {result.task}, {result.scheme}, int32 input_ids/attention_mask "
+        f"{written.c_path}, {written.h_path.name}: WordPiece in C99, "
+        f"{written.flash_bytes:,} bytes of flash"
+    )
+    return written.flash_bytes
+
+
+def _print_conversion(console: Console, result: Any, spec: Any) -> None:
+    from edgedistil.export.tflite import input_names
+
+    f = result.fidelity
+    inputs = "/".join(input_names(result.path))
+    console.print(
+        f"{result.path}: {result.task}, {result.scheme}, int32 {inputs} "
         f"[1, {spec.sequence_length}], {format_size(result.bytes)}, sha256 {result.sha256[:16]}"
     )
     console.print(
@@ -120,7 +152,19 @@ def _print_conversion(console: Console, result: Any, spec: Any) -> None:
         console.print(
             "outside XNNPACK (LiteRT's CPU kernels run them): " + ", ".join(result.ops.fallback)
         )
+    console.print(_metadata_line(result.mediapipe))
     console.print(f"record: {result.record}")
+
+
+def _metadata_line(mediapipe: Any) -> str:
+    if mediapipe.written is None:
+        return f"MediaPipe metadata: none ({mediapipe.reason})"
+    written = mediapipe.written
+    return (
+        f"MediaPipe metadata: {written.task}, {written.vocab_tokens:,}-token vocabulary"
+        f"{', labels ' + ', '.join(written.labels) if written.labels else ''}, "
+        f"{format_size(written.bytes)}; {mediapipe.check.describe()}"
+    )
 
 
 def _print_mcu(console: Console, mcu: Any, target: str) -> None:

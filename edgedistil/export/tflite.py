@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgedistil.errors import ExportError
-from edgedistil.export import tflite_ops
+from edgedistil.export import tflite_metadata, tflite_ops
 from edgedistil.families import uses_token_types
 from edgedistil.files import staged_file, write_json
 from edgedistil.schemes import Scheme, get_scheme, scheme_names
 from edgedistil.verify import kernels, tags
 from edgedistil.verify.fidelity import Fidelity, compare, compare_words
+from edgedistil.verify.mediapipe import MediaPipeCheck
 
 if TYPE_CHECKING:
     from edgedistil.data import Examples
@@ -55,6 +56,8 @@ GRAPH_LIMIT = {"exact": 1e-4, "tanh": 2e-2, "sigmoid": 5e-2}  # sigmoid: its ~0.
 FLOAT_LIMIT = 1e-3  # a float32 .tflite must pass the ONNX path's parity limit
 CALIBRATION_SENTENCES = 200  # ranges of 200 sentences of the sample text settle to ~1%
 EVAL_SENTENCES = 200
+# One disagreement in 1,000 is the 99.9% step; 200 could not tell 99.5% from 100%.
+MEDIAPIPE_SENTENCES = 1_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +73,9 @@ class TFLiteSpec:
     target: str | None = None
     calibration_sentences: int = CALIBRATION_SENTENCES
     eval_sentences: int = EVAL_SENTENCES
+    # MediaPipe Tasks metadata (tokenizer, labels) in a LiteRT file; TFLite Micro has no reader
+    metadata: bool = True
+    mediapipe_sentences: int = MEDIAPIPE_SENTENCES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,12 +120,34 @@ class TFLiteResult:
     sequence_length: int
     inputs: tuple[str, ...] = NAMES
     reference: Reference = field(repr=False, compare=False)
+    mediapipe: MediaPipeMetadata
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaPipeMetadata:
+    """The metadata in the file and MediaPipe's run of it, or why the file carries none."""
+
+    written: tflite_metadata.Metadata | None
+    check: MediaPipeCheck | None
+    reason: str | None  # why there is no metadata
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "written": self.written is not None,
+            "reason": self.reason,
+            **(asdict(self.written) if self.written else {}),
+            "check": asdict(self.check) if self.check else None,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Prepared:
     fn: Any
     reference: Reference
+    tokenizer: Any
+    texts: list[Any]  # the eval inputs MediaPipe is run on, raw
+    labels: list[str] | None  # the classifier's labels by index (id2label)
+    pairs: bool
     calibration: list[dict[str, np.ndarray]]
     inputs: tuple[str, ...]
     mask_bias: float
@@ -128,13 +156,15 @@ class _Prepared:
 
 
 def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
-    """Convert, verify in LiteRT, check the ops; only a file that passes all three is written."""
+    """Convert, verify in LiteRT, check the ops (and MediaPipe's run of its metadata); only a
+    file that passes all of them is written."""
     if spec.scheme not in tflite_schemes():
         raise ExportError(f'scheme "{spec.scheme}": allowed {", ".join(tflite_schemes())}')
     if spec.runtime not in tflite_ops.RUNTIMES:
         raise ExportError(f'runtime "{spec.runtime}": allowed {", ".join(tflite_ops.RUNTIMES)}')
     prepared = _prepare(spec)
     data = _convert(prepared, spec.scheme)
+    data, written, reason = _with_metadata(spec, prepared, data)
     spec.out.mkdir(parents=True, exist_ok=True)
     final = spec.out / f"model.{spec.scheme}.tflite"
     record = spec.out / f"model.{spec.scheme}.json"
@@ -144,6 +174,7 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
         fidelity = prepared.reference.score(outputs)
         _check_fidelity(spec, fidelity)
         ops = _check_runtime(data, spec)
+        check = _check_mediapipe(spec, prepared, staging, written) if written else None
         record.unlink(missing_ok=True)  # a file without its record is unfinished, never mismatched
     result = TFLiteResult(
         path=final,
@@ -161,9 +192,66 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
         sequence_length=spec.sequence_length,
         inputs=prepared.inputs,
         reference=prepared.reference,
+        mediapipe=MediaPipeMetadata(written=written, check=check, reason=reason),
     )
     write_json(result.record, record_of(result, spec))
     return result
+
+
+def _with_metadata(
+    spec: TFLiteSpec, prepared: _Prepared, data: bytes
+) -> tuple[bytes, tflite_metadata.Metadata | None, str | None]:
+    """The file with MediaPipe metadata when it can carry it, else as it is and why not."""
+    if spec.runtime != "litert":
+        return data, None, f"{spec.runtime} reads no metadata"
+    if not spec.metadata:
+        return data, None, "left out on request"
+    task = prepared.reference.task
+    integer = get_scheme(spec.scheme).integer_output is not None
+    reason = tflite_metadata.refusal(spec.student, task, prepared.pairs, integer)
+    if reason is not None:
+        log.warning(
+            "the %s .tflite carries no MediaPipe metadata: %s; its tokenizer files are beside it",
+            spec.scheme,
+            reason,
+        )
+        return data, None, reason
+    out, written = tflite_metadata.with_metadata(data, spec.student, task, prepared.labels)
+    return out, written, None
+
+
+def _check_mediapipe(
+    spec: TFLiteSpec, prepared: _Prepared, path: Path, written: tflite_metadata.Metadata
+) -> MediaPipeCheck:
+    """MediaPipe's task on the raw eval text against LiteRT on the Hugging Face tokenizer's ids
+    (the host pipeline); a file it refuses, or that misses the bar, is not written."""
+    from edgedistil.verify import mediapipe
+    from edgedistil.verify.text import encode
+
+    texts = [str(t) for t in prepared.texts]
+    arrays = encode(prepared.tokenizer, texts, spec.sequence_length, PAIR_NAMES, "int32")
+    host, _ = run_litert(path, arrays)
+    probe = tflite_metadata.tokenizer_probe(spec.student, spec.sequence_length)
+    ids = arrays["input_ids"] * 2 + arrays["attention_mask"]
+    try:
+        check = mediapipe.check(path.read_bytes(), probe, written.task, texts, host, ids)
+    except mediapipe.MediaPipeError as exc:
+        raise ExportError(f"{spec.student}: the {spec.scheme} .tflite: {exc}") from None
+    where = f"{check.sentences} sentences of {spec.eval_text}"
+    if not check.passed:
+        raise ExportError(
+            f"{spec.student}: the {spec.scheme} .tflite's metadata, on {where}: "
+            f"{check.describe()}; not written (convert --no-metadata writes it without)"
+        )
+    if check.same_tokens < check.sentences:
+        log.warning(
+            "MediaPipe's BertTokenizer reads %d of %s otherwise than the student's tokenizer "
+            "(it lower-cases ASCII only and keeps accents): apps on MediaPipe get other tokens "
+            "for such text",
+            check.sentences - check.same_tokens,
+            where,
+        )
+    return check
 
 
 def _check_runtime(data: bytes, spec: TFLiteSpec) -> tflite_ops.OpCheck:
@@ -187,8 +275,6 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     from edgedistil.export import model as model_mod
     from edgedistil.export import tf_bert, tf_weights
     from edgedistil.teacher import load_teacher_model, resolve_teacher, takes_pairs
-    from edgedistil.verify.parity import torch_outputs
-    from edgedistil.verify.text import encode
 
     teacher = resolve_teacher(str(spec.student))
     model_mod.check_family(teacher)
@@ -201,18 +287,8 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     # a pair model of a family with segments tells its two texts apart by segment ids
     segments = pairs and uses_token_types(teacher.config, tokenizer)
     names = PAIR_NAMES if segments else NAMES
-    tagger = head.task == tags.TASK
-    text, calibration = _text(spec, tokenizer, names, pairs, tagger)
-    arrays = encode(tokenizer, text.inputs, spec.sequence_length, names, "int32")
-    reference = Reference(
-        arrays=arrays,
-        outputs=torch_outputs(model_mod.wrap(model, head, segments), arrays),
-        task=head.task,
-        labels=text.labels,
-        words=tags.words_of(teacher.config, text, tokenizer, spec.sequence_length)
-        if tagger
-        else None,
-    )
+    text, calibration = _text(spec, tokenizer, names, pairs, head.task == tags.TASK)
+    reference = _reference(spec, model, head, text, tokenizer, names, segments)
     weights = tf_weights.read_weights(model, head, spec.sequence_length, segments=segments)
     found = tf_bert.ranges(weights, calibration, spec.sequence_length)
     gelu = "sigmoid" if spec.runtime == "tflite-micro" else "exact"
@@ -226,6 +302,10 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     return _Prepared(
         fn=fn,
         reference=reference,
+        tokenizer=tokenizer,
+        texts=list(text.inputs[: spec.mediapipe_sentences]),
+        labels=_labels(model.config),
+        pairs=pairs,
         calibration=calibration,
         inputs=names,
         mask_bias=found.mask_bias,
@@ -234,11 +314,45 @@ def _prepare(spec: TFLiteSpec) -> _Prepared:
     )
 
 
+def _reference(
+    spec: TFLiteSpec,
+    model: Any,
+    head: Any,
+    text: Examples,
+    tokenizer: Any,
+    names: tuple[str, ...],
+    segments: bool,
+) -> Reference:
+    """PyTorch on the first eval examples: what the converted file is scored against."""
+    from edgedistil.export import model as model_mod
+    from edgedistil.verify.parity import torch_outputs
+    from edgedistil.verify.text import encode
+
+    text = text.subset(list(range(min(spec.eval_sentences, len(text)))))
+    arrays = encode(tokenizer, text.inputs, spec.sequence_length, names, "int32")
+    tagger = head.task == tags.TASK
+    return Reference(
+        arrays=arrays,
+        outputs=torch_outputs(model_mod.wrap(model, head, segments), arrays),
+        task=head.task,
+        labels=text.labels,
+        words=tags.words_of(model.config.to_dict(), text, tokenizer, spec.sequence_length)
+        if tagger
+        else None,
+    )
+
+
+def _labels(config: Any) -> list[str] | None:
+    """A classifier's label names by class index; None without names."""
+    id2label = getattr(config, "id2label", None) or {}
+    return [str(id2label[i]) for i in sorted(id2label)] or None
+
+
 def _text(
     spec: TFLiteSpec, tokenizer: Any, names: tuple[str, ...], pairs: bool, words: bool
 ) -> tuple[Examples, list[dict[str, np.ndarray]]]:
-    """The first eval examples, and the calibration text as int32 batches: (text, pair) inputs
-    for a pair model, words for a token classifier."""
+    """The eval examples, and the calibration text as int32 batches: (text, pair) inputs for a
+    pair model, words for a token classifier."""
     from edgedistil.verify.text import batches, read_text
 
     text = read_text(spec.eval_text, tokenizer, warn=False, pairs=pairs, words=words).examples
@@ -253,7 +367,7 @@ def _text(
             batch_size=32,
         )  # fmt: skip
     )
-    return text.subset(list(range(min(spec.eval_sentences, len(text))))), calibration
+    return text, calibration
 
 
 def _rewrites(outliers: tuple[int, ...], gelu: str) -> tuple[str, ...]:
@@ -349,6 +463,10 @@ def run_litert(
     out = interpreter.get_output_details()[0]
     scale, zero = out["quantization"]
     quant = (float(scale), int(zero)) if out["dtype"] in (np.int8, np.int16) else None
+    if tflite_metadata.SEGMENT_INPUT in inputs and tflite_metadata.SEGMENT_INPUT not in arrays:
+        # the input added for MediaPipe, which no operator reads: it gets MediaPipe's zeros
+        zeros = np.zeros_like(arrays["input_ids"])
+        arrays = {**arrays, tflite_metadata.SEGMENT_INPUT: zeros}
     rows = []
     for i in range(len(next(iter(arrays.values())))):
         for name, index in inputs.items():
@@ -435,5 +553,6 @@ def record_of(result: TFLiteResult, spec: TFLiteSpec) -> dict[str, Any]:
         "max_drop": spec.max_drop,
         "ops": result.ops.ops,
         "xnnpack_fallback": list(result.ops.fallback),
+        "mediapipe": result.mediapipe.record(),
         "verified_on": kernels.host_facts(),
     }

@@ -41,6 +41,8 @@ class Artifact(_Partial):
     drop_vs_teacher_source: str | None = None
     drop_vs_teacher_unmeasured: str | None = None
     tokenizer_flash_bytes: int | None = None  # the C tokenizer beside a C array (build.micro)
+    metadata_bytes: int | None = None  # MediaPipe metadata inside the file (build.tflite)
+    notes: list[str] | None = None  # what the build verified beyond the budgets, in words
     eval_unk_rate: float | None = None
     eval_unk_sentences: float | None = None
     eval_unk_source: str | None = None

@@ -26,6 +26,32 @@ class Fidelity(Record):
     drop: float
 
 
+class MediaPipeCheck(Record):
+    """``verify.mediapipe.MediaPipeCheck``: MediaPipe's task on raw text against the host's."""
+
+    task: str
+    sentences: int = Field(gt=0)
+    same_tokens: int = Field(ge=0)  # sentences MediaPipe's tokenizer gave the host's ids
+    agreement: float | None
+    agreement_same_tokens: float | None
+    mean_cosine: float | None
+    min_cosine: float | None
+    mean_cosine_same_tokens: float | None
+
+
+class MediaPipe(Record):
+    """The MediaPipe Tasks metadata in the file (``export.tflite_metadata``), or why none."""
+
+    written: bool
+    reason: str | None
+    task: str | None = None  # "TextClassifier" or "TextEmbedder"
+    bytes: int | None = Field(default=None, ge=0)  # what the metadata added to the file
+    vocab_tokens: int | None = None
+    labels: list[str] | None = None
+    added_input: bool | None = None  # token_type_ids added for MediaPipe, read by no operator
+    check: MediaPipeCheck | None = None
+
+
 class TFLiteRecord(Record):
     student: str
     target: str | None
@@ -46,4 +72,5 @@ class TFLiteRecord(Record):
     max_drop: float
     ops: dict[str, int]  # operator -> number of nodes
     xnnpack_fallback: list[str]
+    mediapipe: MediaPipe
     verified_on: dict[str, str]  # verify.kernels.host_facts

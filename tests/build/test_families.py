@@ -20,6 +20,7 @@ from tests.build._device import (
     build_for,
     build_onnx,
     release,
+    tflite_record,
 )
 from tests.distill.test_pairs import write_pairs
 from tests.distill.test_tokens import TAGS, write_tagged
@@ -117,6 +118,23 @@ def test_a_litert_and_a_micro_build_pass_for_each_family(
     folder = build_for(target, out / "student", data, tmp_path / "b", _limit(task))
     found = _check_release(folder, task, f"in {runtime} vs PyTorch", _limit(task))
     assert found["name"].startswith("tflite")
+    if runtime == "litert":
+        _check_metadata(folder, family, task)
+
+
+def _check_metadata(folder: Path, family: str, task: str) -> None:
+    """MediaPipe metadata where MediaPipe's text tasks can take the file (WordPiece, one text,
+    a class or an embedding), counted in the model size and shown in the gate; else why not."""
+    _, entry, checks = release(folder)
+    (note,) = entry["notes"]
+    assert note in (folder / "gate.md").read_text()
+    mediapipe = tflite_record(folder)["mediapipe"]
+    if family == "distilbert" and task in ("embedding", "classification"):
+        assert mediapipe["written"] and note.startswith("MediaPipe metadata")
+        assert entry["metadata_bytes"] == mediapipe["bytes"] > 0
+        assert "MediaPipe metadata" in checks["max_model_bytes"]["source"]
+    else:
+        assert not mediapipe["written"] and note.startswith("No MediaPipe metadata")
 
 
 @pytest.mark.slow
