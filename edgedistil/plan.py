@@ -24,6 +24,7 @@ from typing import Any
 
 from edgedistil.errors import PlanError
 from edgedistil.families import family_of, narrowable_names, require_family
+from edgedistil.formats import get_format
 from edgedistil.profiles import Profile
 from edgedistil.schemes import get_scheme
 from edgedistil.verify.tags import TASK as TOKEN_TASK
@@ -103,7 +104,9 @@ class Plan:
     encoder: Component
     head: Component
     graph: Component
-    tokenizer: Component  # a microcontroller's C tokenizer beside the model (0 bytes elsewhere)
+    # the tokenizer the artifact carries: a microcontroller's C tokenizer beside the model, the
+    # MediaPipe metadata inside a phone's or watch's .tflite (0 bytes elsewhere)
+    tokenizer: Component
     limit_bytes: int
     limit_name: str
     flash_bytes: int | None
@@ -115,8 +118,8 @@ class Plan:
 
     @property
     def artifact_bytes(self) -> int:
-        """What the build ships into the budgets: the model, and on a microcontroller the C
-        tokenizer that goes into flash beside it."""
+        """What the build ships into the budgets: the model, and its tokenizer (the C tokenizer
+        that goes into flash beside it, or the metadata inside a .tflite)."""
         model = self.embeddings.bytes + self.encoder.bytes + self.head.bytes + self.graph.bytes
         return model + self.tokenizer.bytes
 
@@ -378,7 +381,7 @@ def _price_parts(
     parts = {name: price(part, q.scheme, q.per_channel) for name, part in tensors.items()}
     base, per_layer = get_scheme(q.scheme).graph_bytes
     parts["graph"] = Component(parameters=0, bytes=base + per_layer * layers)
-    parts["tokenizer"] = Component(parameters=0, bytes=_c_tokenizer_bytes(profile, vocab))
+    parts["tokenizer"] = Component(parameters=0, bytes=_tokenizer_bytes(profile, vocab))
     return parts
 
 
@@ -390,12 +393,22 @@ C_TOKENIZER_FIXED = 9_419
 C_TOKENIZER_PER_TOKEN = 13
 
 
-def _c_tokenizer_bytes(profile: Profile, vocab: int) -> int:
-    """The flash a microcontroller build's C tokenizer takes (an upper estimate); 0 elsewhere.
-    A BPE or unigram student gets no C tokenizer, so for one this is an overestimate."""
-    if not profile.device.is_microcontroller:
-        return 0
-    return C_TOKENIZER_FIXED + C_TOKENIZER_PER_TOKEN * vocab
+# The MediaPipe metadata a LiteRT file carries (export.tflite_metadata): the vocabulary as
+# vocab.txt, 7.6 bytes a token for BERT's 30,522 (6.4 for make demo's 7,600 pruned ones), and
+# ~800 bytes of metadata, zip headers and the added input: priced at 8 a token and 1 KiB.
+METADATA_FIXED = 1_024
+METADATA_PER_TOKEN = 8
+
+
+def _tokenizer_bytes(profile: Profile, vocab: int) -> int:
+    """What the artifact's tokenizer adds (an upper estimate): a microcontroller's C tokenizer
+    in flash, or the MediaPipe metadata in a LiteRT file; 0 elsewhere. A BPE or unigram student
+    gets neither, so for one this is an overestimate."""
+    if profile.device.is_microcontroller:
+        return C_TOKENIZER_FIXED + C_TOKENIZER_PER_TOKEN * vocab
+    if any(get_format(name).runtime == "litert" for name in profile.export.formats):
+        return METADATA_FIXED + METADATA_PER_TOKEN * vocab
+    return 0
 
 
 def _limit(profile: Profile) -> tuple[int, str]:
@@ -417,7 +430,7 @@ def _bytes_at(shape: Shape, profile: Profile, layers: int, vocab: int, positions
 def _max_vocab(shape: Shape, profile: Profile, layers: int, positions: int, limit: int) -> int:
     """The largest vocabulary that fits ``limit`` at ``layers`` (may be below any useful size)."""
     row = get_scheme(profile.quantize.scheme).matrix_bytes * shape.hidden_size
-    row += _c_tokenizer_bytes(profile, 1) - _c_tokenizer_bytes(profile, 0)  # its table's share
+    row += _tokenizer_bytes(profile, 1) - _tokenizer_bytes(profile, 0)  # its table's share
     without_rows = _bytes_at(shape, profile, layers, 0, positions)
     return max(0, (limit - without_rows) // row)
 

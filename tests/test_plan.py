@@ -101,7 +101,10 @@ def test_bytes_per_scheme(tmp_path: Path) -> None:
     int8 = plan.plan_student(
         shape=shape, teacher="t", profile=_profile(tmp_path, "raspberry-pi-5", 64)
     )
-    assert fp32.artifact_bytes == 4 * fp32.parameters + fp32.graph.bytes
+    assert fp32.artifact_bytes == 4 * fp32.parameters + fp32.graph.bytes + fp32.tokenizer.bytes
+    # its .tflite carries the vocabulary as MediaPipe metadata
+    per_token = plan.METADATA_PER_TOKEN
+    assert fp32.tokenizer.bytes == plan.METADATA_FIXED + per_token * fp32.vocab_size
     base, per_layer = get_scheme("float32").graph_bytes
     assert fp32.graph.bytes == base + fp32.layers * per_layer
     # int8: one byte per weight, float32 vectors, a scale + zero point per output channel
@@ -110,7 +113,8 @@ def test_bytes_per_scheme(tmp_path: Path) -> None:
     weights = sum(d[0] * d[1] for role, d in flat if role != "vector")
     vectors = sum(d[0] for role, d in flat if role == "vector")
     scales = sum(d[0] if role == "linear" else 1 for role, d in flat if role != "vector")
-    assert int8.artifact_bytes == weights + 4 * vectors + 5 * scales + int8.graph.bytes
+    model = weights + 4 * vectors + 5 * scales + int8.graph.bytes
+    assert int8.artifact_bytes == model + int8.tokenizer.bytes
 
 
 @pytest.fixture(scope="module")

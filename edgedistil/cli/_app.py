@@ -98,7 +98,7 @@ class _Group(click.Group):
 def make_console() -> Console:
     # Created per command so click's test runner sees the output; wide enough that tables
     # are not wrapped when piped to a file or CI log.
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, highlight=False)
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200, highlight=False)
 
 
 @click.group(cls=_Group)

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from edgedistil import teacher
 from edgedistil.cli import cli
+from edgedistil.plan import METADATA_FIXED, METADATA_PER_TOKEN
 from edgedistil.profiles import builtin_names
 from tests.conftest import error_line, write_profile
 
@@ -80,7 +81,10 @@ def test_plan_json_for_machines(runner: CliRunner) -> None:
     assert m7["artifact_bytes"] == sum(
         m7[c]["bytes"] for c in ("embeddings", "encoder", "head", "graph", "tokenizer")
     )
-    assert m7["tokenizer"]["bytes"] > 0 and pi4["tokenizer"]["bytes"] == 0  # C, for a board
+    # C for a board; the Pi's .tflite carries its vocabulary as MediaPipe metadata
+    assert m7["tokenizer"]["bytes"] > 0
+    metadata = METADATA_FIXED + METADATA_PER_TOKEN * pi4["vocab_size"]
+    assert pi4["tokenizer"]["bytes"] == metadata
     assert pi4["layers"] == 3 and pi4["suggestions"] == []
 
 
