@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -164,7 +165,11 @@ def test_cli_convert_for_cortex_m7_exits_3_when_the_arena_is_over(
     assert re.search(r"the arena \([\d,]+ bytes\) exceeds the budget \(8,192\) by", result.stdout)
     assert "TFLite Micro against PyTorch on 64 sentences: cosine" in result.stdout
     assert {p.name for p in out.iterdir()} >= {"model.full-int8.tflite", "model_data.cc",
-                                                "model_data.h", "model_data.json"}  # fmt: skip
+                                                "model_data.h", "model_data.json", "tokenizer.c",
+                                                "tokenizer.h"}  # fmt: skip
+    # the WordPiece tokenizer in C beside the array, its flash in the flash checked
+    flash = json.loads((out / "model_data.json").read_text())["tokenizer_flash_bytes"]
+    assert flash > 0 and f"{flash:,} bytes of flash" in result.stdout
 
 
 def test_microcontroller_artifacts_refuses_a_missing_file(tmp_path: Path) -> None:
