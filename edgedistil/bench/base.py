@@ -332,8 +332,16 @@ def cleanup_script(path: str) -> str:
 
 
 def input_files(job: Job) -> list[Path]:
-    """What goes with the model: the ``.npy`` ids and, in text mode, the text and tokenizer."""
-    return sorted(p for p in job.inputs.iterdir() if p.is_file())
+    """What goes with the model: the ``.npy`` ids and, in text mode, the text and the tokenizer's
+    files. By name: the local runner's runtime writes its own temporary files in the same
+    directory, and a fleet may stage it for another board meanwhile."""
+    from edgedistil.tokens import TOKENIZER_FILES
+
+    found = set(job.inputs.glob("*.npy"))
+    if job.text:
+        names = (job.text, *TOKENIZER_FILES)
+        found.update(job.inputs / name for name in names if (job.inputs / name).is_file())
+    return sorted(found)
 
 
 def stage_files(job: Job, stage: Path) -> list[Path]:

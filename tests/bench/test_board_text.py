@@ -269,3 +269,40 @@ def test_digests_match_the_board_scripts_own(tiny_onnx: Path) -> None:
     arrays = inputs.tokenize(tiny_onnx.parent, ["the movie", "a phone"], 8)
     ids, mask = arrays["input_ids"], arrays["attention_mask"]
     assert inputs.digests(arrays) == [board_script.digest(np, ids[i], mask[i]) for i in (0, 1)]
+
+
+def test_the_builtin_wordpiece_runs_on_python_3_8(tmp_path: Path) -> None:
+    """Python 3.8's own unicodedata (Unicode 12.1), on the board's oldest Python: same ids."""
+    from transformers import BertTokenizerFast
+
+    from tests.bench.test_board_script import PYTHON38_CANDIDATES, python38
+
+    python = python38()
+    if python is None:
+        pytest.skip(f"no Python 3.8 here (looked for {', '.join(PYTHON38_CANDIDATES)})")
+    fast = BertTokenizerFast(str(write_cased_vocab(tmp_path / "vocab")), do_lower_case=True)
+    fast.save_pretrained(str(tmp_path / "json"))
+    texts = sentences(150, seed=8)
+    (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import board_script as b; "
+        "w = b.load_wordpiece(sys.argv[2]); texts = json.load(open(sys.argv[3], encoding='utf-8'));"
+        "print(json.dumps([w.encode(t, 24) for t in texts]))"
+    )
+    done = subprocess.run(
+        [
+            python,
+            "-c",
+            code,
+            str(SCRIPT.parent),
+            str(tmp_path / "json"),
+            str(tmp_path / "texts.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    board = [tuple(pair) for pair in json.loads(done.stdout)]
+    encoded = [fast(t, truncation=True, max_length=24, padding="max_length") for t in texts]
+    assert board == [(e["input_ids"], e["attention_mask"]) for e in encoded]
