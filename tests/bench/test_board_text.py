@@ -306,3 +306,12 @@ def test_the_builtin_wordpiece_runs_on_python_3_8(tmp_path: Path) -> None:
     board = [tuple(pair) for pair in json.loads(done.stdout)]
     encoded = [fast(t, truncation=True, max_length=24, padding="max_length") for t in texts]
     assert board == [(e["input_ids"], e["attention_mask"]) for e in encoded]
+
+
+def test_the_cli_shows_tokenisation_beside_inference(runner: CliRunner, onnx_copy: Path) -> None:
+    args = ["bench", str(onnx_copy), "--text", str(onnx_copy.parent / "text.txt")]
+    result = runner.invoke(cli, [*args, "--runs", "3", "--warmup", "0", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if x.startswith("local: tokenisation"))
+    assert line.startswith("local: tokenisation on the board (tokenizers) p50 ")
+    assert " ms per sentence; inference p50 " in line
