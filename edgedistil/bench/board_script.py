@@ -612,20 +612,20 @@ def digest(np: Any, ids: Any, mask: Any) -> str:
 
 def read_sentences(path: str) -> List[str]:
     """One sentence a line; a ``.jsonl`` file (what the host writes) one JSON string a line,
-    so a sentence keeps any character it has."""
+    so a sentence keeps any character it has (lines end at "\\n" alone: str.splitlines would
+    also cut at U+2028 or U+0085, which JSON leaves unescaped)."""
     try:
         with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
+            lines = [line for line in fh.read().split("\n") if line.strip()]
         if path.endswith(".jsonl"):
-            lines = [json.loads(line) for line in lines if line.strip()]
+            lines = [json.loads(line) for line in lines]
     except (OSError, ValueError) as exc:
         raise BoardError(f"--text {path}: cannot be read: {exc}") from None
     if not all(isinstance(line, str) for line in lines):
         raise BoardError(f"--text {path}: every line of a .jsonl text must be a JSON string")
-    sentences = [line for line in lines if line.strip()]
-    if not sentences:
+    if not lines:
         raise BoardError(f"--text {path}: no sentences; one a line")
-    return sentences
+    return lines
 
 
 def open_tokenizer(directory: str, choice: str, length: int) -> Tuple[Callable[[str], Any], str]:
