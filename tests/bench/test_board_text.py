@@ -316,3 +316,36 @@ def test_the_cli_shows_tokenisation_beside_inference(runner: CliRunner, onnx_cop
     line = next(x for x in result.stdout.splitlines() if x.startswith("local: tokenisation"))
     assert line.startswith("local: tokenisation on the board (tokenizers) p50 ")
     assert " ms per sentence; inference p50 " in line
+
+
+def test_a_board_that_cannot_run_the_tokenizer_is_a_warning_not_a_failure(
+    runner: CliRunner, onnx_copy: Path
+) -> None:
+    """A word-level tokenizer.json (not WordPiece) on a board without Hugging Face's tokenizers:
+    the board feeds the host's ids and the result says why tokenisation was not measured."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    folder = onnx_copy.parent
+    tokens = (folder / "vocab.txt").read_text().split()
+    tokenizer = Tokenizer(models.WordLevel({t: i for i, t in enumerate(tokens)}, "[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "vocab.txt").unlink()
+    hide = folder / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['tokenizers'] = None\n")
+    args = ["bench", str(onnx_copy), "--text", str(folder / "text.txt"), "--json"]
+    args += ["--runs", "2", "--warmup", "0", "--python", f"env PYTHONPATH={hide} {sys.executable}"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    reason = (
+        "no tokenizers package on this board and a WordLevel tokenizer, not WordPiece; "
+        "install tokenizers there (pip install tokenizers) to time it"
+    )
+    assert result.stderr.strip() == f"Warning: Board local: tokenisation not measured: {reason}"
+    (entry,) = json.loads(result.stdout)["boards"]
+    assert entry["result"]["result"]["tokenize"] == {"measured": False, "reason": reason}
+    assert entry["result"]["result"]["rows"] == 8
