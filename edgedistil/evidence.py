@@ -86,6 +86,7 @@ def gate_folder(
                 allow_unmeasured=allow_unmeasured,
                 reasons=unmeasured_reasons(info),
                 coverage=coverage(info),
+                tokenization=tokenization(path, info["sha256"], profile, extra),
                 notes=tuple(str(note) for note in info.get("notes") or ()),
             )
         )
@@ -229,19 +230,31 @@ def unmeasured_reasons(info: dict[str, Any]) -> dict[str, str]:
     return {"drop_vs_teacher": str(why)}
 
 
+def _chosen_bench(
+    path: Path, sha256: str, profile: Profile, extra: list[BenchFile], *, warn: bool = True
+) -> tuple[BenchFile, str | None] | None:
+    """The newest result measured on the target's kind of device; without one, the newest
+    result at all, with why it does not count; None without any. ``warn``: say once which
+    results lack what they ran on."""
+    files = _bench_files(path, sha256, extra)
+    if not files:
+        return None
+    judged = [(f, _off_target(f, profile)) for f in files]
+    on_target = [(f, why) for f, why in judged if why is None]
+    if not on_target and warn:
+        _warn_without_facts([f for f in files if f.ran_on is None], path)
+    return max(on_target or judged, key=lambda pair: pair[0].timestamp)
+
+
 def _bench_measurements(
     path: Path, sha256: str, profile: Profile, extra: list[BenchFile]
 ) -> dict[str, Measurement]:
-    """p95 latency and peak RSS of the newest result measured on the target's kind of device;
-    without one, of the newest result at all, kept as evidence that does not count."""
-    files = _bench_files(path, sha256, extra)
-    if not files:
+    """p95 latency and peak RSS of the chosen bench result (``_chosen_bench``), kept as
+    evidence that does not count when it was measured off the target."""
+    found_bench = _chosen_bench(path, sha256, profile, extra)
+    if found_bench is None:
         return {}
-    judged = [(f, _off_target(f, profile)) for f in files]
-    on_target = [(f, why) for f, why in judged if why is None]
-    chosen, why = max(on_target or judged, key=lambda pair: pair[0].timestamp)
-    if not on_target:
-        _warn_without_facts([f for f in files if f.ran_on is None], path)
+    chosen, why = found_bench
     result = chosen.entry.result
     p95, rss = result.latency_ms.p95, result.memory.peak_rss_bytes
     source = _bench_source(chosen)
@@ -251,6 +264,29 @@ def _bench_measurements(
     if rss is not None:
         found["peak_rss_bytes"] = Measurement(float(rss), source, off_target=why)
     return found
+
+
+def tokenization(
+    path: Path, sha256: str, profile: Profile, extra: list[BenchFile]
+) -> gate_mod.Tokenization | None:
+    """Tokenisation on the board in the same bench result as the latency figure; None when
+    there is none, or it is from before the board could tokenise."""
+    found_bench = _chosen_bench(path, sha256, profile, extra, warn=False)
+    if found_bench is None:
+        return None
+    chosen, why = found_bench
+    tokenize = chosen.entry.result.tokenize
+    if tokenize is None:
+        return None
+    source = _bench_source(chosen) + (f" ({why})" if why else "")
+    latency = tokenize.latency_ms
+    return gate_mod.Tokenization(
+        tokenizer=tokenize.tokenizer if tokenize.measured else None,
+        p50_ms=latency.p50 if latency and tokenize.measured else None,
+        p95_ms=latency.p95 if latency and tokenize.measured else None,
+        source=source,
+        reason=None if tokenize.measured else tokenize.reason,
+    )
 
 
 def _off_target(bench: BenchFile, profile: Profile) -> str | None:

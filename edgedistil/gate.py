@@ -85,6 +85,19 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class Tokenization:
+    """Tokenisation timed on the board, per sentence, in the bench run whose inference figures
+    the latency budget judges (``bench`` in text mode). Reported beside the latency, not a
+    budget: latency budgets stay on inference. ``tokenizer`` None: not measured, ``reason``."""
+
+    tokenizer: str | None  # "tokenizers" or "builtin-wordpiece"
+    p50_ms: float | None
+    p95_ms: float | None
+    source: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class ArtifactGate:
     """One artifact's checks: the file, its sha256 and each budget of the profile."""
 
@@ -92,6 +105,7 @@ class ArtifactGate:
     sha256: str
     checks: tuple[Check, ...]
     coverage: Coverage | None = None  # None: a build from before the split recorded none
+    tokenization: Tokenization | None = None  # None: no bench result (or one from before it)
     # What the build verified about the file beyond the budgets, in words (the MediaPipe run of
     # its metadata): shown with the verdict, not judged by it.
     notes: tuple[str, ...] = ()
@@ -126,6 +140,7 @@ def check_artifact(
     allow_unmeasured: bool = False,
     reasons: Mapping[str, str] | None = None,
     coverage: Coverage | None = None,
+    tokenization: Tokenization | None = None,
     notes: tuple[str, ...] = (),
 ) -> ArtifactGate:
     """Every budget the profile sets, in the order of ``BUDGETS``; budgets it leaves unset are
@@ -155,7 +170,12 @@ def check_artifact(
             )
         )
     return ArtifactGate(
-        artifact=artifact, sha256=sha256, checks=tuple(checks), coverage=coverage, notes=notes
+        artifact=artifact,
+        sha256=sha256,
+        checks=tuple(checks),
+        coverage=coverage,
+        tokenization=tokenization,
+        notes=notes,
     )
 
 

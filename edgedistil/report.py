@@ -21,6 +21,7 @@ from edgedistil.gate import (
     Check,
     Coverage,
     Gate,
+    Tokenization,
 )
 from edgedistil.units import format_value
 
@@ -28,8 +29,9 @@ from edgedistil.units import format_value
 # why); "budget_changes" lists the budgets that differ from the build's profile.
 # 3: "unmeasured_reason" on a check the build tried and could not measure (no teacher).
 # 4: "eval_unk" on each artifact: the [UNK] share of the eval text under its tokenizer.
-# 5: "notes" on each artifact: what the build verified beyond the budgets, in words.
-SCHEMA = 5
+# 5: "tokenization" on each artifact: tokenisation timed on the board beside the latency.
+# 6: "notes" on each artifact: what the build verified beyond the budgets, in words.
+SCHEMA = 6
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", UNMEASURED: "❌ unmeasured", SKIPPED: "⚪ skipped"}
 
 
@@ -47,6 +49,7 @@ def to_dict(gate: Gate) -> dict[str, Any]:
                 "passed": a.passed,
                 "checks": [_check_dict(c) for c in a.checks],
                 "eval_unk": None if a.coverage is None else asdict(a.coverage),
+                "tokenization": None if a.tokenization is None else asdict(a.tokenization),
                 "notes": list(a.notes),
             }
             for a in gate.artifacts
@@ -132,6 +135,8 @@ def to_markdown(gate: Gate) -> str:
         lines.append("")
         if artifact.coverage is not None:
             lines += [coverage_text(artifact.coverage), ""]
+        if artifact.tokenization is not None:
+            lines += [tokenization_text(artifact.tokenization), ""]
         lines += [line for note in artifact.notes for line in (note, "")]
     if gate.budget_changes:
         lines += ["Budgets changed since the build (checked at the new values):", ""]
@@ -157,6 +162,22 @@ def coverage_text(coverage: Coverage) -> str:
     )
 
 
+def tokenization_text(t: Tokenization) -> str:
+    """Tokenisation on the board, labelled apart from the latency budget's inference figure."""
+    if t.tokenizer is None:
+        return f"Tokenisation on the board: not measured ({t.reason}; {t.source})"
+    return (
+        f"Tokenisation on the board ({t.tokenizer}), per sentence, apart from inference: "
+        f"p50 {_fine_ms(t.p50_ms)}, p95 {_fine_ms(t.p95_ms)} ({t.source}; "
+        "no budget: the latency budget judges inference alone)"
+    )
+
+
+def _fine_ms(value: float | None) -> str:
+    """Three decimals: a sentence's tokenisation often takes well under a millisecond."""
+    return "not reported" if value is None else f"{value:.3f} ms"
+
+
 def _escape_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -177,11 +198,15 @@ def to_junit(gate: Gate) -> str:
             skipped=str(sum(c.status == SKIPPED for c in checks)),
             errors="0",
         )
-        if changes or artifact.coverage is not None or artifact.notes:
+        has_properties = artifact.coverage is not None or artifact.tokenization is not None
+        if changes or has_properties or artifact.notes:
             properties = ET.SubElement(suite, "properties")
             if artifact.coverage is not None:
                 text = coverage_text(artifact.coverage)
                 ET.SubElement(properties, "property", name="eval_unk", value=text)
+            if artifact.tokenization is not None:
+                text = tokenization_text(artifact.tokenization)
+                ET.SubElement(properties, "property", name="tokenization", value=text)
             for note in artifact.notes:
                 ET.SubElement(properties, "property", name="note", value=note)
             for change in changes.values():

@@ -18,7 +18,13 @@ from edgedistil.bench.results import read_result, results_dir
 from edgedistil.errors import BuildError
 from edgedistil.gate import Gate
 from edgedistil.manifest import read as read_manifest
-from edgedistil.report import change_text, coverage_text, measured_text, source_text
+from edgedistil.report import (
+    change_text,
+    coverage_text,
+    measured_text,
+    source_text,
+    tokenization_text,
+)
 from edgedistil.units import format_value
 
 if TYPE_CHECKING:
@@ -55,6 +61,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.pass{{color:#07
 <h1>{title} {verdict}</h1>
 {_table(gate)}
 {_coverage(gate)}
+{_tokenization(gate)}
 {_changes(gate)}
 {images}
 </body></html>
@@ -94,6 +101,16 @@ def _coverage(gate: Gate) -> str:
         for text in ([coverage_text(a.coverage)] if a.coverage is not None else []) + list(a.notes)
     ]
     items = "".join(f"<li>{html.escape(name)}: {html.escape(text)}</li>" for name, text in texts)
+    return f"<ul>{items}</ul>" if items else ""
+
+
+def _tokenization(gate: Gate) -> str:
+    """Tokenisation on the board beside each artifact's latency, where bench measured it."""
+    items = "".join(
+        f"<li>{html.escape(a.artifact)}: {html.escape(tokenization_text(a.tokenization))}</li>"
+        for a in gate.artifacts
+        if a.tokenization is not None
+    )
     return f"<ul>{items}</ul>" if items else ""
 
 

@@ -26,6 +26,7 @@ from edgedistil.bench.base import (
     Workspace,
     check_room,
     cleanup_script,
+    input_files,
     last_line,
     parse_preflight,
     preflight_script,
@@ -172,12 +173,16 @@ class AdbRunner(Runner):
                 f"Board {board.label}: benchmark_model exited {status}: {last_line(out)}"
             )
         facts, _ = self._shell(board, _FACTS)
-        return _tool_result(board, job, out, facts, inputs)
+        result = _tool_result(board, job, out, facts, inputs)
+        if job.text:  # the native tool has no tokenizer: the host's ids were fed
+            reason = "benchmark_model (no Python on the device) feeds ids and times inference only"
+            result["tokenize"] = {"measured": False, "reason": reason}
+        return result
 
 
 def _check(board: Board, space: Workspace, job: Job, extra: int = 0) -> None:
     model_bytes = job.model.stat().st_size
-    upload = model_bytes + extra + sum(p.stat().st_size for p in job.inputs.glob("*.npy"))
+    upload = model_bytes + extra + sum(p.stat().st_size for p in input_files(job))
     check_room(board, space, upload, model_bytes)
 
 

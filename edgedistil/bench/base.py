@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -52,6 +53,8 @@ class Job:
     """What to run on every board: the model, the token inputs and the counts.
 
     ``inputs`` is a host directory of ``.npy`` files (``input_ids.npy``, ...), shipped as is.
+    ``text``: the name of the sentences file in it, whose tokenizer files lie there too; the
+    board then tokenises the text itself, padded to ``sequence_length`` (``inputs.write_text``).
     """
 
     model: Path
@@ -61,6 +64,8 @@ class Job:
     threads: int
     cpus: str = ""
     timeout_s: float = 900.0
+    text: str | None = None
+    sequence_length: int = 128
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +148,9 @@ def script_args(job: Job, model: str, inputs: str, output: str = "") -> list[str
     ]
     if job.cpus:
         args += ["--cpus", job.cpus]
+    if job.text:  # the tokenizer's files lie beside the text, under their own names
+        text = posixpath.join(inputs, job.text)
+        args += ["--text", text, "--tokenizer", inputs, "--length", str(job.sequence_length)]
     if output:
         args += ["--output", output]
     return args
@@ -324,14 +332,24 @@ def cleanup_script(path: str) -> str:
 
 
 def input_files(job: Job) -> list[Path]:
-    return sorted(job.inputs.glob("*.npy"))
+    """What goes with the model: the ``.npy`` ids and, in text mode, the text and the tokenizer's
+    files. By name: the local runner's runtime writes its own temporary files in the same
+    directory, and a fleet may stage it for another board meanwhile."""
+    from edgedistil.tokens import TOKENIZER_FILES
+
+    found = set(job.inputs.glob("*.npy"))
+    if job.text:
+        names = (job.text, *TOKENIZER_FILES)
+        found.update(job.inputs / name for name in names if (job.inputs / name).is_file())
+    return sorted(found)
 
 
 def stage_files(job: Job, stage: Path) -> list[Path]:
     """The files to upload, under fixed names in ``stage``: linked where possible, else copied.
 
-    Fixed names (``model.onnx``, ``board_script.py``, ``input_ids.npy``) mean no user-chosen
-    name ever reaches a board's shell or an ``scp`` destination.
+    Fixed names (``model.onnx``, ``board_script.py``, ``input_ids.npy``, ``sentences.jsonl``,
+    ``vocab.txt``) mean no user-chosen name ever reaches a board's shell or an ``scp``
+    destination.
     """
     sources = {remote_model_name(job.model): job.model, SCRIPT_NAME: SCRIPT}
     sources.update({p.name: p for p in input_files(job)})

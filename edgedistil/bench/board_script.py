@@ -3,11 +3,19 @@
 
 It needs the Python standard library, numpy and the runtime of the artifact: onnxruntime for
 ``.onnx``; ai_edge_litert, else tflite_runtime, for ``.tflite``. It imports nothing from
-edgedistil and has no tokenizer: the host tokenises the text and ships the token ids as ``.npy``
-files beside this script (``input_ids.npy``, ``attention_mask.npy``, ``token_type_ids.npy``, one
-row per sentence). The model's own input names, dtypes and shapes decide what is fed.
+edgedistil. The host tokenises the text and ships the token ids as ``.npy`` files beside this
+script (``input_ids.npy``, ``attention_mask.npy``, ``token_type_ids.npy``, one row per
+sentence). The model's own input names, dtypes and shapes decide what is fed.
 
     python3 board_script.py --model model.onnx --inputs . --runs 100 --warmup 10 --threads 4
+
+Text mode (``--text FILE --tokenizer DIR --length N``): the board tokenises the sentences
+itself and feeds its own ids, timing tokenisation per sentence apart from inference (the
+result's ``tokenize``). It uses Hugging Face's ``tokenizers`` when the board has it, else the
+WordPiece written below (BERT's tokenizer in plain Python, the same ids as the fast
+BertTokenizer). It returns a sha256 per sentence of its ids, which the host compares with its
+own. A tokenizer neither can run is reported as ``"measured": false`` with the reason, and the
+shipped ids are fed instead.
 
 It prints ONE JSON object on stdout (and writes it to ``--output`` when given): ``"ok": true``
 with the timings, memory and board facts, or ``"ok": false`` with ``error`` (and ``install``
@@ -19,17 +27,20 @@ older boards still ship it: no ``X | Y`` types, no ``match``, no 3.9+ library ca
 # (typing.List/Dict/Optional on purpose: this file must parse and run on Python 3.8.)
 
 import argparse
+import hashlib
 import importlib
 import importlib.util
 import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 SCHEMA = 1
@@ -67,6 +78,15 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--cpus", default="", help="pin to these CPUs, e.g. 0-3 or 0,2")
     parser.add_argument("--timeout", type=float, default=0.0, help="give up after S seconds")
     parser.add_argument("--output", default="", help="also write the JSON object to this file")
+    parser.add_argument("--text", default="", help="tokenise these sentences here (one a line)")
+    parser.add_argument("--tokenizer", default=".", help="directory of the tokenizer's files")
+    parser.add_argument("--length", type=int, default=128, help="pad or cut the ids to this")
+    parser.add_argument(
+        "--tokenize-with",
+        choices=("auto", "tokenizers", "builtin"),
+        default="auto",
+        help="auto: Hugging Face's tokenizers when installed, else the builtin WordPiece",
+    )
     return parser.parse_args(argv)
 
 
@@ -107,7 +127,7 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     start_watchdog(args.timeout)
     cpus = pin(args.cpus)
     np = importlib.import_module("numpy")
-    arrays = load_inputs(np, args.inputs)
+    arrays, tokenized = choose_inputs(np, args)
     before = memory()
     started = time.perf_counter()
     runtime = importlib.import_module(module)
@@ -139,7 +159,22 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         "memory": memory_result(before, after),
         "board": board_facts(cpus),
     }
+    if tokenized is not None:
+        result["tokenize"] = tokenized
     return result
+
+
+def choose_inputs(
+    np: Any, args: argparse.Namespace
+) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+    """With --text, the ids this board's tokenizer makes (else the shipped ones, and why);
+    without it, the shipped ids and no tokenisation report."""
+    if not args.text:
+        return load_inputs(np, args.inputs), None
+    if args.length < 2:
+        raise BoardError("--length must be at least 2 ([CLS] and [SEP])")
+    arrays, report = tokenize_text(np, args)
+    return (arrays if arrays is not None else load_inputs(np, args.inputs)), report
 
 
 # ---- the runtime ----
@@ -276,6 +311,384 @@ def fit(np: Any, block: Any, length: Optional[int]) -> Any:
     if block.shape[1] > length:
         return block[:, :length]
     return np.pad(block, ((0, 0), (0, length - block.shape[1])))
+
+
+# ---- text mode: the board tokenises the text itself ----
+
+PAD_TOKENS = ("[PAD]", "<pad>")
+# The CJK ideograph blocks Hugging Face's BertNormalizer puts spaces around (tokenizers'
+# is_chinese_char, block for block; 0x2B820-0x2B91F is left out there too).
+CJK = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B920, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
+# Categories tokenizers' clean_text drops (is_other less "not assigned": an unassigned code
+# point is kept, so a newer emoji survives on both sides).
+DROPPED = ("Cc", "Cf", "Co", "Cs")
+BERT_WHITESPACE_NOT = "\x1c\x1d\x1e\x1f"  # str.isspace() says yes, Unicode's White_Space no
+
+
+def is_whitespace(char: str) -> bool:
+    return char.isspace() and char not in BERT_WHITESPACE_NOT
+
+
+def is_punctuation(char: str) -> bool:
+    """ASCII punctuation (symbols such as $ + < = > ^ ` | ~ included) or a Unicode P* char."""
+    code = ord(char)
+    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def is_cjk(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in CJK)
+
+
+class WordPiece:
+    """BERT's tokenizer as Hugging Face's fast BertTokenizer runs it, in plain Python.
+
+    Added tokens ([CLS], [MASK] ... written in the text) are matched on the raw text first; each
+    piece between them is normalized (clean_text, CJK spacing, accent stripping, lower-casing,
+    in that order), split on whitespace and punctuation, and cut into the longest vocabulary
+    pieces from the left (``##`` before a piece inside a word); a word that cannot be cut, or
+    longer than ``max_chars``, is one [UNK]. Then [CLS] ... [SEP], truncated and padded.
+    """
+
+    def __init__(self, vocab: Dict[str, int], config: Dict[str, Any]) -> None:
+        self.vocab = vocab
+        self.config = config
+        self.unk = vocab[config["unk_token"]]
+        self.prefix = config["prefix"]
+        self.max_chars = config["max_chars"]
+        added = config["added"]  # content -> (id, lstrip, rstrip)
+        self.added = added
+        self.split = None
+        if added:
+            ordered = sorted(added, key=len, reverse=True)  # leftmost, then longest
+            self.split = re.compile("|".join(re.escape(a) for a in ordered))
+
+    def normalize(self, text: str) -> str:
+        config = self.config
+        if config["clean"]:
+            kept = []
+            for char in text:
+                if char in "\x00\ufffd" or (
+                    char not in "\t\n\r" and unicodedata.category(char) in DROPPED
+                ):
+                    continue
+                kept.append(" " if is_whitespace(char) else char)
+            text = "".join(kept)
+        if config["chinese"]:
+            text = "".join(" " + c + " " if is_cjk(c) else c for c in text)
+        if config["strip_accents"]:
+            decomposed = unicodedata.normalize("NFD", text)
+            text = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+        if config["lowercase"]:
+            # Char by char, as Rust's to_lowercase: no final-sigma rule (str.lower has one).
+            text = text.lower() if "\u03a3" not in text else "".join(c.lower() for c in text)
+        return text
+
+    def words(self, text: str) -> List[str]:
+        """BertPreTokenizer: split on whitespace (dropped) and punctuation (kept, alone)."""
+        words: List[str] = []
+        current: List[str] = []
+        for char in text:
+            if is_whitespace(char) or is_punctuation(char):
+                if current:
+                    words.append("".join(current))
+                    current = []
+                if not is_whitespace(char):
+                    words.append(char)
+            else:
+                current.append(char)
+        if current:
+            words.append("".join(current))
+        return words
+
+    def word_ids(self, word: str) -> List[int]:
+        if len(word) > self.max_chars:
+            return [self.unk]
+        ids = []
+        start = 0
+        while start < len(word):
+            end = len(word)
+            found = None
+            while start < end:
+                piece = word[start:end] if start == 0 else self.prefix + word[start:end]
+                found = self.vocab.get(piece)
+                if found is not None:
+                    break
+                end -= 1
+            if found is None:
+                return [self.unk]
+            ids.append(found)
+            start = end
+        return ids
+
+    def pieces(self, text: str) -> List[Tuple[str, bool]]:
+        """The text cut at the added tokens: (piece, is an added token)."""
+        if self.split is None:
+            return [(text, False)]
+        out: List[Tuple[str, bool]] = []
+        done = 0
+        for match in self.split.finditer(text):
+            start, end = match.span()
+            _, lstrip, rstrip = self.added[match.group()]
+            before = text[done:start]
+            while lstrip and before and is_whitespace(before[-1]):
+                before = before[:-1]
+            out.append((before, False))
+            out.append((match.group(), True))
+            done = end
+            if rstrip:
+                while done < len(text) and is_whitespace(text[done]):
+                    done += 1
+        out.append((text[done:], False))
+        return [(p, added) for p, added in out if p]
+
+    def ids(self, text: str) -> List[int]:
+        ids: List[int] = []
+        for piece, added in self.pieces(text):
+            if added:
+                ids.append(self.added[piece][0])
+                continue
+            for word in self.words(self.normalize(piece)):
+                ids.extend(self.word_ids(word))
+        return ids
+
+    def encode(self, text: str, length: int) -> Tuple[List[int], List[int]]:
+        """ids and attention mask, [CLS] text [SEP] cut or padded to ``length``."""
+        config = self.config
+        ids = [config["cls"]] + self.ids(text)[: max(length - 2, 0)] + [config["sep"]]
+        mask = [1] * len(ids)
+        padding = length - len(ids)
+        return ids + [config["pad"]] * padding, mask + [0] * padding
+
+
+class Unsupported(Exception):
+    """A tokenizer the builtin WordPiece cannot run exactly: the reason, for the result."""
+
+
+def load_wordpiece(directory: str) -> WordPiece:
+    """The builtin WordPiece from tokenizer.json, else vocab.txt (+ tokenizer_config.json)."""
+    path = os.path.join(directory, "tokenizer.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            return wordpiece_from_json(json.load(fh))
+    path = os.path.join(directory, "vocab.txt")
+    if not os.path.isfile(path):
+        raise Unsupported("neither tokenizer.json nor vocab.txt, which WordPiece needs")
+    with open(path, encoding="utf-8") as fh:
+        tokens = fh.read().split("\n")
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    # As tokenizers reads it: every line counts, trailing whitespace trimmed, the last of a
+    # repeated token wins.
+    vocab = {token.rstrip(): index for index, token in enumerate(tokens)}
+    config = read_json(os.path.join(directory, "tokenizer_config.json"))
+    lowercase = bool(config.get("do_lower_case", True))
+    strip = config.get("strip_accents")
+    specials = [t for t in ("[UNK]", "[SEP]", "[CLS]", "[PAD]", "[MASK]") if t in vocab]
+    return WordPiece(
+        vocab,
+        {
+            "unk_token": "[UNK]",
+            "prefix": "##",
+            "max_chars": 100,
+            "clean": True,
+            "chinese": bool(config.get("tokenize_chinese_chars", True)),
+            "strip_accents": lowercase if strip is None else bool(strip),
+            "lowercase": lowercase,
+            "added": {t: (vocab[t], False, False) for t in specials},
+            **special_ids(vocab, "[CLS]", "[SEP]"),
+        },
+    )
+
+
+def read_json(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def special_ids(vocab: Dict[str, int], cls: str, sep: str) -> Dict[str, int]:
+    missing = [t for t in (cls, sep) if t not in vocab]
+    if missing:
+        raise Unsupported("the vocabulary has no " + " or ".join(missing))
+    pad = next((vocab[t] for t in PAD_TOKENS if t in vocab), 0)
+    return {"cls": vocab[cls], "sep": vocab[sep], "pad": pad}
+
+
+def wordpiece_from_json(data: Dict[str, Any]) -> WordPiece:
+    model = data.get("model") or {}
+    if model.get("type") != "WordPiece":
+        raise Unsupported(f"a {model.get('type') or 'unknown'} tokenizer, not WordPiece")
+    normalizer = data.get("normalizer") or {}
+    if normalizer.get("type") != "BertNormalizer":
+        raise Unsupported(f"normalizer {normalizer.get('type')}, not BertNormalizer")
+    if (data.get("pre_tokenizer") or {}).get("type") != "BertPreTokenizer":
+        raise Unsupported("a pre-tokenizer other than BertPreTokenizer")
+    added = {}
+    for token in data.get("added_tokens") or []:
+        if token.get("normalized") or token.get("single_word"):
+            raise Unsupported(f"added token {token.get('content')!r} is normalized or single_word")
+        added[token["content"]] = (token["id"], bool(token["lstrip"]), bool(token["rstrip"]))
+    vocab = model["vocab"]
+    lowercase = bool(normalizer.get("lowercase", True))
+    strip = normalizer.get("strip_accents")
+    cls, sep = template_specials(data.get("post_processor") or {})
+    return WordPiece(
+        vocab,
+        {
+            "unk_token": model.get("unk_token", "[UNK]"),
+            "prefix": model.get("continuing_subword_prefix", "##"),
+            "max_chars": int(model.get("max_input_chars_per_word", 100)),
+            "clean": bool(normalizer.get("clean_text", True)),
+            "chinese": bool(normalizer.get("handle_chinese_chars", True)),
+            "strip_accents": lowercase if strip is None else bool(strip),
+            "lowercase": lowercase,
+            "added": added,
+            **special_ids(vocab, cls, sep),
+        },
+    )
+
+
+def template_specials(processor: Dict[str, Any]) -> Tuple[str, str]:
+    """[CLS] and [SEP] of a BertProcessing, or a TemplateProcessing that is ``CLS $A SEP``."""
+    kind = processor.get("type")
+    if kind == "BertProcessing":
+        return processor["cls"][0], processor["sep"][0]
+    single = processor.get("single") or []
+    if kind == "TemplateProcessing" and len(single) == 3 and "Sequence" in single[1]:
+        first, last = single[0].get("SpecialToken"), single[2].get("SpecialToken")
+        if first and last:
+            return first["id"], last["id"]
+    raise Unsupported(f"post-processor {kind}, not [CLS] text [SEP]")
+
+
+def tokenize_text(
+    np: Any, args: argparse.Namespace
+) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any]]:
+    """The board's own token arrays for ``--text`` and what tokenising cost, timed per sentence;
+    (None, a report saying why) when no tokenizer this board has can run these files."""
+    sentences = read_sentences(args.text)
+    started = time.perf_counter()
+    try:
+        encode, kind = open_tokenizer(args.tokenizer, args.tokenize_with, args.length)
+    except Unsupported as exc:
+        return None, {"measured": False, "reason": str(exc)}
+    load_ms = (time.perf_counter() - started) * 1000.0
+    rows, times = time_tokenizer(encode, sentences, args.runs)
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    mask = np.array([r[1] for r in rows], dtype=np.int64)
+    arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    report = {
+        "measured": True,
+        "tokenizer": kind,
+        "load_ms": load_ms,
+        "sentences": len(sentences),
+        "samples": len(times),
+        "latency_ms": summarize(times),
+        "digests": [digest(np, ids[i], mask[i]) for i in range(len(ids))],
+    }
+    return arrays, report
+
+
+def digest(np: Any, ids: Any, mask: Any) -> str:
+    """sha256 of one sentence's ids then mask as little-endian int32: the host checks it."""
+    data = np.asarray(ids, dtype="<i4").tobytes() + np.asarray(mask, dtype="<i4").tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_sentences(path: str) -> List[str]:
+    """One sentence a line; a ``.jsonl`` file (what the host writes) one JSON string a line,
+    so a sentence keeps any character it has (lines end at "\\n" alone: str.splitlines would
+    also cut at U+2028 or U+0085, which JSON leaves unescaped)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [line for line in fh.read().split("\n") if line.strip()]
+        if path.endswith(".jsonl"):
+            lines = [json.loads(line) for line in lines]
+    except (OSError, ValueError) as exc:
+        raise BoardError(f"--text {path}: cannot be read: {exc}") from None
+    if not all(isinstance(line, str) for line in lines):
+        raise BoardError(f"--text {path}: every line of a .jsonl text must be a JSON string")
+    if not lines:
+        raise BoardError(f"--text {path}: no sentences; one a line")
+    return lines
+
+
+def open_tokenizer(directory: str, choice: str, length: int) -> Tuple[Callable[[str], Any], str]:
+    """encode(text) -> (ids, mask) padded to ``length``, and which tokenizer it is."""
+    if choice == "tokenizers" or (choice == "auto" and importlib.util.find_spec("tokenizers")):
+        return open_hf_tokenizer(directory, length), "tokenizers"
+    try:
+        wordpiece = load_wordpiece(directory)
+    except Unsupported as exc:
+        if choice == "builtin":
+            raise
+        raise Unsupported(
+            f"no tokenizers package on this board and {exc}; install tokenizers there "
+            "(pip install tokenizers) to time it"
+        ) from None
+
+    def encode(text: str) -> Tuple[List[int], List[int]]:
+        return wordpiece.encode(text, length)
+
+    return encode, "builtin-wordpiece"
+
+
+def open_hf_tokenizer(directory: str, length: int) -> Callable[[str], Any]:
+    """Hugging Face's tokenizers, read as the host reads the same files."""
+    if not importlib.util.find_spec("tokenizers"):
+        raise Unsupported("the tokenizers package is not installed on this board")
+    tokenizers = importlib.import_module("tokenizers")
+    if os.path.isfile(os.path.join(directory, "tokenizer.json")):
+        tokenizer = tokenizers.Tokenizer.from_file(os.path.join(directory, "tokenizer.json"))
+    elif os.path.isfile(os.path.join(directory, "vocab.txt")):
+        config = read_json(os.path.join(directory, "tokenizer_config.json"))
+        tokenizer = tokenizers.BertWordPieceTokenizer(
+            os.path.join(directory, "vocab.txt"),
+            lowercase=bool(config.get("do_lower_case", True)),
+            strip_accents=config.get("strip_accents"),
+            handle_chinese_chars=bool(config.get("tokenize_chinese_chars", True)),
+        )
+    else:
+        raise Unsupported(f"no tokenizer.json or vocab.txt in {directory}")
+    pad = next((i for t in PAD_TOKENS for i in [tokenizer.token_to_id(t)] if i is not None), 0)
+    tokenizer.enable_truncation(max_length=length)
+    tokenizer.enable_padding(length=length, pad_id=pad)
+
+    def encode(text: str) -> Tuple[List[int], List[int]]:
+        encoded = tokenizer.encode(text)
+        return encoded.ids, encoded.attention_mask
+
+    return encode
+
+
+def time_tokenizer(
+    encode: Callable[[str], Any], sentences: List[str], runs: int
+) -> Tuple[List[Any], List[float]]:
+    """The rows of a first, untimed pass (they are fed), then per-sentence times over as many
+    passes as make ``runs`` samples, like the inference timings."""
+    rows = [encode(s) for s in sentences]
+    times = []
+    for _ in range(max(1, -(-runs // len(sentences)))):
+        for sentence in sentences:
+            started = time.perf_counter()
+            encode(sentence)
+            times.append((time.perf_counter() - started) * 1000.0)
+    return rows, times
 
 
 # ---- timing ----

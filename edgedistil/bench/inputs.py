@@ -1,8 +1,11 @@
 """Real token inputs for a benchmark: text tokenised on the host, shipped as ``.npy`` files.
 
-Boards get no tokenizer: the host turns the text into ``input_ids``, ``attention_mask`` and
-``token_type_ids`` (int64, one row per sentence, padded to the sequence length) and the board
-script casts them to what the model declares.
+The host turns the text into ``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64,
+one row per sentence, padded to the sequence length) and the board script casts them to what the
+model declares. Where the artifact carries its tokenizer (its files beside it, or --tokenizer),
+the text and those files travel too (``write_text``): the board tokenises the sentences itself,
+timed apart from inference, and returns a sha256 of each sentence's ids that ``check_tokenized``
+compares with the host's, so a board that fed other tokens is an error, not a measurement.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistil.data import SAMPLE_TEXT, TextInput, is_words, read_examples
 from edgedistil.errors import BenchError
-from edgedistil.tokens import VOCABULARIES
+from edgedistil.tokens import VOCABULARIES, copy_tokenizer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROWS = 32  # enough distinct sentences that no one input's length shapes the timing
 DEFAULT_SEQUENCE_LENGTH = 128  # without a target: sentence-level text fits in 128 tokens
+TEXT_FILE = "sentences.jsonl"  # one JSON string a line: any character of a sentence survives
 
 
 def default_text() -> Path | None:
@@ -98,8 +102,12 @@ def _load_tokenizer(directory: Path) -> Any:
         if (directory / "tokenizer.json").is_file():
             return Tokenizer.from_file(str(directory / "tokenizer.json"))
         if (directory / "vocab.txt").is_file():
+            config = _tokenizer_config(directory)
             return BertWordPieceTokenizer(
-                str(directory / "vocab.txt"), lowercase=_lowercase(directory)
+                str(directory / "vocab.txt"),
+                lowercase=bool(config.get("do_lower_case", True)),
+                strip_accents=config.get("strip_accents"),
+                handle_chinese_chars=bool(config.get("tokenize_chinese_chars", True)),
             )
         if _has_tokenizer(directory):  # BPE or SentencePiece files: transformers reads them
             from transformers import AutoTokenizer
@@ -124,13 +132,14 @@ def _check_fits(directory: Path, size: int) -> None:
         check_size(directory, size, read_config(directory).get("vocab_size"), error=BenchError)
 
 
-def _lowercase(directory: Path) -> bool:
-    """tokenizer_config.json's do_lower_case; True (uncased BERT) when it does not say."""
+def _tokenizer_config(directory: Path) -> dict[str, Any]:
+    """tokenizer_config.json (do_lower_case, strip_accents ...), {} when absent or unreadable:
+    uncased BERT's defaults. The board script reads the same keys the same way."""
     try:
         config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return True
-    return bool(config.get("do_lower_case", True)) if isinstance(config, dict) else True
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def write_inputs(arrays: dict[str, np.ndarray], directory: Path) -> Path:
@@ -139,3 +148,73 @@ def write_inputs(arrays: dict[str, np.ndarray], directory: Path) -> Path:
     for name, array in arrays.items():
         np.save(directory / f"{name}.npy", array, allow_pickle=False)
     return directory
+
+
+def text_mode_refusal(
+    artifact: Path, tokenizer_dir: Path, explicit: Path | None, sentences: list[TextInput]
+) -> str | None:
+    """Why the board cannot be fed the raw text, or None when it can: the artifact carries its
+    tokenizer (or --tokenizer names one) and every input is one plain sentence."""
+    if explicit is None and tokenizer_dir != artifact.parent:
+        return f"the artifact carries no tokenizer (none beside {artifact.name}; give --tokenizer)"
+    if not all(isinstance(s, str) for s in sentences):
+        return "the text holds sentence pairs or word lists; only plain sentences go as text"
+    return None
+
+
+def write_text(sentences: list[TextInput], tokenizer_dir: Path, directory: Path) -> str:
+    """The sentences as ``sentences.jsonl`` and the tokenizer's files, under their own fixed
+    names, in ``directory`` (shipped with the ids); the text file's name."""
+    lines = [json.dumps(s, ensure_ascii=False) for s in sentences]
+    (directory / TEXT_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    copy_tokenizer(tokenizer_dir, directory)
+    return TEXT_FILE
+
+
+def digests(arrays: dict[str, np.ndarray]) -> list[str]:
+    """Per sentence, sha256 of its ids then its mask as little-endian int32: what the board
+    script's ``digest`` computes from the ids it made."""
+    import hashlib
+
+    import numpy as np
+
+    out = []
+    for ids, mask in zip(arrays["input_ids"], arrays["attention_mask"], strict=True):
+        data = np.asarray(ids, dtype="<i4").tobytes() + np.asarray(mask, dtype="<i4").tobytes()
+        out.append(hashlib.sha256(data).hexdigest())
+    return out
+
+
+def check_tokenized(label: str, result: dict[str, Any], expected: list[str]) -> dict[str, Any]:
+    """The board's result with its tokenisation checked against the host's ids: a sentence whose
+    ids differ is a ``BenchError`` (the board timed the model on other tokens); the digests give
+    way to how many sentences agreed. Not measured: one warning saying why."""
+    report = result.get("tokenize")
+    if not isinstance(report, dict):
+        return not_measured(result, "the board reported no tokenisation")
+    if not report.get("measured"):
+        log.warning("Board %s: tokenisation not measured: %s", label, report.get("reason"))
+        return result
+    found = report.get("digests")
+    if not isinstance(found, list) or len(found) != len(expected):
+        raise BenchError(
+            f"Board {label}: returned {len(found) if isinstance(found, list) else 'no'} "
+            f"token digests for {len(expected)} sentences; is board_script.py from another "
+            "edgedistil version?"
+        )
+    differ = sum(a != b for a, b in zip(found, expected, strict=True))
+    if differ:
+        raise BenchError(
+            f"Board {label}: its tokenizer ({report.get('tokenizer')}) gave other ids than the "
+            f"host's on {differ} of {len(expected)} sentences; a benchmark fed other tokens does "
+            "not measure the model: check the tokenizer files on the board"
+        )
+    checked = {k: v for k, v in report.items() if k != "digests"}
+    return {**result, "tokenize": {**checked, "ids_match_host": len(expected)}}
+
+
+def not_measured(result: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A result that did not tokenise on the board says so, once, in the same key."""
+    if "tokenize" in result:
+        return result
+    return {**result, "tokenize": {"measured": False, "reason": reason}}

@@ -108,22 +108,42 @@ def bench(request: Request) -> Report:
         )
         threads = host_cores
     length = profile.export.sequence_length if profile else inputs.DEFAULT_SEQUENCE_LENGTH
-    sentences = inputs.read_sentences(inputs.locate_text(request.text), request.rows)
-    tokens = inputs.tokenize(
-        inputs.locate_tokenizer(artifact, request.tokenizer), sentences, length
-    )
     with tempfile.TemporaryDirectory(prefix="edgedistil-inputs-") as directory:
-        job = Job(
-            model=artifact,
-            inputs=inputs.write_inputs(tokens, Path(directory)),
-            runs=request.runs,
-            warmup=request.warmup,
-            threads=threads,
-            cpus=request.cpus,
-            timeout_s=request.timeout_s,
+        job, expected = _job(request, artifact, length, threads, Path(directory))
+        outcomes = fleet.run_all(
+            boards, lambda b: _checked(b, runners[b.runner].run(job, b), expected)
         )
-        outcomes = fleet.run_all(boards, lambda b: runners[b.runner].run(job, b))
     return _store(request, artifact, profile.name if profile else None, threads, outcomes)
+
+
+def _job(
+    request: Request, artifact: Path, length: int, threads: int, directory: Path
+) -> tuple[Job, list[str] | str]:
+    """The job, its ids written to ``directory``; and the digests of the host's ids that a board
+    tokenising the text must reproduce, or why the board is fed ids only."""
+    sentences = inputs.read_sentences(inputs.locate_text(request.text), request.rows)
+    tokenizer = inputs.locate_tokenizer(artifact, request.tokenizer)
+    tokens = inputs.tokenize(tokenizer, sentences, length)
+    refusal = inputs.text_mode_refusal(artifact, tokenizer, request.tokenizer, sentences)
+    job = Job(
+        model=artifact,
+        inputs=inputs.write_inputs(tokens, directory),
+        runs=request.runs,
+        warmup=request.warmup,
+        threads=threads,
+        cpus=request.cpus,
+        timeout_s=request.timeout_s,
+        text=None if refusal else inputs.write_text(sentences, tokenizer, directory),
+        sequence_length=length,
+    )
+    return job, refusal or inputs.digests(tokens)
+
+
+def _checked(board: Board, result: dict[str, Any], expected: list[str] | str) -> dict[str, Any]:
+    """A board's result whose tokenisation agrees with the host's, or says why it was not run."""
+    if isinstance(expected, str):
+        return inputs.not_measured(result, expected)
+    return inputs.check_tokenized(board.label, result, expected)
 
 
 def _check_artifact(path: Path) -> Path:

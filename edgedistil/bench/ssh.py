@@ -26,6 +26,7 @@ from edgedistil.bench.base import (
     Workspace,
     check_room,
     cleanup_script,
+    input_files,
     last_line,
     parse_preflight,
     preflight_script,
@@ -102,7 +103,7 @@ class SshRunner(Runner):
         space = self._preflight(board, address)
         try:
             model_bytes = job.model.stat().st_size
-            upload = model_bytes + sum(p.stat().st_size for p in job.inputs.glob("*.npy"))
+            upload = model_bytes + sum(p.stat().st_size for p in input_files(job))
             check_room(board, space, upload, model_bytes)
             with tempfile.TemporaryDirectory(prefix="edgedistil-stage-") as stage:
                 self._upload(board, address, stage_files(job, Path(stage)), space.path)

@@ -242,6 +242,9 @@ def _print_bench(report: Any) -> None:
         )
     console.print(table)
     for b in report.boards:
+        if b.result is not None:
+            console.print(f"{escape(b.board.label)}: {escape(tokenize_text(b.result['result']))}")
+    for b in report.boards:
         if b.error:
             console.print(f"[bold]{escape(b.board.label)}[/]: [red]{escape(b.error)}[/]")
         elif b.comparison is not None:
@@ -249,6 +252,19 @@ def _print_bench(report: Any) -> None:
     for b in report.boards:
         if b.saved:
             console.print(f"Saved {escape(str(b.saved))}")
+
+
+def tokenize_text(result: dict[str, Any]) -> str:
+    """Tokenisation on the board beside inference, per sentence, both labelled; or why not."""
+    tokenize = result.get("tokenize") or {}
+    if not tokenize.get("measured"):
+        return f"tokenisation not measured ({tokenize.get('reason') or 'ids shipped by the host'})"
+    tok, inference = tokenize["latency_ms"], result["latency_ms"]
+    return (
+        f"tokenisation on the board ({tokenize.get('tokenizer')}) p50 {_ms(tok.get('p50'))} ms, "
+        f"p95 {_ms(tok.get('p95'))} ms per sentence; inference p50 {_ms(inference.get('p50'))} "
+        f"ms, p95 {_ms(inference.get('p95'))} ms"
+    )
 
 
 def _print_comparison(console: Console, comparison: Any) -> None:

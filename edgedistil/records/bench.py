@@ -36,11 +36,24 @@ class Memory(_Partial):
     peak_rss_bytes: int | None = Field(ge=0)  # None: the board could not measure it
 
 
+class Tokenize(_Partial):
+    """Tokenisation timed on the board, per sentence, apart from inference
+    (``board_script.tokenize_text``, checked by ``bench.inputs.check_tokenized``); where it was
+    not measured, ``reason`` says why. Shown beside latency; no budget reads it."""
+
+    measured: bool
+    tokenizer: str | None = None  # "tokenizers" or "builtin-wordpiece"
+    latency_ms: Latency | None = None
+    reason: str | None = None
+
+
 class BoardResult(_Partial):
-    """The board script's JSON object (``bench.board_script``), as stored."""
+    """The board script's JSON object (``bench.board_script``), as stored; ``tokenize`` absent
+    in results from before the board could tokenise."""
 
     latency_ms: Latency
     memory: Memory
+    tokenize: Tokenize | None = None
 
 
 class RanOnRecord(Record):

@@ -258,3 +258,39 @@ def test_tool_output_without_percentiles() -> None:
     assert parsed["memory"]["peak_rss_bytes"] is None
     with pytest.raises(ValueError):
         parse_tool_output("Segmentation fault")
+
+
+@pytest.mark.slow
+def test_text_mode_on_a_device_with_python_and_with_benchmark_model_only(
+    device: Path, tiny_tflite: Path, tmp_path: Path
+) -> None:
+    """With Python the device tokenises the text itself; benchmark_model cannot, and says so."""
+    from edgedistil.bench.inputs import check_tokenized, digests, write_text
+
+    lines = ["set a timer", "the watch battery is low"]
+    arrays = tokenize(tiny_tflite.parent, lines, 16)
+    directory = tmp_path / "inputs"
+    directory.mkdir()
+    write_inputs(arrays, directory)
+    name = write_text(lines, tiny_tflite.parent, directory)
+    job = Job(
+        model=tiny_tflite,
+        inputs=directory,
+        runs=5,
+        warmup=1,
+        threads=1,
+        text=name,
+        sequence_length=16,
+    )
+    tool = _executable(
+        tmp_path / "benchmark_model", FAKE_TOOL.format(python=sys.executable, output=TOOL_OUTPUT)
+    )
+    board = Board(label="watch", runner="adb", address=SERIAL)
+    result = make_runner("adb", Options(benchmark_model=tool)).run(job, board)
+    assert result["tokenize"]["measured"] is False
+    assert "benchmark_model" in result["tokenize"]["reason"]
+    give_python(device)
+    result = make_runner("adb", Options()).run(job, board)
+    checked = check_tokenized("watch", result, digests(arrays))
+    assert checked["tokenize"]["measured"] is True and checked["tokenize"]["ids_match_host"] == 2
+    assert device_tmp(device) == []
