@@ -296,4 +296,8 @@ def test_it_compiles_for_a_cortex_m7(tmp_path: Path) -> None:
     obj = tmp_path / "tokenizer.o"
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m7", "-mthumb", "-Os"]
     subprocess.run([ARM_GCC, *flags, "-c", str(result.c_path), "-o", str(obj)], check=True)
-    assert obj.stat().st_size > 0
+    size = subprocess.run(["arm-none-eabi-size", str(obj)], check=True, capture_output=True)
+    text, data, bss = (int(x) for x in size.stdout.decode().splitlines()[1].split()[:3])
+    # the flash the build counts holds the tables it wrote and the code the compiler made
+    assert bss == 0  # no globals, no heap
+    assert sum(result.table_bytes.values()) < text + data <= result.flash_bytes
