@@ -85,6 +85,18 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class TextModel:
+    """The release again with its tokenizer in the graph (``[export].text_input``): the file and
+    how it matched the host path on the eval text. Reported beside the budgets, not a budget."""
+
+    path: str
+    sentences: int
+    agreement: float | None  # a classifier: share of sentences with the host path's class
+    cosine_mean: float | None  # an embedding model: cosine to the host path's embedding
+    cosine_min: float | None
+
+
+@dataclass(frozen=True)
 class ArtifactGate:
     """One artifact's checks: the file, its sha256 and each budget of the profile."""
 
@@ -92,6 +104,7 @@ class ArtifactGate:
     sha256: str
     checks: tuple[Check, ...]
     coverage: Coverage | None = None  # None: a build from before the split recorded none
+    text_model: TextModel | None = None
 
     @property
     def passed(self) -> bool:
@@ -123,6 +136,7 @@ def check_artifact(
     allow_unmeasured: bool = False,
     reasons: Mapping[str, str] | None = None,
     coverage: Coverage | None = None,
+    text_model: TextModel | None = None,
 ) -> ArtifactGate:
     """Every budget the profile sets, in the order of ``BUDGETS``; budgets it leaves unset are
     not checked. ``reasons``: quantity -> why the build could not measure it."""
@@ -150,7 +164,13 @@ def check_artifact(
                 unmeasured_reason=why,
             )
         )
-    return ArtifactGate(artifact=artifact, sha256=sha256, checks=tuple(checks), coverage=coverage)
+    return ArtifactGate(
+        artifact=artifact,
+        sha256=sha256,
+        checks=tuple(checks),
+        coverage=coverage,
+        text_model=text_model,
+    )
 
 
 def budget_named(key: str) -> Budget:

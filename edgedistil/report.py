@@ -21,6 +21,7 @@ from edgedistil.gate import (
     Check,
     Coverage,
     Gate,
+    TextModel,
 )
 from edgedistil.units import format_value
 
@@ -28,7 +29,8 @@ from edgedistil.units import format_value
 # why); "budget_changes" lists the budgets that differ from the build's profile.
 # 3: "unmeasured_reason" on a check the build tried and could not measure (no teacher).
 # 4: "eval_unk" on each artifact: the [UNK] share of the eval text under its tokenizer.
-SCHEMA = 4
+# 5: "text_model" on each artifact: the text-input ONNX model beside it and its figures, or null.
+SCHEMA = 5
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", UNMEASURED: "❌ unmeasured", SKIPPED: "⚪ skipped"}
 
 
@@ -46,6 +48,7 @@ def to_dict(gate: Gate) -> dict[str, Any]:
                 "passed": a.passed,
                 "checks": [_check_dict(c) for c in a.checks],
                 "eval_unk": None if a.coverage is None else asdict(a.coverage),
+                "text_model": None if a.text_model is None else asdict(a.text_model),
             }
             for a in gate.artifacts
         ],
@@ -130,6 +133,8 @@ def to_markdown(gate: Gate) -> str:
         lines.append("")
         if artifact.coverage is not None:
             lines += [coverage_text(artifact.coverage), ""]
+        if artifact.text_model is not None:
+            lines += [text_model_text(artifact.text_model), ""]
     if gate.budget_changes:
         lines += ["Budgets changed since the build (checked at the new values):", ""]
         lines += [f"- `{change_text(change)}`" for change in gate.budget_changes]
@@ -151,6 +156,18 @@ def coverage_text(coverage: Coverage) -> str:
     return (
         f"[UNK] on the eval text: {coverage.unk_rate:.2%} of tokens, "
         f"{coverage.sentences_with_unk:.1%} of sentences ({coverage.source})"
+    )
+
+
+def text_model_text(text: TextModel) -> str:
+    """One line: the text-input model, and how it matched the host path."""
+    if text.agreement is not None:
+        figure = f"same class as the host path on {text.agreement:.2%}"
+    else:
+        figure = f"cosine to the host path mean {text.cosine_mean:.5f}, min {text.cosine_min:.5f}"
+    return (
+        f"Text-input model {text.path} (tokenizer in the graph, raw strings in): {figure} "
+        f"of {text.sentences} eval sentences"
     )
 
 

@@ -18,7 +18,13 @@ from edgedistil.bench.results import read_result, results_dir
 from edgedistil.errors import BuildError
 from edgedistil.gate import Gate
 from edgedistil.manifest import read as read_manifest
-from edgedistil.report import change_text, coverage_text, measured_text, source_text
+from edgedistil.report import (
+    change_text,
+    coverage_text,
+    measured_text,
+    source_text,
+    text_model_text,
+)
 from edgedistil.units import format_value
 
 if TYPE_CHECKING:
@@ -91,6 +97,10 @@ def _coverage(gate: Gate) -> str:
         f"<li>{html.escape(a.artifact)}: {html.escape(coverage_text(a.coverage))}</li>"
         for a in gate.artifacts
         if a.coverage is not None
+    ) + "".join(
+        f"<li>{html.escape(a.artifact)}: {html.escape(text_model_text(a.text_model))}</li>"
+        for a in gate.artifacts
+        if a.text_model is not None
     )
     return f"<ul>{items}</ul>" if items else ""
 

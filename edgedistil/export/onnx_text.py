@@ -10,9 +10,13 @@ accent-stripping and CJK settings, truncated to the model's length (the operator
 with the [PAD] id, mask and segments with 0; not for a dynamic-length export) -> [1, L] ->
 cast to the model's input dtype -> the ids model unchanged. The output keeps its name.
 
-The operator follows Hugging Face's BERT tokenizer but is its own C++ (accents stripped
-character by character, not by NFD; added tokens such as "[MASK]" in the text are not matched
-as one token), so the file is verified, not assumed: ``write_text_model`` runs it in ORT with
+The operator follows Hugging Face's BERT tokenizer but is its own C++, and differs where a
+word cannot be spelt from the vocabulary: Hugging Face makes the whole word one [UNK], the
+operator keeps the pieces it found and adds an [UNK] (a pruned student keeps every single
+character and ``##`` form of the teacher's, ``tokens.single_pieces``, so only characters the
+teacher never had, an emoji inside a word, reach this). Accents are stripped character by
+character, not by NFD, and added tokens such as "[MASK]" written in the text are not matched
+as one token. So the file is verified, not assumed: ``write_text_model`` runs it in ORT with
 the extensions library on the eval sentences and compares it with the host path (the Hugging
 Face tokenizer feeding the ids model): a classifier must give the same class on >= 99.5% of
 them, an embedding a mean cosine >= 0.999. Only a verified file is renamed into place.
