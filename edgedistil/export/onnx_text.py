@@ -392,8 +392,7 @@ def write_text_model(ids_model: Path, export_dir: Path, texts: list[str]) -> Tex
         fidelity = compare(host_outputs(ids_model, export_dir, texts), text, task)
         if not fidelity.passed:
             raise ExportError(
-                f"{final.name}: the text-input model does not match the host path: "
-                f"{fidelity.describe()}"
+                f"{final}: the text-input model does not match the host path: {fidelity.describe()}"
             )
         size = staging.stat().st_size
     return TextModel(
