@@ -27,6 +27,8 @@ class OnnxStage(FormatStage):
             tree_sha256(ctx.texts.calibration),
             tree_sha256(ctx.texts.eval),
             ctx.profile.export.sequence_length,
+            # only when on: the keys of builds that never set it stay as they were
+            *(["text_input"] if ctx.profile.export.text_input else []),
         )
         ctx.stage("onnx-verify", key, self._verify)
 
