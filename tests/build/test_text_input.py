@@ -14,8 +14,9 @@ from click.testing import CliRunner, Result
 from edgedistil.cli import cli
 from edgedistil.export import onnx_text
 from tests.build.test_build import LOCAL, PROFILE
-from tests.conftest import save_tiny
+from tests.conftest import error_line, save_tiny
 from tests.export.test_onnx_text import _student
+from tests.tiny_families import save_tiny_family
 
 
 def _build(teacher: Path, out: Path) -> Result:
@@ -65,3 +66,12 @@ def test_a_text_model_that_does_not_match_fails_the_build(tmp_path: Path) -> Non
     assert "does not match the host path: cosine" in line and "needs >= 0.999" in line
     assert not list((out / "onnx").glob("*.text.onnx"))
     assert not [p for p in (out / "onnx").iterdir() if p.name.startswith(".")]
+
+
+def test_a_bpe_teacher_is_refused_before_any_training(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _build(save_tiny_family(tmp_path / "teacher", "roberta"), out)
+    line = error_line(result)
+    assert "sets [export].text_input: " in line and "the tokenizer is BPE" in line
+    assert "BertTokenizer" in line and "WordPiece" in line
+    assert not out.exists() or not any(out.iterdir())
