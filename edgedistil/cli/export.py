@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,20 @@ def export_command(
 
 def _text_model(console: Console, ids_model: Path, out: Path, texts: Path) -> None:
     """The text-input model beside the float one, verified on the parity sentences."""
+    from edgedistil.export.onnx import RECORD_FILE
     from edgedistil.export.onnx_text import write_text_model
+    from edgedistil.files import write_json
     from edgedistil.verify.parity import parity_texts
 
     made = write_text_model(ids_model, out, [str(t) for t in parity_texts(texts)])
+    record = json.loads((out / RECORD_FILE).read_text(encoding="utf-8"))
+    record["text_model"] = {
+        "path": made.path.name,
+        "bytes": made.bytes,
+        "extra_bytes": made.extra_bytes,
+        **made.fidelity.to_dict(),
+    }
+    write_json(out / RECORD_FILE, record)
     console.print(
         f"{made.path}: text in, BertTokenizer in the graph, +{format_size(made.extra_bytes)}; "
         f"{made.fidelity.describe()}"

@@ -153,3 +153,6 @@ def test_cli_export_writes_the_text_model(tmp_path: Path, runner: CliRunner) -> 
     assert (out / "model.text.onnx").is_file()
     assert "model.text.onnx: text in, BertTokenizer in the graph" in result.output
     assert "cosine to the host path's" in result.output
+    text = read_record(out).text_model  # recorded in export.json, read back strictly
+    assert text is not None and text.path == "model.text.onnx" and text.sentences == 32
+    assert text.cosine_mean is not None and text.cosine_mean >= onnx_text.MIN_COSINE
