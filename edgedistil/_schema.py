@@ -89,6 +89,8 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "input_dtype": _f("str", choices=("int32", "int64")),
         # "fused": ORT's transformer contrib operators (full ORT builds); "plain": standard ops.
         "onnx_graph": _f("str", choices=("fused", "plain")),
+        # The ONNX release also as model.<scheme>.text.onnx: raw text in, BertTokenizer inside.
+        "text_input": _f("bool"),
     },
     "quantize": {
         "scheme": _f("str", required=True, choices=schemes.scheme_names),
@@ -301,7 +303,8 @@ def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
                 f"runtimes {show(e['runtimes'])}; formats they load: {', '.join(sorted(loadable))}"
             )
     if "onnx" not in e["formats"]:
-        problems += _only_for(e, "export", ("onnx_graph",), 'when [export].formats lists "onnx"')
+        onnx_only = ("onnx_graph", "text_input")
+        problems += _only_for(e, "export", onnx_only, 'when [export].formats lists "onnx"')
     mcu = d["kind"] == MCU
     fitting = formats.runtime_names(microcontroller=mcu)
     for runtime in e["runtimes"]:

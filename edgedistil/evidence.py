@@ -88,6 +88,7 @@ def gate_folder(
                 coverage=coverage(info),
                 tokenization=tokenization(path, info["sha256"], profile, extra),
                 notes=tuple(str(note) for note in info.get("notes") or ()),
+                text_model=text_model(info),
             )
         )
     return gate_mod.Gate(
@@ -190,6 +191,25 @@ def coverage(info: dict[str, Any]) -> gate_mod.Coverage | None:
         unk_rate=float(rate),
         sentences_with_unk=float(sentences),
         source=str(info.get("eval_unk_source") or "the eval text"),
+    )
+
+
+def text_model(info: dict[str, Any]) -> gate_mod.TextModel | None:
+    """The text-input model the build made beside the release and its figures, if any."""
+    made = info.get("text_model")
+    if not isinstance(made, dict) or not isinstance(made.get("path"), str):
+        return None
+
+    def number(key: str) -> float | None:
+        value = made.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    return gate_mod.TextModel(
+        path=made["path"],
+        sentences=int(made.get("sentences") or 0),
+        agreement=number("agreement"),
+        cosine_mean=number("cosine_mean"),
+        cosine_min=number("cosine_min"),
     )
 
 

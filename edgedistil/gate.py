@@ -98,6 +98,18 @@ class Tokenization:
 
 
 @dataclass(frozen=True)
+class TextModel:
+    """The release again with its tokenizer in the graph (``[export].text_input``): the file and
+    how it matched the host path on the eval text. Reported beside the budgets, not a budget."""
+
+    path: str
+    sentences: int
+    agreement: float | None  # a classifier: share of sentences with the host path's class
+    cosine_mean: float | None  # an embedding model: cosine to the host path's embedding
+    cosine_min: float | None
+
+
+@dataclass(frozen=True)
 class ArtifactGate:
     """One artifact's checks: the file, its sha256 and each budget of the profile."""
 
@@ -109,6 +121,7 @@ class ArtifactGate:
     # What the build verified about the file beyond the budgets, in words (the MediaPipe run of
     # its metadata): shown with the verdict, not judged by it.
     notes: tuple[str, ...] = ()
+    text_model: TextModel | None = None
 
     @property
     def passed(self) -> bool:
@@ -142,6 +155,7 @@ def check_artifact(
     coverage: Coverage | None = None,
     tokenization: Tokenization | None = None,
     notes: tuple[str, ...] = (),
+    text_model: TextModel | None = None,
 ) -> ArtifactGate:
     """Every budget the profile sets, in the order of ``BUDGETS``; budgets it leaves unset are
     not checked. ``reasons``: quantity -> why the build could not measure it."""
@@ -176,6 +190,7 @@ def check_artifact(
         coverage=coverage,
         tokenization=tokenization,
         notes=notes,
+        text_model=text_model,
     )
 
 

@@ -51,6 +51,7 @@ class Export:
     sequence_length: int
     input_dtype: str = "int64"
     onnx_graph: str = "plain"  # fused contrib operators only where the runtime is a full ORT build
+    text_input: bool = False  # also a text-in ONNX model, the tokenizer in the graph (opt-in)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +101,10 @@ class Profile:
             data[section] = {
                 k: list(v) if isinstance(v, tuple) else v for k, v in data[section].items()
             }
+        # Left out when off: the profile dict keys the build's stages and is compared with the
+        # one a build folder recorded, and neither should change for a profile that never set it.
+        if not self.export.text_input:
+            del data["export"]["text_input"]
         return data
 
 

@@ -21,6 +21,7 @@ from edgedistil.gate import (
     Check,
     Coverage,
     Gate,
+    TextModel,
     Tokenization,
 )
 from edgedistil.units import format_value
@@ -31,7 +32,8 @@ from edgedistil.units import format_value
 # 4: "eval_unk" on each artifact: the [UNK] share of the eval text under its tokenizer.
 # 5: "tokenization" on each artifact: tokenisation timed on the board beside the latency.
 # 6: "notes" on each artifact: what the build verified beyond the budgets, in words.
-SCHEMA = 6
+# 7: "text_model" on each artifact: the text-input ONNX model beside it and its figures, or null.
+SCHEMA = 7
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", UNMEASURED: "❌ unmeasured", SKIPPED: "⚪ skipped"}
 
 
@@ -51,6 +53,7 @@ def to_dict(gate: Gate) -> dict[str, Any]:
                 "eval_unk": None if a.coverage is None else asdict(a.coverage),
                 "tokenization": None if a.tokenization is None else asdict(a.tokenization),
                 "notes": list(a.notes),
+                "text_model": None if a.text_model is None else asdict(a.text_model),
             }
             for a in gate.artifacts
         ],
@@ -138,6 +141,8 @@ def to_markdown(gate: Gate) -> str:
         if artifact.tokenization is not None:
             lines += [tokenization_text(artifact.tokenization), ""]
         lines += [line for note in artifact.notes for line in (note, "")]
+        if artifact.text_model is not None:
+            lines += [text_model_text(artifact.text_model), ""]
     if gate.budget_changes:
         lines += ["Budgets changed since the build (checked at the new values):", ""]
         lines += [f"- `{change_text(change)}`" for change in gate.budget_changes]
@@ -178,6 +183,18 @@ def _fine_ms(value: float | None) -> str:
     return "not reported" if value is None else f"{value:.3f} ms"
 
 
+def text_model_text(text: TextModel) -> str:
+    """One line: the text-input model, and how it matched the host path."""
+    if text.agreement is not None:
+        figure = f"same class as the host path on {text.agreement:.2%}"
+    else:
+        figure = f"cosine to the host path mean {text.cosine_mean:.5f}, min {text.cosine_min:.5f}"
+    return (
+        f"Text-input model {text.path} (tokenizer in the graph, raw strings in): {figure} "
+        f"of {text.sentences} eval sentences"
+    )
+
+
 def _escape_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -198,8 +215,9 @@ def to_junit(gate: Gate) -> str:
             skipped=str(sum(c.status == SKIPPED for c in checks)),
             errors="0",
         )
+        texts = [text_model_text(artifact.text_model)] if artifact.text_model else []
         has_properties = artifact.coverage is not None or artifact.tokenization is not None
-        if changes or has_properties or artifact.notes:
+        if changes or has_properties or artifact.notes or texts:
             properties = ET.SubElement(suite, "properties")
             if artifact.coverage is not None:
                 text = coverage_text(artifact.coverage)
@@ -207,6 +225,8 @@ def to_junit(gate: Gate) -> str:
             if artifact.tokenization is not None:
                 text = tokenization_text(artifact.tokenization)
                 ET.SubElement(properties, "property", name="tokenization", value=text)
+            for text in texts:
+                ET.SubElement(properties, "property", name="text_model", value=text)
             for note in artifact.notes:
                 ET.SubElement(properties, "property", name="note", value=note)
             for change in changes.values():

@@ -23,6 +23,7 @@ from edgedistil.report import (
     coverage_text,
     measured_text,
     source_text,
+    text_model_text,
     tokenization_text,
 )
 from edgedistil.units import format_value
@@ -98,7 +99,9 @@ def _coverage(gate: Gate) -> str:
     texts = [
         (a.artifact, text)
         for a in gate.artifacts
-        for text in ([coverage_text(a.coverage)] if a.coverage is not None else []) + list(a.notes)
+        for text in ([coverage_text(a.coverage)] if a.coverage is not None else [])
+        + ([text_model_text(a.text_model)] if a.text_model is not None else [])
+        + list(a.notes)
     ]
     items = "".join(f"<li>{html.escape(name)}: {html.escape(text)}</li>" for name, text in texts)
     return f"<ul>{items}</ul>" if items else ""

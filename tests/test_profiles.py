@@ -312,6 +312,19 @@ def test_onnx_graph_takes_fused_or_plain(tmp_path: Path) -> None:
     assert '[export].onnx_graph = "fast": must be one of fused, plain' in message
 
 
+def test_text_input_is_a_bool_for_onnx_targets_only(tmp_path: Path) -> None:
+    on = write_profile(tmp_path / "on.toml", PI4 + "[export]\ntext_input = true\n")
+    assert profiles.load_profile(str(on)).export.text_input is True
+    # Off (the default), the key stays out of the profile's dict: stage keys and the profile a
+    # build folder recorded do not change for a profile that never set it.
+    assert "text_input" not in profiles.load_profile("raspberry-pi-4").to_dict()["export"]
+    assert profiles.load_profile(str(on)).to_dict()["export"]["text_input"] is True
+    message = _error(tmp_path, PI4 + '[export]\ntext_input = "yes"\n')
+    assert '[export].text_input = "yes": must be true or false' in message
+    message = _error(tmp_path, 'extends = "wear-os-watch"\n[export]\ntext_input = true\n')
+    assert "[export].text_input = true: only allowed when [export].formats lists" in message
+
+
 # ---- a device of another kind (issue 16): every pair of kinds, one Error line each ----
 
 KIND_OF = {

@@ -39,6 +39,7 @@ def check(resolved: Resolved) -> tuple[Manifest, Any]:
         _check_student(request.student)
     else:
         _check_teacher(resolved, len(texts.train))
+    _check_text_input(resolved, texts.train)
     return manifest, texts
 
 
@@ -92,6 +93,23 @@ def _check_student(student: Path) -> None:
     if not (student / "config.json").is_file():
         raise BuildError(f"--student {student}: not a model directory (no config.json)")
     check_model_folder(student, read_config(student))
+
+
+def _check_text_input(resolved: Resolved, train: Any) -> None:
+    """``[export].text_input``: a tokenizer BertTokenizer cannot run, pair data or tagged words
+    are refused before any training (the student keeps the teacher's kind of tokenizer)."""
+    from edgedistil.export.onnx_text import refusal
+    from edgedistil.teacher import resolve_teacher
+    from edgedistil.verify.tags import TASK as TOKEN_TASK
+
+    profile, request = resolved.profile, resolved.request
+    if not profile.export.text_input:
+        return
+    folder = request.student or resolve_teacher(request.teacher).path
+    task = TOKEN_TASK if train.words is not None else "classification"
+    why = refusal(folder, pairs=train.pairs is not None, task=task)
+    if why:
+        raise BuildError(f'target "{profile.name}" sets [export].text_input: {why}')
 
 
 def _check_teacher(resolved: Resolved, train_lines: int) -> None:

@@ -27,6 +27,8 @@ class OnnxStage(FormatStage):
             tree_sha256(ctx.texts.calibration),
             tree_sha256(ctx.texts.eval),
             ctx.profile.export.sequence_length,
+            # only when on: the keys of builds that never set it stay as they were
+            *(["text_input"] if ctx.profile.export.text_input else []),
         )
         ctx.stage("onnx-verify", key, self._verify)
 
@@ -47,6 +49,10 @@ class OnnxStage(FormatStage):
                     target=ctx.profile.name,
                 )
             )
+            if ctx.profile.export.text_input:  # refused now, not after quantizing
+                from edgedistil.export.onnx_text import check_text_input
+
+                check_text_input(staging, pairs=exported.pairs, task=exported.task)
         # The files, not the folder: later stages add their own files beside them.
         files = [f"{self.folder}/{p.name}" for p in sorted(self.out.iterdir()) if p.is_file()]
         return {
@@ -66,7 +72,7 @@ class OnnxStage(FormatStage):
         ctx.manifest.add_artifact(rel, stage="onnx-verify", format="onnx", role="float")
         scheme = ctx.profile.quantize.scheme
         if scheme in q.ort_schemes():
-            return self._quantized(rel)
+            return self._with_text(self._quantized(rel))
         if not get_scheme(scheme).exact:  # float16 is not made yet: say so
             raise BuildError(
                 f'target "{ctx.profile.name}": [quantize].scheme "{scheme}" for onnx is not '
@@ -78,7 +84,34 @@ class OnnxStage(FormatStage):
             accuracy_drop_source="float32 export, parity-checked against PyTorch",
             **ctx.unk_fields(),
         )
-        return {"outputs": [rel], "summary": "float32 release"}
+        return self._with_text({"outputs": [rel], "summary": "float32 release"})
+
+    def _with_text(self, result: dict[str, Any]) -> dict[str, Any]:
+        """With ``[export].text_input``: the release again as ``model.<scheme>.text.onnx``, raw
+        text in (``export.onnx_text``), verified against the host path on the eval text and
+        listed as its own artifact (role "text"); the release's entry names it and its figure."""
+        from edgedistil.data import read_examples
+        from edgedistil.export.onnx_text import write_text_model
+
+        ctx = self.ctx
+        if not ctx.profile.export.text_input:
+            return result
+        (release,) = [r for r in ctx.manifest.releases() if r.startswith(f"{self.folder}/")]
+        texts = [str(t) for t in read_examples(ctx.texts.eval).inputs]
+        made = write_text_model(ctx.root / release, self.out, texts)
+        rel = self.relative(made.path)
+        figures = made.fidelity.to_dict()
+        source = f"text model vs the host path on {len(texts)} sentences of {ctx.texts.eval.name}"
+        ctx.manifest.add_artifact(
+            rel, stage="onnx-verify", format="onnx", role="text", text_fidelity=figures
+        )
+        text_model = {"path": rel, **figures, "extra_bytes": made.extra_bytes, "source": source}
+        ctx.manifest.data["artifacts"][release]["text_model"] = text_model
+        return result | {
+            "outputs": [*result["outputs"], rel],
+            "text_model": text_model,
+            "summary": f"{result['summary']}; text model: {made.fidelity.describe()}",
+        }
 
     def _moved(self, result: Any) -> Any:
         """The quantize result with the paths its files have in the folder, and its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,12 @@ def _onnx_profile(target: str) -> Any:
 )
 @click.option("--dynamic", is_flag=True, help="Dynamic batch and length (whole position table).")
 @click.option("--parity-text", type=_FILE, help="Text for the parity check. Default: the sample.")
+@click.option(
+    "--text-input",
+    is_flag=True,
+    help="Also OUT/model.text.onnx: raw text in, the tokenizer in the graph "
+    "(onnxruntime-extensions' BertTokenizer). Default: [export].text_input.",
+)
 def export_command(
     student: Path,
     target: str,
@@ -53,6 +60,7 @@ def export_command(
     graph: str | None,
     dynamic: bool,
     parity_text: Path | None,
+    text_input: bool,
 ) -> None:
     """Export STUDENT (a Hugging Face directory) to OUT/model.onnx, verified against PyTorch."""
     from edgedistil.data import SAMPLE_TEXT
@@ -70,6 +78,10 @@ def export_command(
         parity_text=parity_text or SAMPLE_TEXT,
         target=str(target),
     )
+    if text_input or profile.export.text_input:  # a tokenizer BertTokenizer cannot run: now
+        from edgedistil.export.onnx_text import read_settings
+
+        read_settings(student)
     result = export_onnx(spec)
     shape = "dynamic" if dynamic else f"static {spec.sequence_length}"
     console.print(
@@ -79,6 +91,30 @@ def export_command(
     if result.fused:
         console.print("fused: " + ", ".join(f"{k} x{v}" for k, v in result.fused.items()))
     console.print(f"parity: {result.parity.describe()}")
+    if text_input or profile.export.text_input:
+        _text_model(console, result.path, out, spec.parity_text)
+
+
+def _text_model(console: Console, ids_model: Path, out: Path, texts: Path) -> None:
+    """The text-input model beside the float one, verified on the parity sentences."""
+    from edgedistil.export.onnx import RECORD_FILE
+    from edgedistil.export.onnx_text import write_text_model
+    from edgedistil.files import write_json
+    from edgedistil.verify.parity import parity_texts
+
+    made = write_text_model(ids_model, out, [str(t) for t in parity_texts(texts)])
+    record = json.loads((out / RECORD_FILE).read_text(encoding="utf-8"))
+    record["text_model"] = {
+        "path": made.path.name,
+        "bytes": made.bytes,
+        "extra_bytes": made.extra_bytes,
+        **made.fidelity.to_dict(),
+    }
+    write_json(out / RECORD_FILE, record)
+    console.print(
+        f"{made.path}: text in, BertTokenizer in the graph, +{format_size(made.extra_bytes)}; "
+        f"{made.fidelity.describe()}"
+    )
 
 
 @cli.command("quantize")

@@ -19,6 +19,20 @@ class Parity(Record):
     min_cosine: float | None
 
 
+class TextModel(Record):
+    """``export --text-input``: the text-input model beside the float one and how it matched
+    the host path (``export.onnx_text``)."""
+
+    path: str
+    bytes: int = Field(ge=0)
+    extra_bytes: int
+    task: str
+    sentences: int = Field(ge=1)
+    agreement: float | None = None
+    cosine_mean: float | None = None
+    cosine_min: float | None = None
+
+
 class ExportRecord(Record):
     """Every key ``_publish`` writes. ``sequence_length`` is null for a dynamic-length graph."""
 
@@ -38,3 +52,4 @@ class ExportRecord(Record):
     opset: int
     parity: Parity
     bytes: int = Field(ge=0)
+    text_model: TextModel | None = None  # export --text-input

@@ -32,7 +32,8 @@ class Artifact(_Partial):
     bytes: int = Field(ge=0)
     stage: str
     format: str | None = None
-    role: Literal["release", "float", "copy"] | None = None  # "release": what the gate judges
+    # "release": what the gate judges; "text": the release with its tokenizer in the graph
+    role: Literal["release", "float", "copy", "text"] | None = None
     arena_bytes: float | None = None
     arena_bytes_source: str | None = None
     accuracy_drop: float | None = None
