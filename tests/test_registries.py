@@ -174,7 +174,8 @@ def test_plan_prices_a_new_scheme(tmp_path: Path, mixed_int8: Any) -> None:
     vectors = sum(d[0] for role, d in tensors if role == "vector")
     weights = sum(d[0] * d[1] for role, d in tensors if role != "vector")
     scales = sum(d[0] if role == "linear" else 1 for role, d in tensors if role != "vector")
-    assert result.artifact_bytes == weights + 2 * vectors + 5 * scales + result.graph.bytes
+    model = weights + 2 * vectors + 5 * scales + result.graph.bytes
+    assert result.artifact_bytes == model + result.tokenizer.bytes  # its .tflite's metadata
 
 
 def test_the_cli_offers_a_new_scheme(mixed_int8: Any) -> None:
