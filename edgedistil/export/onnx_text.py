@@ -40,6 +40,7 @@ import numpy as np
 
 from edgedistil.errors import ExportError
 from edgedistil.files import staged_file
+from edgedistil.verify.parity import RAW_TEXT_AGREEMENT, RAW_TEXT_COSINE
 from edgedistil.verify.tags import TASK as TOKEN_TASK
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ if TYPE_CHECKING:
 
 TEXT_INPUT = "text"
 DOMAIN = "ai.onnx.contrib"
-MIN_AGREEMENT = 0.995  # classifier: share of sentences with the host path's class
-MIN_COSINE = 0.999  # embedding: mean cosine to the host path's embedding
+MIN_AGREEMENT = RAW_TEXT_AGREEMENT  # classifier: share of sentences with the host path's class
+MIN_COSINE = RAW_TEXT_COSINE  # embedding: mean cosine to the host path's embedding
 _PREFIX = "text_tokenizer/"  # the tokenizer's own tensor names: none of the model's
 _BATCH = 64  # host-path sentences per ORT run
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from edgedistil.verify.parity import cosines
+from edgedistil.verify.parity import RAW_TEXT_AGREEMENT, RAW_TEXT_COSINE, cosines
 
-MIN_AGREEMENT = 0.995
-MIN_COSINE = 0.999
+MIN_AGREEMENT = RAW_TEXT_AGREEMENT
+MIN_COSINE = RAW_TEXT_COSINE
 # MediaPipe's BertTokenizer lower-cases ASCII only and strips no accents: text it reads
 # otherwise than the student's tokenizer gets other tokens, whatever the file. Up to this share
 # of the eval text that is reported as MediaPipe's limit; beyond it the file would serve the
