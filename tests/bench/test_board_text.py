@@ -349,3 +349,11 @@ def test_a_board_that_cannot_run_the_tokenizer_is_a_warning_not_a_failure(
     (entry,) = json.loads(result.stdout)["boards"]
     assert entry["result"]["result"]["tokenize"] == {"measured": False, "reason": reason}
     assert entry["result"]["result"]["rows"] == 8
+
+
+def test_the_board_script_splits_the_cjk_blocks_the_c_tokenizer_splits() -> None:
+    """The board script cannot import edgedistil, so it carries its own copy of the blocks."""
+    from edgedistil.bench import board_script
+    from edgedistil.export.c_tokenizer import CJK_RANGES
+
+    assert board_script.CJK == CJK_RANGES
