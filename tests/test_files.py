@@ -25,6 +25,19 @@ def test_write_atomic_writes_text_and_bytes_and_leaves_no_temporary(tmp_path: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.bin"]
 
 
+def test_write_atomic_gives_the_file_the_usual_permissions(tmp_path: Path) -> None:
+    """Not mkstemp's 0600: a manifest or report another user (a CI uploader) can read."""
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "a.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o640
+
+
 def test_write_json_is_indented_and_ends_in_a_newline(tmp_path: Path) -> None:
     write_json(tmp_path / "r.json", {"b": 1, "a": Path("x")}, sort_keys=True, default=str)
     text = (tmp_path / "r.json").read_text(encoding="utf-8")
