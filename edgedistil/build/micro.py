@@ -21,7 +21,7 @@ class MicroStage(TFLiteStage):
         ctx = self.ctx
         with self.fresh_folder() as staging:
             result = self.convert(student, staging)
-            c_files, c_bytes, c_note = self._c_tokenizer(student, result.path.parent)
+            c_files, c_bytes, c_note = self._c_tokenizer(student, result)
             mcu = microcontroller_artifacts(
                 result.path, ctx.profile, reference=result.reference, tokenizer_bytes=c_bytes
             )
@@ -31,24 +31,33 @@ class MicroStage(TFLiteStage):
             arena_bytes=mcu.arena_bytes,
             arena_bytes_source="measured in the TFLite Micro interpreter on this host",
             tokenizer_flash_bytes=c_bytes,
+            notes=[c_note],
         )
         outputs = [rel, self.relative(result.record)]
         outputs += [self.relative(p) for p in (mcu.c_path, mcu.h_path, mcu.record, *c_files)]
         outputs += tokenizer
+        c_summary = f"C tokenizer {c_bytes:,} bytes of flash" if c_files else "no C tokenizer"
         summary = (
             f"{result.scheme}, {result.fidelity.metric} drop {result.fidelity.drop:.4f}, "
-            f"arena {mcu.arena_bytes:,} bytes, {c_note}"
+            f"arena {mcu.arena_bytes:,} bytes, {c_summary}"
         )
         return {"outputs": outputs, "summary": summary}
 
-    def _c_tokenizer(self, student: Path, out: Path) -> tuple[list[Path], int, str]:
-        """tokenizer.c/.h beside the C array, their flash bytes and a note for the summary; a
-        tokenizer the C cannot express (BPE, unigram) gets none: the firmware tokenizes."""
+    def _c_tokenizer(self, student: Path, result: Any) -> tuple[list[Path], int, str]:
+        """tokenizer.c/.h beside the C array, checked on the eval text against the student's
+        tokenizer; their flash bytes and a note for the reports. A tokenizer the C cannot
+        express (BPE, unigram) gets none: the firmware tokenizes."""
         from edgedistil.export import c_tokenizer
+        from edgedistil.export.c_tokenizer_check import check_c_tokenizer
 
-        if c_tokenizer.refusal(student) is not None:
-            return [], 0, "no C tokenizer (not BERT's WordPiece)"
+        if (why := c_tokenizer.refusal(student)) is not None:
+            return [], 0, f"No C tokenizer: {why}."
         length = self.ctx.profile.export.sequence_length
-        written = c_tokenizer.write_c_tokenizer(student, out, length)
-        note = f"C tokenizer {written.flash_bytes:,} bytes of flash"
+        written = c_tokenizer.write_c_tokenizer(student, result.path.parent, length)
+        texts = [t for t in result.eval_texts if isinstance(t, str)]  # one text a sentence
+        check = check_c_tokenizer(result.path.parent, student, texts, length)
+        note = (
+            f"C tokenizer (tokenizer.c/.h, {written.flash_bytes:,} bytes of flash): "
+            f"{check.describe()}."
+        )
         return [written.c_path, written.h_path], written.flash_bytes, note

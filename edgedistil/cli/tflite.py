@@ -107,7 +107,7 @@ def convert_command(
     if runtime == "tflite-micro":
         from edgedistil.export.microcontroller import microcontroller_artifacts
 
-        tokenizer_bytes = _c_tokenizer(console, student, out, spec.sequence_length)
+        tokenizer_bytes = _c_tokenizer(console, student, result, spec.sequence_length)
         mcu = microcontroller_artifacts(
             result.path, profile, reference=result.reference, tokenizer_bytes=tokenizer_bytes
         )
@@ -116,18 +116,22 @@ def convert_command(
             ctx.exit(3)
 
 
-def _c_tokenizer(console: Console, student: Path, out: Path, length: int) -> int:
-    """tokenizer.c/.h in OUT for a WordPiece student, and their flash bytes (0 without)."""
+def _c_tokenizer(console: Console, student: Path, result: Any, length: int) -> int:
+    """tokenizer.c/.h beside the .tflite for a WordPiece student, checked on the eval text
+    against its tokenizer, and their flash bytes (0 without)."""
     from edgedistil.export import c_tokenizer
+    from edgedistil.export.c_tokenizer_check import check_c_tokenizer
 
     why = c_tokenizer.refusal(student)
     if why is not None:
         console.print(f"no C tokenizer: {why}")
         return 0
-    written = c_tokenizer.write_c_tokenizer(student, out, length)
+    written = c_tokenizer.write_c_tokenizer(student, result.path.parent, length)
+    texts = [t for t in result.eval_texts if isinstance(t, str)]
+    check = check_c_tokenizer(result.path.parent, student, texts, length)
     console.print(
         f"{written.c_path}, {written.h_path.name}: WordPiece in C99, "
-        f"{written.flash_bytes:,} bytes of flash"
+        f"{written.flash_bytes:,} bytes of flash; {check.describe()}"
     )
     return written.flash_bytes
 

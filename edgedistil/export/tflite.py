@@ -121,6 +121,9 @@ class TFLiteResult:
     inputs: tuple[str, ...] = NAMES
     reference: Reference = field(repr=False, compare=False)
     mediapipe: MediaPipeMetadata
+    # the raw eval inputs (up to mediapipe_sentences): what a tokenizer beside the file is
+    # checked on (the C tokenizer of a microcontroller build)
+    eval_texts: tuple[Any, ...] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +196,7 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
         inputs=prepared.inputs,
         reference=prepared.reference,
         mediapipe=MediaPipeMetadata(written=written, check=check, reason=reason),
+        eval_texts=tuple(prepared.texts),
     )
     write_json(result.record, record_of(result, spec))
     return result

@@ -5,6 +5,7 @@ passes its gate, and its fidelity to PyTorch and to the teacher is measured, not
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,22 @@ def test_a_litert_and_a_micro_build_pass_for_each_family(
     assert found["name"].startswith("tflite")
     if runtime == "litert":
         _check_metadata(folder, family, task)
+    else:
+        _check_c_tokenizer(folder, family)
+
+
+def _check_c_tokenizer(folder: Path, family: str) -> None:
+    """A WordPiece student's C tokenizer ships checked on the eval text; a BPE or unigram one's
+    build says why it has none."""
+    _, entry, _ = release(folder)
+    (note,) = entry["notes"]
+    assert note in (folder / "gate.md").read_text()
+    if family == "distilbert":
+        assert (folder / "tflite-micro" / "tokenizer.c").is_file()
+        plain = re.search(r"identical to the student's tokenizer on ([1-9][\d,]*) of \1 eval", note)
+        assert plain or "not compared (the eval text holds text pairs or word lists" in note
+    else:
+        assert note.startswith("No C tokenizer")
 
 
 def _check_metadata(folder: Path, family: str, task: str) -> None:

@@ -16,10 +16,10 @@ import pytest
 
 from edgedistil.errors import ExportError
 from edgedistil.export.c_tokenizer import refusal, write_c_tokenizer
+from edgedistil.export.c_tokenizer_check import DRIVER
 from tests.conftest import write_vocab
 from tests.tiny_families import save_tiny_family
 
-DRIVER = Path(__file__).resolve().parent / "c" / "tokenizer_driver.c"
 GCC = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1"]
 LENGTHS = (128, 16, 5)  # the profile's length, and two that truncate most sentences
 
@@ -301,3 +301,31 @@ def test_it_compiles_for_a_cortex_m7(tmp_path: Path) -> None:
     # the flash the build counts holds the tables it wrote and the code the compiler made
     assert bss == 0  # no globals, no heap
     assert sum(result.table_bytes.values()) < text + data <= result.flash_bytes
+
+
+@needs_gcc
+def test_the_build_check_compares_the_c_with_the_students_tokenizer(tmp_path: Path) -> None:
+    from edgedistil.export.c_tokenizer_check import check_c_tokenizer
+
+    folder = tiny_folder(tmp_path / "tiny")
+    write_c_tokenizer(folder, tmp_path / "c", sequence_length=16)
+    texts = sample_lines()[:200] + ["the movie was good", "Café, 中文 and [CLS] here"]
+    check = check_c_tokenizer(tmp_path / "c", folder, texts, 16)
+    assert (check.sentences, check.same) == (len(texts), len(texts))
+    assert f"on {len(texts)} of {len(texts)} eval sentences" in check.describe()
+    # the C of one vocabulary against a folder whose vocabulary numbers the words otherwise
+    other = tiny_folder(tmp_path / "other")
+    lines = (other / "vocab.txt").read_text().splitlines()
+    (other / "vocab.txt").write_text("\n".join(lines[:5] + lines[5:][::-1]) + "\n")
+    with pytest.raises(ExportError, match=r"other ids than the student's tokenizer on \d+ of"):
+        check_c_tokenizer(tmp_path / "c", other, texts, 16)
+
+
+def test_without_a_c_compiler_the_check_says_it_did_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgedistil.export import c_tokenizer_check
+
+    monkeypatch.setattr(c_tokenizer_check.shutil, "which", lambda name: None)
+    check = c_tokenizer_check.check_c_tokenizer(tmp_path, tmp_path, ["a"], 8)
+    assert check.compiler is None and "not run on this host" in check.describe()
