@@ -235,7 +235,7 @@ def _size_source(info: dict[str, Any]) -> str:
     metadata = info.get("metadata_bytes")
     if not metadata:
         return "file size"
-    return f"file size, with {int(metadata):,} bytes of MediaPipe metadata (tokenizer, labels)"
+    return f"file size, with {int(metadata):,} bytes of MediaPipe metadata (its tokenizer)"
 
 
 def unmeasured_reasons(info: dict[str, Any]) -> dict[str, str]:
