@@ -84,14 +84,7 @@ class TFLiteStage(FormatStage):
 def _metadata_facts(mediapipe: Any) -> dict[str, Any]:
     """The MediaPipe metadata's bytes (counted in the model size) and what MediaPipe did with
     it, in words for the reports; or why the file carries none."""
-    if mediapipe.written is None:
-        return {"notes": [f"No MediaPipe metadata: {mediapipe.reason}."]}
-    written = mediapipe.written
-    labels = f", labels {', '.join(written.labels)}" if written.labels else ""
-    return {
-        "metadata_bytes": written.bytes,
-        "notes": [
-            f"MediaPipe metadata ({written.task}: {written.vocab_tokens:,}-token WordPiece "
-            f"vocabulary{labels}; {written.bytes:,} bytes): {mediapipe.check.describe()}."
-        ],
-    }
+    facts: dict[str, Any] = {"notes": [mediapipe.describe()]}
+    if mediapipe.written is not None:
+        facts["metadata_bytes"] = mediapipe.written.bytes
+    return facts

@@ -119,21 +119,11 @@ def convert_command(
 def _c_tokenizer(console: Console, student: Path, result: Any, length: int) -> int:
     """tokenizer.c/.h beside the .tflite for a WordPiece student, checked on the eval text
     against its tokenizer, and their flash bytes (0 without)."""
-    from edgedistil.export import c_tokenizer
-    from edgedistil.export.c_tokenizer_check import check_c_tokenizer
+    from edgedistil.export.c_tokenizer_check import write_checked
 
-    why = c_tokenizer.refusal(student)
-    if why is not None:
-        console.print(f"no C tokenizer: {why}")
-        return 0
-    written = c_tokenizer.write_c_tokenizer(student, result.path.parent, length)
-    texts = [t for t in result.eval_texts if isinstance(t, str)]
-    check = check_c_tokenizer(result.path.parent, student, texts, length)
-    console.print(
-        f"{written.c_path}, {written.h_path.name}: WordPiece in C99, "
-        f"{written.flash_bytes:,} bytes of flash; {check.describe()}"
-    )
-    return written.flash_bytes
+    checked = write_checked(student, result, length)
+    console.print(checked.describe())
+    return checked.flash_bytes
 
 
 def _print_conversion(console: Console, result: Any, spec: Any) -> None:
@@ -156,19 +146,8 @@ def _print_conversion(console: Console, result: Any, spec: Any) -> None:
         console.print(
             "outside XNNPACK (LiteRT's CPU kernels run them): " + ", ".join(result.ops.fallback)
         )
-    console.print(_metadata_line(result.mediapipe))
+    console.print(result.mediapipe.describe())
     console.print(f"record: {result.record}")
-
-
-def _metadata_line(mediapipe: Any) -> str:
-    if mediapipe.written is None:
-        return f"MediaPipe metadata: none ({mediapipe.reason})"
-    written = mediapipe.written
-    return (
-        f"MediaPipe metadata: {written.task}, {written.vocab_tokens:,}-token vocabulary"
-        f"{', labels ' + ', '.join(written.labels) if written.labels else ''}, "
-        f"{format_size(written.bytes)}; {mediapipe.check.describe()}"
-    )
 
 
 def _print_mcu(console: Console, mcu: Any, target: str) -> None:

@@ -18,8 +18,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgedistil.errors import ExportError
+
+if TYPE_CHECKING:
+    from edgedistil.export.c_tokenizer import CTokenizer
 
 DRIVER = Path(__file__).with_name("c_tokenizer_driver.c")
 FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1"]
@@ -41,6 +45,46 @@ class CTokenizerCheck:
             f"ids and mask identical to the student's tokenizer on {self.same:,} of "
             f"{self.sentences:,} eval sentences (compiled with {self.compiler})"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedCTokenizer:
+    """What a microcontroller artifact gets beside its C array: the C tokenizer and its check,
+    or why it has none."""
+
+    written: CTokenizer | None
+    check: CTokenizerCheck | None
+    reason: str | None  # why there is none
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.written.c_path, self.written.h_path] if self.written else []
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.written.flash_bytes if self.written else 0
+
+    def describe(self) -> str:
+        if self.written is None or self.check is None:
+            return f"No C tokenizer: {self.reason}."
+        return (
+            f"C tokenizer (tokenizer.c/.h, {self.flash_bytes:,} bytes of flash): "
+            f"{self.check.describe()}."
+        )
+
+
+def write_checked(student: Path, result: Any, length: int) -> CheckedCTokenizer:
+    """tokenizer.c/.h beside ``result``'s .tflite (an ``export.tflite.TFLiteResult``) for a
+    WordPiece student, checked on the result's eval sentences; none, and why, for another."""
+    from edgedistil.export import c_tokenizer
+
+    if (why := c_tokenizer.refusal(student)) is not None:
+        return CheckedCTokenizer(written=None, check=None, reason=why)
+    out = result.path.parent
+    written = c_tokenizer.write_c_tokenizer(student, out, length)
+    texts = [t for t in result.eval_texts if isinstance(t, str)]  # it takes one text
+    check = check_c_tokenizer(out, student, texts, length)
+    return CheckedCTokenizer(written=written, check=check, reason=None)
 
 
 def check_c_tokenizer(c_dir: Path, student: Path, texts: list[str], length: int) -> CTokenizerCheck:

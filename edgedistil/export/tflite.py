@@ -134,6 +134,17 @@ class MediaPipeMetadata:
     check: MediaPipeCheck | None
     reason: str | None  # why there is no metadata
 
+    def describe(self) -> str:
+        """One line for a person: what the file carries and how MediaPipe ran it, or why not."""
+        if self.written is None or self.check is None:
+            return f"No MediaPipe metadata: {self.reason}."
+        w = self.written
+        labels = f", labels {', '.join(w.labels)}" if w.labels else ""
+        return (
+            f"MediaPipe metadata ({w.task}: {w.vocab_tokens:,}-token WordPiece vocabulary"
+            f"{labels}; {w.bytes:,} bytes): {self.check.describe()}."
+        )
+
     def record(self) -> dict[str, Any]:
         return {
             "written": self.written is not None,

@@ -221,5 +221,5 @@ def test_convert_without_metadata(text: Path, tmp_path: Path) -> None:
          "--max-drop", "0.5", "--no-metadata"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output + result.stderr
-    assert "MediaPipe metadata: none (left out on request)" in result.output
+    assert "No MediaPipe metadata: left out on request." in result.output
     assert "int32 input_ids/attention_mask [1, 16]" in result.output
