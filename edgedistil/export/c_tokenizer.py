@@ -193,10 +193,10 @@ def read_spec(directory: Path) -> WordPieceSpec:
     normalizer = spec.get("normalizer") or {}
     lowercase = bool(normalizer.get("lowercase", False))
     strip = normalizer.get("strip_accents")
-    config = _tokenizer_config(directory)
+    config = tokenizer_config(directory)
     vocab: dict[str, int] = model["vocab"]
     specials = _specials(directory, spec, vocab)
-    names = {k: _special_name(config, k, d) for k, d in _SPECIAL_DEFAULTS.items()}
+    names = {k: special_name(config, k, d) for k, d in _SPECIAL_DEFAULTS.items()}
     ids = {k: _id_of(directory, vocab, specials, name) for k, name in names.items()}
     return WordPieceSpec(
         vocab=vocab,
@@ -208,6 +208,21 @@ def read_spec(directory: Path) -> WordPieceSpec:
         specials=specials,
         **ids,
     )
+
+
+def vocab_lines(directory: Path, vocab: dict[str, int]) -> list[str]:
+    """Tokens by id, for a vocabulary file whose line n is token n (onnxruntime-extensions'
+    BertTokenizer, MediaPipe's): ids with a gap, or a token that is empty or holds a line
+    break, would shift every later id, so they are one ExportError."""
+    ordered = sorted(vocab, key=vocab.__getitem__)
+    bad = [t for t in ordered if not t or "\n" in t or "\r" in t]
+    if bad or [vocab[t] for t in ordered] != list(range(len(ordered))):
+        what = f"token {bad[0]!r}" if bad else "ids that are not 0..N-1"
+        raise ExportError(
+            f"{directory}: the vocabulary has {what}; a vocabulary file numbered by its lines "
+            "cannot give these ids"
+        )
+    return ordered
 
 
 _SPECIAL_DEFAULTS = {"unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]"}
@@ -235,7 +250,7 @@ def _check_reordering(directory: Path, spec: dict[str, Any], vocab: dict[str, in
         )
 
 
-def _tokenizer_config(directory: Path) -> dict[str, Any]:
+def tokenizer_config(directory: Path) -> dict[str, Any]:
     path = directory / "tokenizer_config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -244,7 +259,7 @@ def _tokenizer_config(directory: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def _special_name(config: dict[str, Any], key: str, default: str) -> str:
+def special_name(config: dict[str, Any], key: str, default: str) -> str:
     value = config.get(f"{key}_token", default)
     if isinstance(value, dict):  # older transformers save special tokens as AddedToken objects
         value = value.get("content", default)

@@ -142,7 +142,7 @@ def check_text_input(directory: Path, *, pairs: bool, task: str) -> None:
 
 def read_settings(directory: Path) -> BertSettings:
     """The folder's WordPiece tokenizer as the operator's attributes; else one ExportError."""
-    from edgedistil.export.c_tokenizer import _special_name, _tokenizer_config
+    from edgedistil.export.c_tokenizer import special_name, tokenizer_config, vocab_lines
     from edgedistil.tokens import load_backend
 
     backend = load_backend(directory, error=ExportError)
@@ -150,13 +150,13 @@ def read_settings(directory: Path) -> BertSettings:
         raise ExportError(f"{directory}: no tokenizer (tokenizer.json or vocab.txt) to put in ONNX")
     spec: dict[str, Any] = json.loads(backend.to_str())
     _check_bert(directory, spec)
-    vocab = _vocab_lines(directory, spec["model"]["vocab"])
+    vocab = vocab_lines(directory, spec["model"]["vocab"])
     normalizer = spec.get("normalizer") or {}
     lowercase = bool(normalizer.get("lowercase", False))
     strip = normalizer.get("strip_accents")
-    config = _tokenizer_config(directory)
-    names = {k: _special_name(config, k, f"[{k.upper()}]") for k in ("unk", "cls", "sep", "pad")}
-    names["mask"] = _special_name(config, "mask", "[MASK]")
+    config = tokenizer_config(directory)
+    names = {k: special_name(config, k, f"[{k.upper()}]") for k in ("unk", "cls", "sep", "pad")}
+    names["mask"] = special_name(config, "mask", "[MASK]")
     for key in ("unk", "cls", "sep", "pad"):  # the operator looks these up when it loads
         if names[key] not in spec["model"]["vocab"]:
             raise ExportError(f"{directory}: the vocabulary has no {names[key]} token")
@@ -188,20 +188,6 @@ def _check_bert(directory: Path, spec: dict[str, Any]) -> None:
         "BertTokenizer operator, which needs a BERT WordPiece tokenizer (vocab.txt); build it "
         "without [export].text_input"
     )
-
-
-def _vocab_lines(directory: Path, vocab: dict[str, int]) -> list[str]:
-    """Tokens by id. The operator reads one token a line, numbered by position, and skips empty
-    lines: ids with a gap, or a token that is empty or holds a line break, would shift."""
-    ordered = sorted(vocab, key=vocab.__getitem__)
-    bad = [t for t in ordered if not t or "\n" in t or "\r" in t]
-    if bad or [vocab[t] for t in ordered] != list(range(len(ordered))):
-        what = f"token {bad[0]!r}" if bad else "ids that are not 0..N-1"
-        raise ExportError(
-            f"{directory}: the vocabulary has {what}; BertTokenizer numbers its vocab_file "
-            "lines, so it cannot give these ids"
-        )
-    return ordered
 
 
 def tokenizer_graph(

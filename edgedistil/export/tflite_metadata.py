@@ -96,7 +96,7 @@ def with_metadata(data: bytes, student: Path, task: str, labels: list[str] | Non
     added = _add_segment_input(model, schema)
     names = _input_names(model)
     vocab = c_tokenizer.read_spec(student).vocab
-    files = {VOCAB_FILE: _vocab_text(vocab)}
+    files = {VOCAB_FILE: _vocab_text(student, vocab)}
     if task == "classification":
         if not labels:
             raise ExportError(f"{student}: a classifier's metadata needs its labels (id2label)")
@@ -166,12 +166,11 @@ def _input_names(model: Any) -> list[str]:
     return names
 
 
-def _vocab_text(vocab: dict[str, int]) -> bytes:
+def _vocab_text(directory: Path, vocab: dict[str, int]) -> bytes:
     """vocab.txt: token i on line i, as MediaPipe numbers them."""
-    ordered = sorted(vocab.items(), key=lambda item: item[1])
-    if [i for _, i in ordered] != list(range(len(ordered))):
-        raise ExportError("the WordPiece vocabulary's ids are not 0..n-1 without gaps")
-    return "".join(f"{token}\n" for token, _ in ordered).encode("utf-8")
+    from edgedistil.export.c_tokenizer import vocab_lines
+
+    return "".join(f"{token}\n" for token in vocab_lines(directory, vocab)).encode("utf-8")
 
 
 def _metadata(inputs: list[str], task: str) -> bytes:

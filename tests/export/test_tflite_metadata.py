@@ -161,7 +161,9 @@ def test_metadata_mediapipe_misreads_is_not_written(
 
     student = save_tiny(tmp_path / "student")
     real = tflite_metadata._vocab_text
-    monkeypatch.setattr(tflite_metadata, "_vocab_text", lambda v: real(v).replace(b"movie", b"x"))
+    monkeypatch.setattr(
+        tflite_metadata, "_vocab_text", lambda d, v: real(d, v).replace(b"movie", b"x")
+    )
     with pytest.raises(ExportError, match="metadata.*not written"):
         _convert(student, tmp_path / "out", text)
     assert not list((tmp_path / "out").glob("*.tflite*"))
