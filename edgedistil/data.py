@@ -165,6 +165,9 @@ def _read_text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read: {exc.strerror}") from None
+    if b"\x00" in data:  # valid UTF-8 can hold NULs; no text file does
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise DataError(f"{path}: a binary file, not text (a NUL byte on line {line})")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -189,6 +189,20 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
     show_default=True,
     help="Weight of the pooled-embedding MSE (embedding task).",
 )
+@click.option(
+    "--augment",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="New sentences per training text, made by swapping words for the teacher's nearest "
+    "words (TinyBERT's augmentation); they train on the teacher's outputs only. 0: none.",
+)
+@click.option(
+    "--unlabelled",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="In-domain text without labels (.txt, .tsv, .csv, .jsonl) for the teacher to label.",
+)
 @_training_options
 def distill(
     teacher: str,
@@ -203,6 +217,8 @@ def distill(
     alpha_ce: float,
     alpha_cos: float,
     alpha_mse: float,
+    augment: int,
+    unlabelled: Path | None,
     **kw: Any,
 ) -> None:
     """Distil a student from TEACHER: fewer layers (and optionally a narrower width),
@@ -213,7 +229,7 @@ def distill(
     weights = Weights(
         kd=alpha_kd, ce=alpha_ce, cos=alpha_cos, mse=alpha_mse, temperature=temperature
     )
-    settings = _settings(kw, weights=weights)
+    settings = _settings(kw, weights=weights, augment=augment)
     job = _job(
         kw,
         teacher,
@@ -224,6 +240,7 @@ def distill(
         vocab_size=vocab_size,
         prune_vocab=prune_vocab,
         hidden=hidden,
+        unlabelled=unlabelled,
     )
     with _TrainingProgress(make_console()) as progress:
         outcome = jobs.distill(job, progress)
@@ -331,7 +348,12 @@ def _print_outcome(outcome: Any, role: str = "student") -> None:
         f"hidden {outcome.hidden}, {outcome.parameters / 1e6:.2f}M parameters, "
         f"vocabulary {outcome.vocab_size:,}; "
         f"best eval {metric} {best:.4f} after {outcome.state.epoch} epoch(s); "
-        f"{outcome.train_examples} train / {outcome.eval_examples} eval examples, "
+        f"{outcome.train_examples} train{_extra(outcome)} / {outcome.eval_examples} eval examples, "
         f"{outcome.truncated} truncated to the sequence length",
         soft_wrap=True,  # one line: scripts grep it
     )
+
+
+def _extra(outcome: Any) -> str:
+    extra = outcome.extra_examples
+    return f" (+{extra:,} unlabelled or augmented)" if extra else ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedistil import __version__
-from edgedistil.data import SAMPLE_TEXT, Examples, read_examples, split_holdout
-from edgedistil.distill import checkpoint, train, width
+from edgedistil.data import SAMPLE_TEXT, Examples, TextInput, read_examples, split_holdout
+from edgedistil.distill import augment, checkpoint, train, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
@@ -42,6 +43,7 @@ from edgedistil.teacher import (
 if TYPE_CHECKING:
     import torch
 
+log = logging.getLogger(__name__)
 TOKEN = train.TOKEN_TASK
 
 # Classification follows BERT fine-tuning's 5e-5. Embedding distillation measured better at 5e-4
@@ -82,6 +84,7 @@ class Job:
     eval_path: Path | None = None
     eval_fraction: float = 0.1
     resume: bool = False
+    unlabelled: Path | None = None  # in-domain text without labels, for the teacher's terms
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +96,7 @@ class Outcome:
     vocab_size: int
     hidden: int
     train_examples: int
+    extra_examples: int  # unlabelled and augmented rows, beside the labelled train_examples
     eval_examples: int
     truncated: int
     state: train.State
@@ -130,16 +134,14 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         # Mean pooling never reads the pooler: frozen, it stays the teacher's, and DDP does not
         # wait for gradients that never come.
         student.pooler.requires_grad_(False)
+    unlabelled = _unlabelled(job, train_set, task)
+    pruning = _pruning(job, tokenizer, train_set, eval_set, unlabelled)
     student_tokenizer, id_map = tokenizer, None
-    if job.prune_vocab or job.vocab_size is not None:
-        # The data file only (its train part and the share held out for picking the best
-        # epoch), never an --eval text: a vocabulary chosen on the eval text would make its
-        # [UNK] share, and every score on it, look better than on text the student never saw.
-        seen = train_set.all_texts() + (eval_set.all_texts() if job.eval_path is None else [])
-        pruning = choose_tokens(tokenizer, seen, job.vocab_size)
+    if pruning is not None:
         prune_embeddings(student, pruning)
         student_tokenizer = prune_tokenizer(tokenizer, pruning)
         id_map = _id_map(pruning.old_to_new, len(tokenizer), tokenizer.unk_token_id)
+    extra = unlabelled + _augmented(job, teacher, tokenizer, model, train_set, pruning, progress)
     if narrow and task == "embedding":
         setattr(student, width.PROJECTION, _projection(student, model, probe, teacher, id_map))
     settings = dataclasses.replace(
@@ -152,11 +154,90 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         hidden_dims=hidden_dims,
         pairs=train_set.pairs is not None,
     )
-    run = _run(job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map)
+    _check_extra(extra, settings)
+    run = _run(
+        job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map, extra
+    )
     state = train.fit(run, resume=job.resume)
     _save(job, run, student_tokenizer, teacher, state)
     train.leave_group()
     return _outcome(job, run, state, train_set, eval_set)
+
+
+def _pruning(
+    job: Job, tokenizer: Any, train_set: Examples, eval_set: Examples, unlabelled: list[TextInput]
+) -> Any:
+    """The pruned vocabulary asked for, chosen on the text the student trains on, or None."""
+    if not (job.prune_vocab or job.vocab_size is not None):
+        return None
+    # The data file only (its train part and the share held out for picking the best epoch)
+    # and the user's unlabelled text, never an --eval text: a vocabulary chosen on the eval
+    # text would make its [UNK] share, and every score on it, look better than on text the
+    # student never saw. Augmented text is drawn from this vocabulary, so it is not needed.
+    seen = train_set.all_texts() + (eval_set.all_texts() if job.eval_path is None else [])
+    seen += [side for item in unlabelled for side in _sides(item)]
+    return choose_tokens(tokenizer, seen, job.vocab_size)
+
+
+def _sides(item: TextInput) -> list[str]:
+    return [item] if isinstance(item, str) else list(item)
+
+
+def _unlabelled(job: Job, train_set: Examples, task: str) -> list[TextInput]:
+    """The user's unlabelled in-domain text, as the training text's kind of input."""
+    if job.unlabelled is None:
+        return []
+    found = read_examples(
+        job.unlabelled,
+        text_column=job.text_column,
+        pair_column=job.pair_column,
+        pairs=train_set.pairs is not None,
+        words=task == TOKEN,
+    )
+    return found.inputs
+
+
+def _augmented(
+    job: Job,
+    teacher: Teacher,
+    tokenizer: Any,
+    model: Any,
+    train_set: Examples,
+    pruning: Any,
+    progress: train.Progress | None,
+) -> list[TextInput]:
+    """``settings.augment`` new sentences per training text (``distill.augment``)."""
+    factor = job.settings.augment
+    if factor == 0:
+        return []
+    reason = augment.check_tokenizer(tokenizer, f"--augment {factor} with teacher {teacher.path}")
+    if reason is not None:
+        raise DistillError(f"{reason}; leave out --augment (or set it to 0)")
+    options = augment.Options(factor=factor, seed=job.settings.seed)
+    keep = None if pruning is None else set(pruning.old_to_new)
+    mlm = augment.load_mlm(teacher.path, teacher.config)
+    texts = train_set.inputs
+    if progress is not None and mlm is not None:
+        progress.phase("augmenting: masked-LM proposals", len(texts))
+    done = augment.augment(texts, tokenizer, model, options, mlm, keep)
+    log.info(
+        "augmented %d texts into %d more (%s, %d words with neighbours)",
+        done.originals,
+        len(done.inputs),
+        done.source,
+        done.eligible_words,
+    )
+    return done.inputs
+
+
+def _check_extra(extra: list[TextInput], settings: train.Settings) -> None:
+    """Augmented and unlabelled text carries no label: it teaches through the teacher only."""
+    if extra and not train.uses_teacher(settings):
+        raise DistillError(
+            "--augment and --unlabelled add text without labels, which only the teacher's "
+            "terms learn from; set --alpha-kd, --alpha-cos or --alpha-att above 0, or leave "
+            "them out for hard labels alone"
+        )
 
 
 def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
@@ -366,11 +447,17 @@ def _run(
     eval_set: Examples,
     progress: train.Progress | None,
     id_map: torch.Tensor | None,
+    extra: list[TextInput] | None = None,
 ) -> train.Run:
     _check_out(job)
     segments = _segments(tokenizer, student)
+    extra = extra or []
     enc_train = train.encode(
-        tokenizer, train_set.inputs, _targets(train_set), settings.seq_len, segments
+        tokenizer,
+        train_set.inputs + extra,
+        _with_unlabelled(_targets(train_set), extra),
+        settings.seq_len,
+        segments,
     )
     enc_eval = train.encode(
         tokenizer, eval_set.inputs, _targets(eval_set), settings.seq_len, segments
@@ -396,6 +483,16 @@ def _check_tags(*sets: Examples) -> None:
                 f"{examples.source}: no words with tags; a token classifier learns from JSONL "
                 'rows such as {"tokens": ["set", "a", "timer"], "tags": ["O", "O", "B-ALARM"]}'
             )
+
+
+def _with_unlabelled(targets: Any, extra: list[TextInput]) -> Any:
+    """Labels for the training rows then ``train.IGNORE`` for each extra row (a tag a word
+    for token classification), so the hard-label loss skips them."""
+    if targets is None or not extra:
+        return targets
+    if targets and isinstance(targets[0], list):
+        return targets + [[train.IGNORE] * len(words) for words in extra]
+    return targets + [train.IGNORE] * len(extra)
 
 
 def _targets(examples: Examples) -> Any:
@@ -520,6 +617,9 @@ def _record(job: Job, run: train.Run, teacher: Teacher, state: train.State) -> d
         "teacher": job.teacher,
         "teacher_weights_sha256": sha256_of(find_weights(teacher.path)),
         "data": str(job.data) if job.data else str(SAMPLE_TEXT),
+        "unlabelled": str(job.unlabelled) if job.unlabelled else None,
+        # every row trained on: the data's train part, the unlabelled text, the augmented text
+        "train_rows": len(run.train.ids),
         "settings": train.settings_dict(run.settings),
         "truncated": {"train": run.train.truncated, "eval": run.eval.truncated if run.eval else 0},
         "history": state.history,
@@ -539,6 +639,7 @@ def _outcome(
         vocab_size=model.config.vocab_size,
         hidden=model.config.hidden_size,
         train_examples=len(train_set),
+        extra_examples=len(run.train.ids) - len(train_set),
         eval_examples=len(eval_set),
         truncated=run.train.truncated,
         state=state,

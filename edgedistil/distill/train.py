@@ -59,6 +59,9 @@ class Settings:
     cache_teacher: str = "auto"  # "auto", "on" or "off"
     # the examples are text pairs: what later stages read back to feed pairs (records.hf)
     pairs: bool = False
+    # new sentences per training text from the teacher's word neighbours (distill.augment);
+    # they and any unlabelled text feed the teacher's terms only, never the hard labels
+    augment: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -370,7 +373,7 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
         if s.task == TOKEN_TASK:  # each real token is one example of the same two losses
             keep = mask.bool()
             logits, labels = logits[keep], labels[keep]
-        loss = w.ce * F.cross_entropy(logits, labels, ignore_index=IGNORE)
+        loss = w.ce * hard_loss(logits, labels)
         if not uses_teacher(s):
             return loss
         teacher = _teacher_outputs(run, batch)
@@ -385,6 +388,16 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
         student_states = [out.hidden_states[j + 1] for j in range(len(s.target_layers))]
         loss = loss + w.cos * losses.hidden_loss(student_states, teacher["hidden"], mask)
     return loss
+
+
+def hard_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the labelled rows (or tokens); 0 for a batch with none, such as one
+    of augmented or unlabelled text only, where torch's mean over no rows would be NaN."""
+    import torch.nn.functional as F
+
+    if not bool((labels != IGNORE).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, labels, ignore_index=IGNORE)
 
 
 def sentence_embedding(model: Any, hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> Any:
