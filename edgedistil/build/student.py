@@ -129,6 +129,7 @@ def _train_settings(ctx: Context) -> Any:
         task="",
         epochs=r.epochs,
         batch_size=r.batch_size,
+        augment=r.augment,
         seq_len=ctx.profile.export.sequence_length,  # train at the length the device will see
         seed=r.seed,
     )
@@ -158,12 +159,15 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
         f"{outcome.task}, layers {','.join(map(str, outcome.layer_map))}, "
         f"hidden {outcome.hidden}, {outcome.parameters / 1e6:.1f}M parameters, "
         f"vocabulary {outcome.vocab_size:,}"
+        + (f", {outcome.extra_examples:,} augmented sentences" if outcome.extra_examples else "")
     )
     return {
         "outputs": [STUDENT_DIR],
         "task": outcome.task,
         "layer_map": outcome.layer_map,
         "parameters": outcome.parameters,
+        "train_examples": outcome.train_examples,
+        "augmented_examples": outcome.extra_examples,
         "eval_best": round(outcome.state.best, 4),
         "eval_last_epoch": {k: round(v, 4) for k, v in last.items()},
         "summary": summary,

@@ -64,6 +64,13 @@ class _Events:
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--augment",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="New sentences per training text from the teacher's nearest words (distill --augment).",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--runner", help="Bench runner. Default: the profile's [bench].runner.")
 @click.option("--board", "boards", multiple=True, help="Board address (ssh) or serial (adb).")
@@ -90,6 +97,7 @@ def build_command(**kw: Any) -> None:
         hidden=kw["hidden"],
         epochs=kw["epochs"],
         batch_size=kw["batch_size"],
+        augment=kw["augment"],
         seed=kw["seed"],
         runner=kw["runner"],
         boards=tuple(kw["boards"]),
