@@ -77,11 +77,14 @@ def relation_log_probs(x: Tensor, mask: Tensor, heads: int) -> Tensor:
 
     b, t, d = x.shape
     size = d // heads
-    split = x.float().reshape(b, t, heads, size).transpose(1, 2)  # [batch, heads, tokens, d_r]
-    scores = split @ split.transpose(-1, -2) / math.sqrt(size)
-    keys = mask[:, None, None, :].bool()
-    scores = scores.masked_fill(~keys, torch.finfo(scores.dtype).min)
-    return scores.log_softmax(-1)
+    # float32 even under a GPU's autocast: a KL of near-equal distributions from bf16 scores is
+    # mostly rounding, and fp16 scores of large activations overflow
+    with torch.autocast(x.device.type, enabled=False):
+        split = x.float().reshape(b, t, heads, size).transpose(1, 2)  # [batch, heads, tokens, d_r]
+        scores = split @ split.transpose(-1, -2) / math.sqrt(size)
+        keys = mask[:, None, None, :].bool()
+        scores = scores.masked_fill(~keys, torch.finfo(scores.dtype).min)
+        return scores.log_softmax(-1)
 
 
 def relation_kl(student: Tensor, teacher: Tensor, mask: Tensor) -> Tensor:

@@ -306,7 +306,8 @@ def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
 
     s = run.settings
     attention = s.weights.att > 0
-    with torch.no_grad(), relations.capture(run.teacher, s.target_layers[-1], attention) as qkv:
+    layer = s.target_layers[-1] if attention else -1  # the one the student's last layer meets
+    with torch.no_grad(), relations.capture(run.teacher, layer, attention) as qkv:
         out = run.teacher(**losses.model_inputs(batch), output_hidden_states=True)
     states = [out.hidden_states[m + 1] for m in s.target_layers]
     if s.hidden_dims:  # a narrow student matches the teacher on the dimensions it kept

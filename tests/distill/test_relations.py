@@ -269,3 +269,16 @@ def test_every_task_adds_the_weighted_relation_loss(
     assert relation > 0
     # a large weight: random tiny models relate tokens almost alike, the term alone is ~1e-4
     assert loss(1000.0) - loss(0.0) == pytest.approx(1000.0 * relation, rel=1e-3)
+
+
+def test_relations_are_float32_under_autocast() -> None:
+    # what a GPU's bf16 autocast does to the matmul, shown with the CPU's: the relation is still
+    # computed in float32, from the (bf16) projections it is given
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 32).to(torch.bfloat16)
+    mask = torch.tensor([[1] * 6, [1] * 3 + [0] * 3])
+    exact = relations.relation_log_probs(x.float(), mask, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        found = relations.relation_log_probs(x, mask, 4)
+    assert found.dtype == torch.float32
+    assert torch.equal(found, exact)
