@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from edgedistil.teacher import (
 if TYPE_CHECKING:
     import torch
 
+log = logging.getLogger(__name__)
 TOKEN = train.TOKEN_TASK
 
 # Classification follows BERT fine-tuning's 5e-5. Embedding distillation measured better at 5e-4
@@ -426,6 +428,12 @@ def _check_relation_heads(settings: train.Settings, student: Any, teacher: Any) 
     """The relation heads must split both widths; unread (and so unchecked) without --alpha-att."""
     if settings.weights.att > 0:
         relations.check_heads(settings.relation_heads, student, teacher)
+    elif settings.relation_heads is not None:
+        log.warning(
+            "--relation-heads %d has no effect: the attention-relation term is off "
+            "(give it a weight with --alpha-att)",
+            settings.relation_heads,
+        )
 
 
 def _targets(examples: Examples) -> Any:

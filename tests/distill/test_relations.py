@@ -282,3 +282,19 @@ def test_relations_are_float32_under_autocast() -> None:
         found = relations.relation_log_probs(x, mask, 4)
     assert found.dtype == torch.float32
     assert torch.equal(found, exact)
+
+
+def test_relation_heads_without_the_term_are_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from edgedistil.distill import job
+
+    unused = Settings(task="classification", relation_heads=3)  # 3 would not divide 32
+    with caplog.at_level("WARNING"):
+        job._check_relation_heads(unused, _sized(32, 4), _sized(32, 4))
+    assert caplog.messages == [
+        "--relation-heads 3 has no effect: the attention-relation term is off "
+        "(give it a weight with --alpha-att)"
+    ]
+    with pytest.raises(DistillError, match="--relation-heads 3: "):
+        job._check_relation_heads(
+            dataclasses.replace(unused, weights=ONLY_ATT), _sized(32, 4), _sized(32, 4)
+        )
