@@ -87,6 +87,13 @@ class Family:
         """Whether it has a token-type (segment) embedding table."""
         return self.layout.segment is not None
 
+    def attention_projections(self, layer: int) -> tuple[str, str, str]:
+        """The query, key and value Linear modules of encoder layer ``layer``, as names under
+        the base model (what ``distill.relations`` hooks to read each layer's Q, K and V)."""
+        prefix = self.layout.layer.format(i=layer)
+        q, k, v = (prefix + self.layout.linears[name] for name in ("q", "k", "v"))
+        return q, k, v
+
     def position_offset(self, config: Mapping[str, Any]) -> int:
         """Rows of the position table before the first position."""
         pad = config.get("pad_token_id")

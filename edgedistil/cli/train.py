@@ -180,7 +180,9 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
     type=click.FloatRange(min=0),
     default=1.0,
     show_default=True,
-    help="Weight of the hidden-state (and pooled) cosine terms.",
+    help="Weight of the cosine between each student layer's hidden states and its mapped "
+    "teacher layer's (Patient-KD/DistilBERT), and, for embedding, of the pooled cosine; "
+    "0 turns them off.",
 )
 @click.option(
     "--alpha-mse",
@@ -203,6 +205,21 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
     default=None,
     help="In-domain text without labels (.txt, .tsv, .csv, .jsonl) for the teacher to label.",
 )
+@click.option(
+    "--alpha-att",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Weight of the self-attention relation term (MiniLMv2): KL between the teacher's and "
+    "the student's last-layer query-query, key-key and value-value relations; 0 turns it off.",
+)
+@click.option(
+    "--relation-heads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Relation heads each side splits its queries, keys and values into for --alpha-att; "
+    "must divide the student's and the teacher's widths. Default: the student's attention heads.",
+)
 @_training_options
 def distill(
     teacher: str,
@@ -219,6 +236,8 @@ def distill(
     alpha_mse: float,
     augment: int,
     unlabelled: Path | None,
+    alpha_att: float,
+    relation_heads: int | None,
     **kw: Any,
 ) -> None:
     """Distil a student from TEACHER: fewer layers (and optionally a narrower width),
@@ -227,9 +246,14 @@ def distill(
     from edgedistil.distill.losses import Weights
 
     weights = Weights(
-        kd=alpha_kd, ce=alpha_ce, cos=alpha_cos, mse=alpha_mse, temperature=temperature
+        kd=alpha_kd,
+        ce=alpha_ce,
+        cos=alpha_cos,
+        mse=alpha_mse,
+        att=alpha_att,
+        temperature=temperature,
     )
-    settings = _settings(kw, weights=weights, augment=augment)
+    settings = _settings(kw, weights=weights, augment=augment, relation_heads=relation_heads)
     job = _job(
         kw,
         teacher,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistil import __version__
 from edgedistil.data import SAMPLE_TEXT, Examples, TextInput, read_examples, split_holdout
-from edgedistil.distill import augment, checkpoint, train, width
+from edgedistil.distill import augment, checkpoint, relations, train, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
@@ -107,6 +107,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     _check_seq_len(job, teacher)
     model = load_teacher_model(teacher)
     task = _task(job, model, teacher)
+    _check_weights(job.settings, task)
     layers = _teacher_layers(model)
     layer_map = (
         student_mod.parse_layer_map(job.layer_map, layers)
@@ -115,8 +116,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     )
     tokenizer = _tokenizer(teacher)
     train_set, eval_set = _data(job, need_labels=task in train.LOGIT_TASKS, words=task == TOKEN)
-    if task == TOKEN:
-        _check_tags(train_set, eval_set)
+    _check_tags(task, train_set, eval_set)
     if task in train.LOGIT_TASKS:
         train_set, eval_set = (_align_labels(x, model) for x in (train_set, eval_set))
     student = student_mod.build_student(model, layer_map)
@@ -134,6 +134,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         # Mean pooling never reads the pooler: frozen, it stays the teacher's, and DDP does not
         # wait for gradients that never come.
         student.pooler.requires_grad_(False)
+    _check_relation_heads(job.settings, student, model)
     unlabelled = _unlabelled(job, train_set, task)
     pruning = _pruning(job, tokenizer, train_set, eval_set, unlabelled)
     student_tokenizer, id_map = tokenizer, None
@@ -254,7 +255,7 @@ def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
         job.settings,
         # a tagger trains on its tags alone: no teacher, so no soft targets and no cosine
         task=TOKEN if tagger else "finetune",
-        weights=dataclasses.replace(job.settings.weights, kd=0.0, cos=0.0),
+        weights=dataclasses.replace(job.settings.weights, kd=0.0, cos=0.0, att=0.0),
         layer_map=[],
         lr=job.lr or LR_BY_TASK["finetune"],
         pairs=train_set.pairs is not None,
@@ -476,7 +477,9 @@ def _run(
     return run
 
 
-def _check_tags(*sets: Examples) -> None:
+def _check_tags(task: str, *sets: Examples) -> None:
+    if task != TOKEN:
+        return
     for examples in sets:
         if examples.tags is None:
             raise DistillError(
@@ -493,6 +496,38 @@ def _with_unlabelled(targets: Any, extra: list[TextInput]) -> Any:
     if targets and isinstance(targets[0], list):
         return targets + [[train.IGNORE] * len(words) for words in extra]
     return targets + [train.IGNORE] * len(extra)
+
+# The loss weights each task reads, by their option names (--alpha-NAME)
+_TASK_WEIGHTS = {
+    "classification": ("kd", "ce", "cos", "att"),
+    TOKEN: ("kd", "ce", "cos", "att"),
+    "embedding": ("cos", "mse", "att"),
+}
+
+
+def _check_weights(settings: train.Settings, task: str) -> None:
+    """Weights that sum to zero would train on a loss of 0: the student would not change."""
+    names = _TASK_WEIGHTS[task]
+    if sum(getattr(settings.weights, name) for name in names) > 0:
+        return
+    options = ", ".join(f"--alpha-{name}" for name in names)
+    hint = " (hard labels alone: --alpha-ce above 0, the others 0)" if "ce" in names else ""
+    raise DistillError(
+        f"{options}: the {task} loss weights are all 0, so the student would learn nothing; "
+        f"give at least one of them a weight above 0{hint}"
+    )
+
+
+def _check_relation_heads(settings: train.Settings, student: Any, teacher: Any) -> None:
+    """The relation heads must split both widths; unread (and so unchecked) without --alpha-att."""
+    if settings.weights.att > 0:
+        relations.check_heads(settings.relation_heads, student, teacher)
+    elif settings.relation_heads is not None:
+        log.warning(
+            "--relation-heads %d has no effect: the attention-relation term is off "
+            "(give it a weight with --alpha-att)",
+            settings.relation_heads,
+        )
 
 
 def _targets(examples: Examples) -> Any:

@@ -4,7 +4,8 @@ Classification follows DistilBERT: a * KL(student/T || teacher/T) * T^2 + b * CE
 + c * (1 - cosine) between mapped hidden states, with padding masked out. The T^2 keeps the soft
 term's gradients at the scale of the hard one when T changes (Hinton et al., 2015). The
 embedding task matches the teacher's pooled sentence embedding (cosine + MSE) and the mapped
-hidden states.
+hidden states. Every task can add the last layer's self-attention relations
+(``distill.relations``, MiniLMv2) with weight ``att``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class Weights:
     cos: float = 1.0
     mse: float = 1.0
     temperature: float = 2.0
+    # MiniLMv2's self-attention relations of the last layer (distill.relations); 0: off until a
+    # benchmark shows the weight that earns its cost
+    att: float = 0.0
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:

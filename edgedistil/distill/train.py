@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edgedistil.data import TextInput, is_words
-from edgedistil.distill import checkpoint, losses, width
+from edgedistil.distill import checkpoint, losses, relations, width
 from edgedistil.verify import tags
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ class Settings:
     hidden_dims: list[int] = field(default_factory=list)
     weights: losses.Weights = field(default_factory=losses.Weights)
     cache_teacher: str = "auto"  # "auto", "on" or "off"
+    # relation heads each side splits its Q, K and V into (weights.att); None: the student's heads
+    relation_heads: int | None = None
     # the examples are text pairs: what later stages read back to feed pairs (records.hf)
     pairs: bool = False
     # new sentences per training text from the teacher's word neighbours (distill.augment);
@@ -287,7 +289,9 @@ def unwrap(model: Any) -> Any:
 
 
 def _teacher_outputs(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Teacher logits or pooled embedding, and its target layers' hidden states."""
+    """Teacher logits or pooled embedding ("head"), its target layers' hidden states ("hidden")
+    and, with an attention-relation weight, its last target layer's [q, k, v] ("attention");
+    every key but "head" is a list of [batch, tokens, dim] tensors."""
 
     if run.cache:
         return _from_cache(run, batch["index"].tolist(), batch["attention_mask"].shape[1])
@@ -296,21 +300,24 @@ def _teacher_outputs(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]
 
 def uses_teacher(s: Settings) -> bool:
     """Whether the loss reads the teacher at all (hard labels alone do not)."""
-    return s.task == "embedding" or (
-        s.task in LOGIT_TASKS and (s.weights.kd > 0 or s.weights.cos > 0)
-    )
+    w = s.weights
+    return s.task == "embedding" or (s.task in LOGIT_TASKS and (w.kd > 0 or w.cos > 0 or w.att > 0))
 
 
 def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
     import torch
 
-    with torch.no_grad():
-        out = run.teacher(**losses.model_inputs(batch), output_hidden_states=True)
     s = run.settings
+    attention = s.weights.att > 0
+    layer = s.target_layers[-1] if attention else -1  # the one the student's last layer meets
+    with torch.no_grad(), relations.capture(run.teacher, layer, attention) as qkv:
+        out = run.teacher(**losses.model_inputs(batch), output_hidden_states=True)
     states = [out.hidden_states[m + 1] for m in s.target_layers]
     if s.hidden_dims:  # a narrow student matches the teacher on the dimensions it kept
         states = [h[..., s.hidden_dims] for h in states]
     result: dict[str, Any] = {"hidden": states}
+    if attention:
+        result["attention"] = list(qkv)
     if s.task in LOGIT_TASKS:
         result["head"] = out.logits
     else:
@@ -332,10 +339,10 @@ def _fill_cache(run: Run) -> None:
         lengths = batch["attention_mask"].sum(1).tolist()
         for row, (i, n) in enumerate(zip(indices, lengths, strict=True)):
             head = result["head"][row]
-            run.cache[i] = {
-                "head": (head[:n] if s.task == TOKEN_TASK else head).cpu(),
-                "hidden": [h[row, :n].cpu() for h in result["hidden"]],
-            }
+            run.cache[i] = {"head": (head[:n] if s.task == TOKEN_TASK else head).cpu()}
+            for key, tensors in result.items():  # per-token states: this row's real tokens
+                if key != "head":
+                    run.cache[i][key] = [t[row, :n].cpu() for t in tensors]
         run.progress.advance(0.0, len(indices))
 
 
@@ -346,26 +353,31 @@ def _from_cache(run: Run, indices: list[int], width: int) -> dict[str, Any]:
     heads = [run.cache[i]["head"] for i in indices]
     if run.settings.task == TOKEN_TASK:  # a row of logits a token: padded back to the batch
         heads = [torch.nn.functional.pad(h, (0, 0, 0, width - h.shape[0])) for h in heads]
-    head = torch.stack(heads).to(device)
-    hidden = []
-    for layer in range(len(run.settings.target_layers)):
-        states = [run.cache[i]["hidden"][layer] for i in indices]
-        padded = torch.zeros(len(states), width, states[0].shape[-1])
-        for row, st in enumerate(states):
-            padded[row, : st.shape[0]] = st
-        hidden.append(padded.to(device))
-    return {"head": head, "hidden": hidden}
+    result: dict[str, Any] = {"head": torch.stack(heads).to(device)}
+    for key, first in run.cache[indices[0]].items():
+        if key == "head":
+            continue
+        result[key] = []
+        for n in range(len(first)):  # each tensor of the list, zero-padded back to the batch
+            rows = [run.cache[i][key][n] for i in indices]
+            padded = torch.zeros(len(rows), width, rows[0].shape[-1], dtype=rows[0].dtype)
+            for row, st in enumerate(rows):
+                padded[row, : st.shape[0]] = st
+            result[key].append(padded.to(device))
+    return result
 
 
 def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     import torch.nn.functional as F
 
     s, w = run.settings, run.settings.weights
-    mask = batch["attention_mask"]
-    out = model(
-        **losses.model_inputs(batch, run.student_ids(batch["input_ids"])),
-        output_hidden_states=s.task != "finetune",
-    )
+    mask, student = batch["attention_mask"], unwrap(model)
+    # the student's last layer meets the teacher's last target layer (student.target_layers)
+    with relations.capture(student, len(s.target_layers) - 1, w.att > 0) as qkv:
+        out = model(
+            **losses.model_inputs(batch, run.student_ids(batch["input_ids"])),
+            output_hidden_states=s.task != "finetune",
+        )
     if s.task == "finetune":
         return F.cross_entropy(out.logits, batch["labels"])
     if s.task in LOGIT_TASKS:
@@ -387,6 +399,9 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
     if w.cos:
         student_states = [out.hidden_states[j + 1] for j in range(len(s.target_layers))]
         loss = loss + w.cos * losses.hidden_loss(student_states, teacher["hidden"], mask)
+    if w.att:
+        heads = relations.heads_for(s.relation_heads, student)
+        loss = loss + w.att * relations.relation_loss(qkv, teacher["attention"], mask, heads)
     return loss
 
 
@@ -446,9 +461,13 @@ def _decide_cache(run: Run, epochs_left: int) -> bool:
     mode = run.settings.cache_teacher
     if mode != "auto":
         return mode == "on"
+    s = run.settings
     hidden = unwrap(run.student).config.hidden_size
     tokens = sum(len(ids) for ids in run.train.ids)
-    estimate = 4 * hidden * (tokens * len(run.settings.target_layers) + len(run.train.ids))
+    per_token = hidden * len(s.target_layers)  # float32 values kept for each token
+    if s.weights.att:  # the teacher's q, k and v of one layer
+        per_token += 3 * run.teacher.config.hidden_size
+    estimate = 4 * (tokens * per_token + hidden * len(run.train.ids))
     return epochs_left > 1 and estimate <= CACHE_LIMIT_BYTES
 
 

@@ -149,6 +149,22 @@ def test_a_changed_input_redoes_its_stage_and_those_after(
 
 
 @pytest.mark.slow
+def test_augment_redoes_the_distillation_on_more_text(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    teacher, profile, _ = built
+    out = _copy(built, tmp_path)
+    result = _build(
+        "--target", profile, "--teacher", teacher, "--out", out, *LOCAL, "--augment", "2"
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "= plan: inputs unchanged" in result.output.splitlines()
+    distilled = json.loads((out / "manifest.json").read_text())["stages"]["distill"]
+    assert 0 < distilled["augmented_examples"] <= 2 * distilled["train_examples"]
+    assert f"{distilled['augmented_examples']:,} augmented sentences" in result.output
+
+
+@pytest.mark.slow
 def test_two_builds_with_one_seed_give_identical_artifacts(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:

@@ -125,3 +125,57 @@ def test_a_bad_pair_or_tag_row_is_one_line_naming_it(
     result = runner.invoke(cli, _args(tiny_classifier, data, tmp_path / "o", *extra))
     assert result.exit_code == 1, result.output
     assert expected in error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("teacher", "extra", "expected"),
+    [
+        ("tiny_classifier", ["--alpha-kd", "0", "--alpha-ce", "0", "--alpha-cos", "0"],
+         "--alpha-kd, --alpha-ce, --alpha-cos, --alpha-att: the classification loss weights are "
+         "all 0"),
+        ("tiny_bert", ["--alpha-cos", "0", "--alpha-mse", "0"],
+         "--alpha-cos, --alpha-mse, --alpha-att: the embedding loss weights are all 0"),
+        ("tiny_bert", ["--alpha-att", "1", "--relation-heads", "3"],
+         "--relation-heads 3: the student's width 32 and the teacher's 32 must both divide into "
+         "that many relation heads; counts that work: 1, 2, 4, 8, 16, 32"),
+    ],
+)  # fmt: skip
+def test_zero_loss_weights_and_a_bad_relation_head_count_are_one_line(
+    runner: CliRunner,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    teacher: str,
+    extra: list[str],
+    expected: str,
+) -> None:
+    data = tmp_path / "d.tsv"
+    data.write_text("sentence\tlabel\n" + "the phone was good\t0\nthe battery was bad\t1\n" * 4)
+    result = runner.invoke(
+        cli, _args(request.getfixturevalue(teacher), data, tmp_path / "o", *extra)
+    )
+    assert result.exit_code == 1, result.output
+    assert expected in error_line(result)
+    assert not (tmp_path / "o" / "edgedistil.json").exists()
+
+
+@pytest.mark.slow
+def test_distill_with_attention_relations_records_the_weight(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.tiny_families import save_tiny_family
+
+    # a DistilBERT teacher and a student narrowed to 2 heads of its 4, learning 4 relation heads
+    teacher = save_tiny_family(
+        tmp_path / "teacher", "distilbert", "ForSequenceClassification", num_labels=2
+    )
+    data = tmp_path / "d.tsv"
+    data.write_text("sentence\tlabel\n" + "the phone was good\tpos\nthe battery was bad\tneg\n" * 8)
+    extra = ["--layers", "1", "--hidden", "16", "--alpha-att", "3", "--relation-heads", "4"]
+    result = runner.invoke(cli, _args(teacher, data, tmp_path / "o", *extra))
+    assert result.exit_code == 0, result.output
+    assert "classification student, layers [0], hidden 16" in result.output
+    settings = json.loads((tmp_path / "o" / "edgedistil.json").read_text())["settings"]
+    assert (settings["weights"]["att"], settings["relation_heads"]) == (3.0, 4)
+    assert (tmp_path / "o" / "model.safetensors").is_file()
