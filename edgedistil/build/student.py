@@ -159,6 +159,10 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
         f"hidden {outcome.hidden}, {outcome.parameters / 1e6:.1f}M parameters, "
         f"vocabulary {outcome.vocab_size:,}"
     )
+    if outcome.vs_teacher is not None:  # a weak student shows here, before any export
+        from edgedistil.distill.versus import describe
+
+        summary += f"; {describe(outcome.vs_teacher)}"
     return {
         "outputs": [STUDENT_DIR],
         "task": outcome.task,
@@ -166,5 +170,6 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
         "parameters": outcome.parameters,
         "eval_best": round(outcome.state.best, 4),
         "eval_last_epoch": {k: round(v, 4) for k, v in last.items()},
+        "vs_teacher": outcome.vs_teacher,
         "summary": summary,
     }

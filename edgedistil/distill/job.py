@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistil import __version__
 from edgedistil.data import SAMPLE_TEXT, Examples, read_examples, split_holdout
-from edgedistil.distill import checkpoint, train, width
+from edgedistil.distill import checkpoint, train, versus, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
@@ -96,6 +96,9 @@ class Outcome:
     eval_examples: int
     truncated: int
     state: train.State
+    # the student against its teacher on the eval set (distill.versus); None: finetune, or a
+    # rank other than 0 under torchrun
+    vs_teacher: dict[str, Any] | None = None
 
 
 def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
@@ -154,9 +157,20 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     )
     run = _run(job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map)
     state = train.fit(run, resume=job.resume)
-    _save(job, run, student_tokenizer, teacher, state)
+    measured = _vs_teacher(job, run, eval_set)  # before _save moves the student to the CPU
+    _save(job, run, student_tokenizer, teacher, state, measured)
     train.leave_group()
-    return _outcome(job, run, state, train_set, eval_set)
+    return _outcome(job, run, state, train_set, eval_set, measured)
+
+
+def _vs_teacher(job: Job, run: train.Run, eval_set: Examples) -> dict[str, Any] | None:
+    """The trained student against its teacher on the eval set; rank 0 alone measures (the
+    others' figures would be the same), as it alone writes."""
+    if train.world()[0] != 0:
+        return None
+    return versus.measure(
+        run, eval_set, versus.HELD_OUT if job.eval_path is None else versus.EVAL_FILE
+    )
 
 
 def finetune(job: Job, progress: train.Progress | None = None) -> Outcome:
@@ -422,7 +436,14 @@ def _check_out(job: Job) -> None:
         raise DistillError(f"{job.out} already holds a model; choose another --out or remove it")
 
 
-def _save(job: Job, run: train.Run, tokenizer: Any, teacher: Teacher, state: train.State) -> None:
+def _save(
+    job: Job,
+    run: train.Run,
+    tokenizer: Any,
+    teacher: Teacher,
+    state: train.State,
+    vs_teacher: dict[str, Any] | None = None,
+) -> None:
     if train.world()[0] != 0:
         return
     from transformers.utils import logging as hf_logging
@@ -443,6 +464,8 @@ def _save(job: Job, run: train.Run, tokenizer: Any, teacher: Teacher, state: tra
         _write_dense(projection, staging)
         setattr(model, width.PROJECTION, projection)
     record = _record(job, run, teacher, state)
+    if vs_teacher is not None:
+        record["vs_teacher"] = vs_teacher
     move_into(staging, job.out)
     write_json(job.out / "edgedistil.json", record)  # last: a folder with it is complete
     shutil.rmtree(checkpoint.checkpoint_dir(job.out), ignore_errors=True)
@@ -528,7 +551,12 @@ def _record(job: Job, run: train.Run, teacher: Teacher, state: train.State) -> d
 
 
 def _outcome(
-    job: Job, run: train.Run, state: train.State, train_set: Examples, eval_set: Examples
+    job: Job,
+    run: train.Run,
+    state: train.State,
+    train_set: Examples,
+    eval_set: Examples,
+    vs_teacher: dict[str, Any] | None = None,
 ) -> Outcome:
     model = train.unwrap(run.student)
     return Outcome(
@@ -542,4 +570,5 @@ def _outcome(
         eval_examples=len(eval_set),
         truncated=run.train.truncated,
         state=state,
+        vs_teacher=vs_teacher,
     )
