@@ -3,7 +3,8 @@
 The teacher is resolved and verified, the data read and split, the student built from the
 teacher's layers (and its vocabulary pruned when asked), trained by ``train.fit``, and written
 as config.json + model.safetensors + tokenizer files + ``edgedistil.json`` (the record of the
-run: time, seed, every hyper-parameter, the layer map and the metrics). The files are written
+run: time, seed, every hyper-parameter, the layer map, the metrics, and the student measured
+against its teacher on the eval set, ``distill.versus``). The files are written
 under temporary names and renamed, ``edgedistil.json`` last, so a model directory with that
 file is complete.
 """
