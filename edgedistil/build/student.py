@@ -161,6 +161,10 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
         f"vocabulary {outcome.vocab_size:,}"
         + (f", {outcome.extra_examples:,} augmented sentences" if outcome.extra_examples else "")
     )
+    if outcome.vs_teacher is not None:  # a weak student shows here, before any export
+        from edgedistil.distill.versus import describe
+
+        summary += f"; {describe(outcome.vs_teacher)}"
     return {
         "outputs": [STUDENT_DIR],
         "task": outcome.task,
@@ -170,5 +174,6 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
         "augmented_examples": outcome.extra_examples,
         "eval_best": round(outcome.state.best, 4),
         "eval_last_epoch": {k: round(v, 4) for k, v in last.items()},
+        "vs_teacher": outcome.vs_teacher,
         "summary": summary,
     }

@@ -376,6 +376,10 @@ def _print_outcome(outcome: Any, role: str = "student") -> None:
         f"{outcome.truncated} truncated to the sequence length",
         soft_wrap=True,  # one line: scripts grep it
     )
+    if outcome.vs_teacher is not None:  # distill's: the student against its teacher
+        from edgedistil.distill.versus import describe
+
+        console.print(describe(outcome.vs_teacher), soft_wrap=True)
 
 
 def _extra(outcome: Any) -> str:

@@ -3,7 +3,8 @@
 The teacher is resolved and verified, the data read and split, the student built from the
 teacher's layers (and its vocabulary pruned when asked), trained by ``train.fit``, and written
 as config.json + model.safetensors + tokenizer files + ``edgedistil.json`` (the record of the
-run: time, seed, every hyper-parameter, the layer map and the metrics). The files are written
+run: time, seed, every hyper-parameter, the layer map, the metrics, and the student measured
+against its teacher on the eval set, ``distill.versus``). The files are written
 under temporary names and renamed, ``edgedistil.json`` last, so a model directory with that
 file is complete.
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistil import __version__
 from edgedistil.data import SAMPLE_TEXT, Examples, TextInput, read_examples, split_holdout
-from edgedistil.distill import augment, checkpoint, relations, train, width
+from edgedistil.distill import augment, checkpoint, relations, train, versus, width
 from edgedistil.distill import student as student_mod
 from edgedistil.distill.vocab import choose_tokens, prune_embeddings, prune_tokenizer
 from edgedistil.errors import DistillError
@@ -100,6 +101,9 @@ class Outcome:
     eval_examples: int
     truncated: int
     state: train.State
+    # the student against its teacher on the eval set (distill.versus); None: finetune, or a
+    # rank other than 0 under torchrun
+    vs_teacher: dict[str, Any] | None = None
 
 
 def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
@@ -109,27 +113,16 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     task = _task(job, model, teacher)
     _check_weights(job.settings, task)
     layers = _teacher_layers(model)
-    layer_map = (
-        student_mod.parse_layer_map(job.layer_map, layers)
-        if job.layer_map
-        else student_mod.default_layer_map(layers, job.layers or default_layers(layers))
-    )
+    layer_map = _layer_map(job, layers)
     tokenizer = _tokenizer(teacher)
     train_set, eval_set = _data(job, need_labels=task in train.LOGIT_TASKS, words=task == TOKEN)
     _check_tags(task, train_set, eval_set)
     if task in train.LOGIT_TASKS:
         train_set, eval_set = (_align_labels(x, model) for x in (train_set, eval_set))
     student = student_mod.build_student(model, layer_map)
-    config: Any = model.config
-    hidden = job.hidden if job.hidden != config.hidden_size else None
-    narrow, hidden_dims = hidden is not None, []
-    if hidden is not None:
-        width.check_width(config, hidden)
-        _check_no_dense(teacher)
-        probe = _probe_batches(tokenizer, train_set, job.settings, model)
-        chosen = width.choose(config, hidden, width.importance(model, layer_map, probe))
-        ratios = width.norm_ratios(model, layer_map, probe, chosen.dims)
-        student, hidden_dims = width.narrow(student, chosen, ratios), chosen.dims
+    student, hidden_dims, probe = _narrowed(
+        job, teacher, model, student, tokenizer, train_set, layer_map
+    )
     if task == "embedding" and getattr(student, "pooler", None) is not None:
         # Mean pooling never reads the pooler: frozen, it stays the teacher's, and DDP does not
         # wait for gradients that never come.
@@ -137,13 +130,9 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     _check_relation_heads(job.settings, student, model)
     unlabelled = _unlabelled(job, train_set, task)
     pruning = _pruning(job, tokenizer, train_set, eval_set, unlabelled)
-    student_tokenizer, id_map = tokenizer, None
-    if pruning is not None:
-        prune_embeddings(student, pruning)
-        student_tokenizer = prune_tokenizer(tokenizer, pruning)
-        id_map = _id_map(pruning.old_to_new, len(tokenizer), tokenizer.unk_token_id)
+    student_tokenizer, id_map = _pruned(student, tokenizer, pruning)
     extra = unlabelled + _augmented(job, teacher, tokenizer, model, train_set, pruning, progress)
-    if narrow and task == "embedding":
+    if probe is not None and task == "embedding":
         setattr(student, width.PROJECTION, _projection(student, model, probe, teacher, id_map))
     settings = dataclasses.replace(
         job.settings,
@@ -160,9 +149,59 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map, extra
     )
     state = train.fit(run, resume=job.resume)
-    _save(job, run, student_tokenizer, teacher, state)
+    measured = _vs_teacher(job, run, eval_set)  # before _save moves the student to the CPU
+    _save(job, run, student_tokenizer, teacher, state, measured)
     train.leave_group()
-    return _outcome(job, run, state, train_set, eval_set)
+    return _outcome(job, run, state, train_set, eval_set, measured)
+
+
+def _layer_map(job: Job, layers: int) -> list[int]:
+    """The teacher layers the student starts from: as given, else spread over the teacher."""
+    if job.layer_map:
+        return student_mod.parse_layer_map(job.layer_map, layers)
+    return student_mod.default_layer_map(layers, job.layers or default_layers(layers))
+
+
+def _narrowed(
+    job: Job,
+    teacher: Teacher,
+    model: Any,
+    student: Any,
+    tokenizer: Any,
+    train_set: Examples,
+    layer_map: list[int],
+) -> tuple[Any, list[int], list[dict[str, torch.Tensor]] | None]:
+    """The student narrowed to ``--hidden`` (distill.width): (student, the teacher dimensions it
+    kept, the probe batches that chose them); as it is, ([], None), at the teacher's width."""
+    config: Any = model.config
+    if job.hidden is None or job.hidden == config.hidden_size:
+        return student, [], None
+    width.check_width(config, job.hidden)
+    _check_no_dense(teacher)
+    probe = _probe_batches(tokenizer, train_set, job.settings, model)
+    chosen = width.choose(config, job.hidden, width.importance(model, layer_map, probe))
+    ratios = width.norm_ratios(model, layer_map, probe, chosen.dims)
+    return width.narrow(student, chosen, ratios), chosen.dims, probe
+
+
+def _pruned(student: Any, tokenizer: Any, pruning: Any) -> tuple[Any, torch.Tensor | None]:
+    """The student's embeddings cut to the pruned vocabulary: (its tokenizer, teacher id ->
+    student id); the teacher's tokenizer and no map when nothing is pruned."""
+    if pruning is None:
+        return tokenizer, None
+    prune_embeddings(student, pruning)
+    id_map = _id_map(pruning.old_to_new, len(tokenizer), tokenizer.unk_token_id)
+    return prune_tokenizer(tokenizer, pruning), id_map
+
+
+def _vs_teacher(job: Job, run: train.Run, eval_set: Examples) -> dict[str, Any] | None:
+    """The trained student against its teacher on the eval set; rank 0 alone measures (the
+    others' figures would be the same), as it alone writes."""
+    if train.world()[0] != 0:
+        return None
+    return versus.measure(
+        run, eval_set, versus.HELD_OUT if job.eval_path is None else versus.EVAL_FILE
+    )
 
 
 def _pruning(
@@ -497,6 +536,7 @@ def _with_unlabelled(targets: Any, extra: list[TextInput]) -> Any:
         return targets + [[train.IGNORE] * len(words) for words in extra]
     return targets + [train.IGNORE] * len(extra)
 
+
 # The loss weights each task reads, by their option names (--alpha-NAME)
 _TASK_WEIGHTS = {
     "classification": ("kd", "ce", "cos", "att"),
@@ -554,7 +594,14 @@ def _check_out(job: Job) -> None:
         raise DistillError(f"{job.out} already holds a model; choose another --out or remove it")
 
 
-def _save(job: Job, run: train.Run, tokenizer: Any, teacher: Teacher, state: train.State) -> None:
+def _save(
+    job: Job,
+    run: train.Run,
+    tokenizer: Any,
+    teacher: Teacher,
+    state: train.State,
+    vs_teacher: dict[str, Any] | None = None,
+) -> None:
     if train.world()[0] != 0:
         return
     from transformers.utils import logging as hf_logging
@@ -575,6 +622,8 @@ def _save(job: Job, run: train.Run, tokenizer: Any, teacher: Teacher, state: tra
         _write_dense(projection, staging)
         setattr(model, width.PROJECTION, projection)
     record = _record(job, run, teacher, state)
+    if vs_teacher is not None:
+        record["vs_teacher"] = vs_teacher
     move_into(staging, job.out)
     write_json(job.out / "edgedistil.json", record)  # last: a folder with it is complete
     shutil.rmtree(checkpoint.checkpoint_dir(job.out), ignore_errors=True)
@@ -663,7 +712,12 @@ def _record(job: Job, run: train.Run, teacher: Teacher, state: train.State) -> d
 
 
 def _outcome(
-    job: Job, run: train.Run, state: train.State, train_set: Examples, eval_set: Examples
+    job: Job,
+    run: train.Run,
+    state: train.State,
+    train_set: Examples,
+    eval_set: Examples,
+    vs_teacher: dict[str, Any] | None = None,
 ) -> Outcome:
     model = train.unwrap(run.student)
     return Outcome(
@@ -678,4 +732,5 @@ def _outcome(
         eval_examples=len(eval_set),
         truncated=run.train.truncated,
         state=state,
+        vs_teacher=vs_teacher,
     )

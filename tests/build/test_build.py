@@ -100,6 +100,11 @@ def test_build_writes_a_manifest_whose_hashes_match_the_files(
     assert release["vs_teacher"]["runtime"] == "ONNX Runtime"
     assert release["vs_teacher"]["teacher"] == manifest["inputs"]["teacher"]
     assert 0 <= release["drop_vs_teacher"] < 0.05
+    # and the float student before it, in the distill stage (its summary is build's line)
+    distilled = manifest["stages"]["distill"]
+    assert distilled["vs_teacher"]["eval_source"] == "held-out share of the data"
+    assert 0 < distilled["vs_teacher"]["cosine"] <= 1
+    assert "Against the teacher on " in distilled["summary"]
     for name in ("gate.json", "gate.md", "gate.junit.xml", "report.html", "bytes.png"):
         assert (out / name).is_file(), name
 

@@ -38,6 +38,10 @@ def test_distill_prints_the_outcome(runner: CliRunner, tiny_bert: Path, tmp_path
     assert result.exit_code == 0, result.output
     assert "embedding student, layers [0]" in result.output
     assert "best eval cosine" in result.output and (tmp_path / "o" / "edgedistil.json").exists()
+    # one line more: the student against its teacher on the 2 held-out rows of the 15
+    line = next(x for x in result.output.splitlines() if x.startswith("Against the teacher"))
+    assert line.startswith("Against the teacher on 2 eval examples (held-out share of the data):")
+    assert "cosine" in line and "1-NN accuracy left out (the eval text has no labels)" in line
 
 
 @pytest.mark.parametrize(

@@ -299,3 +299,8 @@ def test_two_cpu_processes_with_torchrun(tiny_bert: Path, tmp_path: Path, extra:
     record = json.loads((out / "edgedistil.json").read_text())
     assert len(record["history"]) == 2
     assert (out / "2_Dense").is_dir() == bool(extra)
+    # rank 0 alone measures the student against the teacher (a narrow one through its map),
+    # writes it and says it
+    assert record["vs_teacher"]["eval_source"] == "held-out share of the data"
+    assert -1 <= record["vs_teacher"]["cosine"] <= 1
+    assert done.stdout.count("Against the teacher on 4 eval examples") == 1
