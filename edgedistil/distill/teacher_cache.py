@@ -84,7 +84,13 @@ def _entries(result: dict[str, Any]) -> list[_Entry]:
     found = []
     for key, value in result.items():
         tensors = list(enumerate(value)) if isinstance(value, list | tuple) else [(-1, value)]
-        found += [_Entry(key, slot, t.dim() == 3) for slot, t in tensors]
+        for slot, t in tensors:
+            if t.dim() not in (2, 3):  # a loss author's mistake, not the user's: said plainly
+                raise DistillError(
+                    f"teacher output {key!r} has shape {tuple(t.shape)}; the teacher cache holds "
+                    "[batch, dim] or [batch, tokens, dim] tensors"
+                )
+            found.append(_Entry(key, slot, t.dim() == 3))
     return found
 
 
@@ -283,6 +289,7 @@ def _fill_ram(
     for n, indices in enumerate(mine):
         writer.add(indices, *compute(indices))
         if n == 0 and limit is not None and _estimate(writer, lengths) > limit:
+            # the disk writer computes this first batch again: one batch of very many
             log.info("teacher outputs do not fit in %d bytes of RAM: streamed to disk", limit)
             return None
         progress.advance(0.0, len(indices))

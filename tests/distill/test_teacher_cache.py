@@ -155,6 +155,15 @@ def test_modes() -> None:
     assert teacher_cache.storage("off", 5) is None
     with pytest.raises(DistillError, match='Unknown cache_teacher "yes"; allowed: auto, on, off'):
         teacher_cache.storage("yes", 2)
+    with pytest.raises(DistillError, match=r"'attention' has shape \(2, 4, 8, 8\); the teacher"):
+        teacher_cache.fill(
+            lambda idx: ({"attention": [torch.zeros(2, 4, 8, 8)]}, [8, 8]),
+            [8, 8],
+            2,
+            "ram",
+            Path("unused"),
+            _Steps(),
+        )
 
 
 def _plain(path: Path, n: int = 40) -> Path:
