@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edgedistil.data import TextInput, is_words
-from edgedistil.distill import checkpoint, losses, relations, width
+from edgedistil.distill import checkpoint, losses, relations, teacher_cache, width
 from edgedistil.verify import tags
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
-CACHE_LIMIT_BYTES = 1 << 30  # teacher outputs are cached when they fit in 1 GiB of RAM
 TOKEN_TASK = tags.TASK  # a label a word, on the word's first sub-token
 LOGIT_TASKS = ("classification", TOKEN_TASK)  # the student learns the teacher's logits
 IGNORE = -100  # no label here: a word's later sub-tokens, special tokens, padding (HF's value)
@@ -56,7 +55,7 @@ class Settings:
     # teacher hidden dimensions a narrow student kept (distill.width); empty: all of them
     hidden_dims: list[int] = field(default_factory=list)
     weights: losses.Weights = field(default_factory=losses.Weights)
-    cache_teacher: str = "auto"  # "auto", "on" or "off"
+    cache_teacher: str = "auto"  # "auto", "on" (RAM), "off" or "disk" (teacher_cache.storage)
     # relation heads each side splits its Q, K and V into (weights.att); None: the student's heads
     relation_heads: int | None = None
     # the examples are text pairs: what later stages read back to feed pairs (records.hf)
@@ -234,7 +233,7 @@ class Run:
     settings: Settings
     out: Path
     progress: Progress = field(default_factory=_Silent)
-    cache: dict[int, dict[str, Any]] = field(default_factory=dict)  # filled before epoch 1
+    cache: teacher_cache.TeacherCache | None = None  # filled before epoch 1
     # old id -> student id when the student's vocabulary was pruned; the teacher keeps old ids
     id_map: torch.Tensor | None = None
 
@@ -293,8 +292,9 @@ def _teacher_outputs(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]
     and, with an attention-relation weight, its last target layer's [q, k, v] ("attention");
     every key but "head" is a list of [batch, tokens, dim] tensors."""
 
-    if run.cache:
-        return _from_cache(run, batch["index"].tolist(), batch["attention_mask"].shape[1])
+    if run.cache is not None:
+        width = batch["attention_mask"].shape[1]
+        return run.cache.batch(batch["index"].tolist(), width, batch["input_ids"].device)
     return _run_teacher(run, batch)
 
 
@@ -325,46 +325,20 @@ def _run_teacher(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
     return result
 
 
-def _fill_cache(run: Run) -> None:
-    """Teacher outputs for every example, in index order and fixed batches: the same values
-    whatever the epoch's shuffle, so a resumed run trains on exactly what an unbroken one did."""
-    device, s = next(run.teacher.parameters()).device, run.settings
-    size = run.settings.batch_size * 2
-    starts = range(0, len(run.train.ids), size)
-    run.progress.phase("teacher outputs", len(starts))  # minutes on a CPU for a large text
-    for start in starts:
-        indices = list(range(start, min(start + size, len(run.train.ids))))
+def _fill_cache(run: Run, how: str, rank: int, size: int) -> None:
+    """Teacher outputs for every example, each computed once across the processes
+    (``teacher_cache``), in batches twice the training batch: no gradients to keep."""
+    device = next(run.teacher.parameters()).device
+
+    def compute(indices: list[int]) -> tuple[dict[str, Any], list[int]]:
         batch = {k: v.to(device) for k, v in collate(run.train, indices).items()}
-        result = _run_teacher(run, batch)
-        lengths = batch["attention_mask"].sum(1).tolist()
-        for row, (i, n) in enumerate(zip(indices, lengths, strict=True)):
-            head = result["head"][row]
-            run.cache[i] = {"head": (head[:n] if s.task == TOKEN_TASK else head).cpu()}
-            for key, tensors in result.items():  # per-token states: this row's real tokens
-                if key != "head":
-                    run.cache[i][key] = [t[row, :n].cpu() for t in tensors]
-        run.progress.advance(0.0, len(indices))
+        return _run_teacher(run, batch), batch["attention_mask"].sum(1).tolist()
 
-
-def _from_cache(run: Run, indices: list[int], width: int) -> dict[str, Any]:
-    import torch
-
-    device = next(run.student.parameters()).device
-    heads = [run.cache[i]["head"] for i in indices]
-    if run.settings.task == TOKEN_TASK:  # a row of logits a token: padded back to the batch
-        heads = [torch.nn.functional.pad(h, (0, 0, 0, width - h.shape[0])) for h in heads]
-    result: dict[str, Any] = {"head": torch.stack(heads).to(device)}
-    for key, first in run.cache[indices[0]].items():
-        if key == "head":
-            continue
-        result[key] = []
-        for n in range(len(first)):  # each tensor of the list, zero-padded back to the batch
-            rows = [run.cache[i][key][n] for i in indices]
-            padded = torch.zeros(len(rows), width, rows[0].shape[-1], dtype=rows[0].dtype)
-            for row, st in enumerate(rows):
-                padded[row, : st.shape[0]] = st
-            result[key].append(padded.to(device))
-    return result
+    lengths = [len(ids) for ids in run.train.ids]
+    folder, rows = run.out / teacher_cache.FOLDER, run.settings.batch_size * 2
+    run.cache = teacher_cache.fill(
+        compute, lengths, rows, how, folder, run.progress, rank=rank, world=size
+    )
 
 
 def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -456,21 +430,6 @@ def evaluate(run: Run) -> dict[str, float]:
     return {"cosine" if s.task == "embedding" else "accuracy": hits / max(1, total)}
 
 
-def _decide_cache(run: Run, epochs_left: int) -> bool:
-    """Cache teacher outputs when more than one epoch remains and they fit the RAM allowance."""
-    mode = run.settings.cache_teacher
-    if mode != "auto":
-        return mode == "on"
-    s = run.settings
-    hidden = unwrap(run.student).config.hidden_size
-    tokens = sum(len(ids) for ids in run.train.ids)
-    per_token = hidden * len(s.target_layers)  # float32 values kept for each token
-    if s.weights.att:  # the teacher's q, k and v of one layer
-        per_token += 3 * run.teacher.config.hidden_size
-    estimate = 4 * (tokens * per_token + hidden * len(run.train.ids))
-    return epochs_left > 1 and estimate <= CACHE_LIMIT_BYTES
-
-
 def _optimizer(model: Any, s: Settings, steps: int) -> tuple[Any, Any]:
     """AdamW without decay on biases and LayerNorm, linear warm-up then linear decay."""
     import torch
@@ -556,8 +515,29 @@ def fit(run: Run, *, resume: bool = False) -> State:
     state, best = State(), _copy_weights(run.student)
     if resume:
         state, best = _restore(run, opt, sched)
-    if run.teacher is not None and uses_teacher(s) and _decide_cache(run, s.epochs - state.epoch):
-        _fill_cache(run)
+    how = teacher_cache.storage(s.cache_teacher, s.epochs - state.epoch)
+    if run.teacher is not None and uses_teacher(s) and how is not None:
+        _fill_cache(run, how, rank, size)
+    try:
+        best = _epochs(run, model, (opt, sched), state, best, rank, size)
+    finally:  # the disk cache is removed whether training ends or fails
+        if run.cache is not None:
+            run.cache.close()
+    run.student.load_state_dict(best)
+    return state
+
+
+def _epochs(
+    run: Run,
+    model: Any,
+    stepper: tuple[Any, Any],
+    state: State,
+    best: dict[str, torch.Tensor],
+    rank: int,
+    size: int,
+) -> dict[str, torch.Tensor]:
+    """The remaining epochs; returns the best weights (the eval metric's, else the loss's)."""
+    s, (opt, sched) = run.settings, stepper
     for epoch in range(state.epoch + 1, s.epochs + 1):
         started = time.perf_counter()
         train_loss = _train_epoch(run, model, opt, sched, epoch, rank, size)
@@ -577,8 +557,7 @@ def fit(run: Run, *, resume: bool = False) -> State:
         if s.patience is not None and state.bad_epochs >= s.patience:
             log.info("early stop after epoch %d: no gain for %d epochs", epoch, s.patience)
             break
-    run.student.load_state_dict(best)
-    return state
+    return best
 
 
 def _save_checkpoint(

@@ -164,28 +164,12 @@ def test_the_cached_teacher_gives_the_uncached_loss(teacher_dir: Path) -> None:
     batch = collate(run.train, [6, 1, 3])  # three lengths: every cached row is padded back
     with torch.no_grad():
         uncached = float(compute_loss(run, run.student, batch))
-        train._fill_cache(run)
+        train._fill_cache(run, "ram", 0, 1)
         cached = float(compute_loss(run, run.student, batch))
-    entry = run.cache[3]
     n = len(run.train.ids[3])
-    assert [tuple(t.shape) for t in entry["attention"]] == [(n, 32)] * 3
+    entry = run.cache.batch([3], n, torch.device("cpu"))
+    assert [tuple(t.shape) for t in entry["attention"]] == [(1, n, 32)] * 3
     assert cached == pytest.approx(uncached, rel=1e-5)
-
-
-def test_the_cache_estimate_counts_the_teachers_attention(teacher_dir: Path) -> None:
-    teacher, tokenizer = _load(teacher_dir)
-    small = dataclasses.replace(ONLY_ATT, att=0.0, cos=1.0)
-    run = _run(teacher, build_student(teacher, [0]), tokenizer, small, cache_teacher="auto")
-    limit = train.CACHE_LIMIT_BYTES
-    try:
-        tokens = sum(len(ids) for ids in run.train.ids)
-        # an allowance the hidden states fit in, but not the hidden states and q, k and v
-        train.CACHE_LIMIT_BYTES = 4 * (32 * tokens + 32 * len(TEXTS))
-        assert train._decide_cache(run, epochs_left=2)
-        run.settings = dataclasses.replace(run.settings, weights=ONLY_ATT)
-        assert not train._decide_cache(run, epochs_left=2)
-    finally:
-        train.CACHE_LIMIT_BYTES = limit
 
 
 class _Untouchable(torch.nn.Module):
