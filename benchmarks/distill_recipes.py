@@ -76,11 +76,12 @@ def main() -> None:
         job = Job(teacher=args.teacher, data=train, out=work / "teacher", settings=base)
         trained("teacher", finetune, job, work)
         teacher = work / "teacher"
-    teacher_acc = dev_accuracy(teacher, args.dev, args.seq_len)
+    teacher_acc = _dev_accuracy(teacher, args.dev, args.seq_len)
     results: dict[tuple[str, str], list[tuple[float, float | None, int]]] = {}
-    for shape in map(parse_shape, args.shapes):
-        for recipe in args.recipes:
-            for seed in args.seeds:
+    # seeds outermost: a run stopped early still has every recipe side by side for its seeds
+    for seed in args.seeds:
+        for shape in map(parse_shape, args.shapes):
+            for recipe in args.recipes:
                 name = f"{shape.name}-{recipe}-s{seed}"
                 settings = replace(
                     recipe_settings(recipe, base, args.augment, args.alpha_att), seed=seed
@@ -94,11 +95,19 @@ def main() -> None:
                     hidden=shape.hidden,
                 )
                 _, parameters, seconds = trained(name, distill, job, work)
-                accuracy = dev_accuracy(work / name, args.dev, args.seq_len)
+                accuracy = _dev_accuracy(work / name, args.dev, args.seq_len)
                 results.setdefault((shape.label, recipe), []).append(
                     (accuracy, seconds, parameters)
                 )
     _table(args, results, teacher_acc, len(read_examples(args.dev)))
+
+
+def _dev_accuracy(folder: Path, dev: Path, seq_len: int) -> float:
+    """The dev accuracy, kept in the model's folder so a restarted run does not score it again."""
+    kept = folder / "bench-dev-accuracy.txt"
+    if not kept.exists():
+        kept.write_text(f"{dev_accuracy(folder, dev, seq_len)!r}\n")
+    return float(kept.read_text())
 
 
 def _table(
