@@ -24,7 +24,7 @@ class Request:
     hidden: int | None = None  # narrow the student (distill.width); None: the plan's
     epochs: int = 3
     batch_size: int = 32
-    augment: int = 0  # new sentences per training text (distill.augment); 0: none
+    augment: int | None = None  # new sentences per training text; None: distill's default
     seed: int = 42
     runner: str | None = None  # default: the profile's [bench].runner
     boards: tuple[str, ...] = ()

@@ -67,9 +67,9 @@ class _Events:
 @click.option(
     "--augment",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="New sentences per training text from the teacher's nearest words (distill --augment).",
+    default=None,
+    help="New sentences per training text from the teacher's nearest words (distill --augment). "
+    "Default: distill's.",
 )
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--runner", help="Bench runner. Default: the profile's [bench].runner.")

@@ -194,10 +194,10 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
 @click.option(
     "--augment",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
+    default=None,
     help="New sentences per training text, made by swapping words for the teacher's nearest "
-    "words (TinyBERT's augmentation); they train on the teacher's outputs only. 0: none.",
+    "words (TinyBERT's augmentation); they train on the teacher's outputs only. 0: none. "
+    "Default: 2 for classification with a WordPiece teacher, else 0.",
 )
 @click.option(
     "--unlabelled",
@@ -234,7 +234,7 @@ def distill(
     alpha_ce: float,
     alpha_cos: float,
     alpha_mse: float,
-    augment: int,
+    augment: int | None,
     unlabelled: Path | None,
     alpha_att: float,
     relation_heads: int | None,

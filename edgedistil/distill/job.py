@@ -131,7 +131,8 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     unlabelled = _unlabelled(job, train_set, task)
     pruning = _pruning(job, tokenizer, train_set, eval_set, unlabelled)
     student_tokenizer, id_map = _pruned(student, tokenizer, pruning)
-    extra = unlabelled + _augmented(job, teacher, tokenizer, model, train_set, pruning, progress)
+    factor = _augment_factor(job, task, tokenizer, teacher)
+    extra = unlabelled + _augmented(job, teacher, model, train_set, pruning, progress, factor)
     if probe is not None and task == "embedding":
         setattr(student, width.PROJECTION, _projection(student, model, probe, teacher, id_map))
     settings = dataclasses.replace(
@@ -143,6 +144,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
         target_layers=student_mod.target_layers(layers, len(layer_map)),
         hidden_dims=hidden_dims,
         pairs=train_set.pairs is not None,
+        augment=factor,
     )
     _check_extra(extra, settings)
     run = _run(
@@ -237,29 +239,43 @@ def _unlabelled(job: Job, train_set: Examples, task: str) -> list[TextInput]:
     return found.inputs
 
 
+def _augment_factor(job: Job, task: str, tokenizer: Any, teacher: Teacher) -> int:
+    """The augmentation asked for, else the task's default (``augment.DEFAULT_FACTOR``). Asked
+    for a tokenizer it cannot serve, it is an error; by default, a warning and no augmentation,
+    as it is when only hard labels train (nothing would learn from the new text)."""
+    asked = job.settings.augment
+    what = f"--augment {asked} with teacher {teacher.path}"
+    reason = augment.check_tokenizer(tokenizer, what if asked else f"teacher {teacher.path}")
+    if asked is not None:
+        if asked and reason is not None:
+            raise DistillError(f"{reason}; leave out --augment (or set it to 0)")
+        return asked
+    factor = augment.DEFAULT_FACTOR.get(task, 0)
+    if factor and not train.uses_teacher(dataclasses.replace(job.settings, task=task)):
+        return 0
+    if factor and reason is not None:
+        log.warning("%s; training on the text as given", reason)
+        return 0
+    return factor
+
+
 def _augmented(
     job: Job,
     teacher: Teacher,
-    tokenizer: Any,
     model: Any,
     train_set: Examples,
     pruning: Any,
     progress: train.Progress | None,
+    factor: int,
 ) -> list[TextInput]:
-    """``settings.augment`` new sentences per training text (``distill.augment``)."""
-    factor = job.settings.augment
+    """``factor`` new sentences per training text (``distill.augment``)."""
     if factor == 0:
         return []
-    reason = augment.check_tokenizer(tokenizer, f"--augment {factor} with teacher {teacher.path}")
-    if reason is not None:
-        raise DistillError(f"{reason}; leave out --augment (or set it to 0)")
     options = augment.Options(factor=factor, seed=job.settings.seed)
     keep = None if pruning is None else set(pruning.old_to_new)
     mlm = augment.load_mlm(teacher.path, teacher.config)
-    texts = train_set.inputs
-    if progress is not None and mlm is not None:
-        progress.phase("augmenting: masked-LM proposals", len(texts))
-    done = augment.augment(texts, tokenizer, model, options, mlm, keep)
+    tokenizer = _tokenizer(teacher)
+    done = augment.augment(train_set.inputs, tokenizer, model, options, mlm, keep, progress)
     log.info(
         "augmented %d texts into %d more (%s, %d words with neighbours)",
         done.originals,

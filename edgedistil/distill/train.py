@@ -61,8 +61,9 @@ class Settings:
     # the examples are text pairs: what later stages read back to feed pairs (records.hf)
     pairs: bool = False
     # new sentences per training text from the teacher's word neighbours (distill.augment);
-    # they and any unlabelled text feed the teacher's terms only, never the hard labels
-    augment: int = 0
+    # they and any unlabelled text feed the teacher's terms only, never the hard labels.
+    # None: the task's default (augment.DEFAULT_FACTOR); the job records the factor it used
+    augment: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from edgedistil.cli import cli
 from edgedistil.distill import augment
 from edgedistil.distill.job import Job, distill
+from edgedistil.distill.losses import Weights
 from edgedistil.distill.train import IGNORE, Settings, hard_loss
 from edgedistil.errors import DistillError
 from edgedistil.teacher import load_teacher_model, load_tokenizer, resolve_teacher
@@ -221,3 +222,35 @@ def test_augmenting_for_a_bpe_teacher_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code != 0
     line = error_line(result)
     assert "--augment 3" in line and "BPE" in line and "leave out --augment" in line
+
+
+@pytest.mark.slow
+def test_by_default_a_classifier_trains_on_augmented_text_unless_it_cannot(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = _labelled(tmp_path / "train.tsv")
+
+    def run(teacher: Path, out: str, **weights: float) -> dict[str, object]:
+        settings = Settings(task="", epochs=1, batch_size=8, seq_len=16, patience=None)
+        if weights:
+            settings = Settings(
+                task="", epochs=1, batch_size=8, seq_len=16, weights=Weights(**weights)
+            )
+        distill(Job(teacher=str(teacher), data=data, out=tmp_path / out, settings=settings))
+        return json.loads((tmp_path / out / "edgedistil.json").read_text())
+
+    two = save_tiny(
+        tmp_path / "two", "BertForSequenceClassification", num_labels=2, num_hidden_layers=2
+    )
+    record = run(two, "default")
+    assert record["settings"]["augment"] == augment.DEFAULT_FACTOR["classification"] == 2
+    assert record["train_rows"] > 36
+    hard = run(two, "hard", kd=0.0, cos=0.0)  # nothing would learn from unlabelled text
+    assert hard["settings"]["augment"] == 0 and hard["train_rows"] == 36
+    roberta = save_tiny_family(
+        tmp_path / "roberta", "roberta", "ForSequenceClassification", num_labels=2
+    )
+    with caplog.at_level("WARNING"):
+        bpe = run(roberta, "bpe")
+    assert bpe["settings"]["augment"] == 0 and bpe["train_rows"] == 36
+    assert "this tokenizer is BPE; training on the text as given" in caplog.text
