@@ -315,3 +315,23 @@ def _serve_ssh(root: Path, extra: str) -> Iterator[SshServer]:
     process.terminate()
     process.wait(timeout=10)
     log.close()
+
+
+def torchrun_command(processes: int, *args: str) -> list[str]:
+    """torch's own launcher for ``processes`` CPU processes on a free local port (torchrun's own
+    --master_port=0 hangs here), running ``args`` (a script or an executable, and its options)."""
+    import socket
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={processes}",
+        f"--master_port={port}",
+        "--master_addr=127.0.0.1",
+        *args,
+    ]

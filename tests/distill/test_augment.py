@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from edgedistil.cli import cli
 from edgedistil.distill import augment
@@ -160,6 +160,14 @@ def test_distillation_trains_on_augmented_and_unlabelled_text(tmp_path: Path) ->
         distill(Job(**{**job.__dict__, "settings": hard_only, "out": tmp_path / "h"}))
 
 
+def _distill_cli(teacher: Path, data: Path, out: Path, *extra: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["distill", "--teacher", str(teacher), "--data", str(data), "--out", str(out),
+         "--layers", "1", "--epochs", "1", "--seq-len", "16", *extra],
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [(b"", "no examples"), (b"the movie\x00\x01\x02", "a binary file, not text")],
@@ -171,26 +179,7 @@ def test_bad_unlabelled_text_is_one_line(
     bad = tmp_path / "more.txt"
     bad.write_bytes(content)
     data = write_word_lines(tmp_path / "train.txt", 20, 1)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "distill",
-            "--teacher",
-            str(tiny_bert),
-            "--data",
-            str(data),
-            "--unlabelled",
-            str(bad),
-            "--out",
-            str(tmp_path / "s"),
-            "--layers",
-            "1",
-            "--epochs",
-            "1",
-            "--seq-len",
-            "16",
-        ],
-    )
+    result = _distill_cli(tiny_bert, data, tmp_path / "s", "--unlabelled", str(bad))
     assert result.exit_code != 0
     line = error_line(result)
     assert str(bad) in line and message in line
@@ -199,26 +188,7 @@ def test_bad_unlabelled_text_is_one_line(
 def test_augmenting_for_a_bpe_teacher_is_one_line(tmp_path: Path) -> None:
     roberta = save_tiny_family(tmp_path / "roberta", "roberta")
     data = write_word_lines(tmp_path / "train.txt", 20, 1)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "distill",
-            "--teacher",
-            str(roberta),
-            "--data",
-            str(data),
-            "--augment",
-            "3",
-            "--out",
-            str(tmp_path / "s"),
-            "--layers",
-            "1",
-            "--epochs",
-            "1",
-            "--seq-len",
-            "16",
-        ],
-    )
+    result = _distill_cli(roberta, data, tmp_path / "s", "--augment", "3")
     assert result.exit_code != 0
     line = error_line(result)
     assert "--augment 3" in line and "BPE" in line and "leave out --augment" in line

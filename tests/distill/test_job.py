@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from edgedistil.distill import checkpoint
 from edgedistil.distill.job import Job, distill, finetune
 from edgedistil.distill.train import Settings
 from edgedistil.errors import DistillError, TeacherError
-from tests.conftest import save_tiny
+from tests.conftest import save_tiny, torchrun_command
 
 WORDS = ["the", "phone", "battery", "was", "good", "bad", "fast", "slow", "watch", "timer"]
 
@@ -266,16 +265,8 @@ def test_two_cpu_processes_with_torchrun(tiny_bert: Path, tmp_path: Path, extra:
     out = tmp_path / "ddp"
     exe = Path(sys.executable).parent / "edgedistil"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with socket.socket() as probe:  # a free port: torchrun's own --master_port=0 hangs here
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={port}",
-        "--master_addr=127.0.0.1",
+    cmd = torchrun_command(
+        2,
         str(exe),
         "distill",
         "--teacher",
@@ -293,8 +284,8 @@ def test_two_cpu_processes_with_torchrun(tiny_bert: Path, tmp_path: Path, extra:
         "--seq-len",
         "16",
         *extra,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    )
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / "edgedistil.json").read_text())
     assert len(record["history"]) == 2

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from edgedistil.distill import teacher_cache, train
 from edgedistil.distill.job import Job, distill
 from edgedistil.distill.train import Settings
 from edgedistil.errors import DistillError
+from tests.conftest import torchrun_command
 
 WORDS = ["the", "phone", "battery", "was", "good", "bad", "fast", "slow", "watch", "timer"]
 WORKER = Path(__file__).with_name("teacher_rows_worker.py")
@@ -195,24 +194,11 @@ def test_two_processes_each_run_the_teacher_on_half_the_rows(
     tiny_bert: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "ddp"
-    with socket.socket() as probe:  # a free port: torchrun's own --master_port=0 hangs here
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={port}",
-        "--master_addr=127.0.0.1",
-        str(WORKER),
-        str(tiny_bert),
-        str(_plain(tmp_path / "t.txt", 50)),
-        str(out),
-        "disk",
-    ]
+    cmd = torchrun_command(
+        2, str(WORKER), str(tiny_bert), str(_plain(tmp_path / "t.txt", 50)), str(out), "disk"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / "edgedistil.json").read_text())
     assert len(record["history"]) == 2 and (out / "model.safetensors").is_file()
