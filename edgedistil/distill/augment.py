@@ -87,7 +87,7 @@ def augment(
     keeps; a word is only replaced by one of them, so the student can spell every new word."""
     vocab = _whole_words(tokenizer, keep)
     splitter = _splitter(tokenizer)
-    found = {key for item in texts for side in _sides(item) for _, key in splitter(side)}
+    found = {key for item in texts for side in sides(item) for _, key in splitter(side)}
     eligible = sorted(word for word in found if word in vocab)
     choices: dict[Any, list[str]]
     if mlm is not None:
@@ -137,7 +137,8 @@ def _splitter(tokenizer: Any) -> Splitter:
     return words
 
 
-def _sides(item: TextInput) -> list[str]:
+def sides(item: TextInput) -> list[str]:
+    """The texts of one input: a text, both texts of a pair, or each word of a word list."""
     if isinstance(item, str):
         return [item]
     return list(item)
@@ -177,7 +178,7 @@ def _mlm_choices(
     its own sentence: a proposal that fits the context, as TinyBERT's BERT-MLM ones do."""
     masked, where = [], []
     for index, item in enumerate(texts):
-        for side, text in enumerate(_sides(item)):
+        for side, text in enumerate(sides(item)):
             for n, (span, key) in enumerate(splitter(text)):
                 if key in vocab:
                     masked.append(text[: span[0]] + tokenizer.mask_token + text[span[1] :])
@@ -238,14 +239,14 @@ def _variants(
     rng: random.Random,
 ) -> list[TextInput]:
     """Up to ``factor`` distinct new versions of ``item``; a word keeps its place and spacing."""
-    sides = _sides(item)
-    split = [splitter(text) for text in sides]
-    seen = {tuple(sides)}
+    texts = sides(item)
+    split = [splitter(text) for text in texts]
+    seen = {tuple(texts)}
     out: list[TextInput] = []
     for _ in range(options.factor * ATTEMPTS):
         new = tuple(
             _replaced(text, words, index, s, choices, options.replace, rng)
-            for s, (text, words) in enumerate(zip(sides, split, strict=True))
+            for s, (text, words) in enumerate(zip(texts, split, strict=True))
         )
         if new in seen:
             continue

@@ -132,7 +132,8 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     pruning = _pruning(job, tokenizer, train_set, eval_set, unlabelled)
     student_tokenizer, id_map = _pruned(student, tokenizer, pruning)
     factor = _augment_factor(job, task, tokenizer, teacher)
-    extra = unlabelled + _augmented(job, teacher, model, train_set, pruning, progress, factor)
+    new = _augmented(job, teacher, tokenizer, model, train_set, pruning, factor, progress)
+    extra = unlabelled + new
     if probe is not None and task == "embedding":
         setattr(student, width.PROJECTION, _projection(student, model, probe, teacher, id_map))
     settings = dataclasses.replace(
@@ -217,12 +218,8 @@ def _pruning(
     # text would make its [UNK] share, and every score on it, look better than on text the
     # student never saw. Augmented text is drawn from this vocabulary, so it is not needed.
     seen = train_set.all_texts() + (eval_set.all_texts() if job.eval_path is None else [])
-    seen += [side for item in unlabelled for side in _sides(item)]
+    seen += [side for item in unlabelled for side in augment.sides(item)]
     return choose_tokens(tokenizer, seen, job.vocab_size)
-
-
-def _sides(item: TextInput) -> list[str]:
-    return [item] if isinstance(item, str) else list(item)
 
 
 def _unlabelled(job: Job, train_set: Examples, task: str) -> list[TextInput]:
@@ -262,11 +259,12 @@ def _augment_factor(job: Job, task: str, tokenizer: Any, teacher: Teacher) -> in
 def _augmented(
     job: Job,
     teacher: Teacher,
+    tokenizer: Any,
     model: Any,
     train_set: Examples,
     pruning: Any,
-    progress: train.Progress | None,
     factor: int,
+    progress: train.Progress | None,
 ) -> list[TextInput]:
     """``factor`` new sentences per training text (``distill.augment``)."""
     if factor == 0:
@@ -274,7 +272,6 @@ def _augmented(
     options = augment.Options(factor=factor, seed=job.settings.seed)
     keep = None if pruning is None else set(pruning.old_to_new)
     mlm = augment.load_mlm(teacher.path, teacher.config)
-    tokenizer = _tokenizer(teacher)
     done = augment.augment(train_set.inputs, tokenizer, model, options, mlm, keep, progress)
     log.info(
         "augmented %d texts into %d more (%s, %d words with neighbours)",
