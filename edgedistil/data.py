@@ -165,17 +165,21 @@ def _read_text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read: {exc.strerror}") from None
-    if b"\x00" in data:  # valid UTF-8 can hold NULs; no text file does
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise DataError(f"{path}: a binary file, not text (a NUL byte on line {line})")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise DataError(
             f"{path}: not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line}; "
             "convert it to UTF-8"
         ) from None
+    if "\x00" in text:  # valid UTF-8 can hold NULs; no text file does (UTF-16 text does)
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise DataError(
+            f"{path}: a binary file (or UTF-16 text), not UTF-8 text: a NUL byte on line "
+            f"{line}; convert it to UTF-8 text"
+        )
+    return text
 
 
 def _jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:

@@ -85,6 +85,13 @@ def test_bad_files_give_one_clear_error(
     assert "\n" not in str(info.value)
 
 
+def test_nul_bytes_are_binary_or_utf16_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_bytes("good film\nbad film\n".encode("utf-16-le"))  # no BOM: valid UTF-8
+    with pytest.raises(DataError, match=r"a binary file \(or UTF-16 text\), not UTF-8 text: a NUL"):
+        read_examples(path)
+
+
 def test_non_utf8_names_the_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "latin1.txt", "fine\ncaf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8 text: byte 0xe9 on line 2"):

@@ -170,7 +170,10 @@ def _distill_cli(teacher: Path, data: Path, out: Path, *extra: str) -> Result:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "no examples"), (b"the movie\x00\x01\x02", "a binary file, not text")],
+    [
+        (b"", "no examples"),
+        (b"the movie\x00\x01\x02", "a binary file (or UTF-16 text), not UTF-8 text"),
+    ],
     ids=["empty", "binary"],
 )
 def test_bad_unlabelled_text_is_one_line(
