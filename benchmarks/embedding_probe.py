@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.distill_sst2 import trained
 from edgedistil.distill.job import Job, distill
 from edgedistil.distill.train import Settings
 
@@ -42,26 +42,22 @@ def main() -> None:
             settings = replace(base, augment=args.augment)
         if recipe == "att":
             settings = replace(base, weights=replace(base.weights, att=args.alpha_att))
-        out = work / f"{args.layers}l-{recipe}"
-        if not (out / "edgedistil.json").exists():
-            started = time.perf_counter()
-            job = Job(
-                teacher="default",
-                data=text,
-                out=out,
-                settings=settings,
-                layers=args.layers,
-                eval_path=args.eval,
-            )
-            distill(job)
-            (out / "bench-seconds.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
-        record = json.loads((out / "edgedistil.json").read_text())["vs_teacher"]
-        seconds = float((out / "bench-seconds.txt").read_text())
+        name = f"{args.layers}l-{recipe}"
+        job = Job(
+            teacher="default",
+            data=text,
+            out=work / name,
+            settings=settings,
+            layers=args.layers,
+            eval_path=args.eval,
+        )
+        _, _, seconds = trained(name, distill, job, work)
+        record = json.loads((work / name / "edgedistil.json").read_text())["vs_teacher"]
         rows.append((recipe, record, seconds))
     _table(args, rows)
 
 
-def _table(args: argparse.Namespace, rows: list[tuple[str, dict, float]]) -> None:  # type: ignore[type-arg]
+def _table(args: argparse.Namespace, rows: list[tuple[str, dict, float | None]]) -> None:  # type: ignore[type-arg]
     print()
     print(
         f"{args.layers}-layer students of all-MiniLM-L6-v2 on the first {args.rows} lines of "
@@ -77,7 +73,7 @@ def _table(args: argparse.Namespace, rows: list[tuple[str, dict, float]]) -> Non
         nn, probe = r.get("nearest_neighbour", {}), r.get("linear_probe", {})
         print(
             f"| {recipe} | {r['cosine']:.4f} | {_pair(nn)} | {_share(nn)} | {_pair(probe)} "
-            f"| {_share(probe)} | {seconds / 60:.1f} min |"
+            f"| {_share(probe)} | {'-' if seconds is None else f'{seconds / 60:.1f} min'} |"
         )
 
 

@@ -15,7 +15,6 @@ only (``train``), so the teacher, not a guessed label, says what each one means.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -63,7 +62,9 @@ def check_tokenizer(tokenizer: Any, what: str) -> str | None:
     """Why augmentation cannot serve this tokenizer (None: it can). Word replacement needs
     whole words as single tokens, which WordPiece spells plainly; BPE and unigram vocabularies
     mark word starts in model-specific ways not handled here."""
-    kind = json.loads(tokenizer.backend_tokenizer.to_str())["model"].get("type")
+    from edgedistil.tokens import model_type
+
+    kind = model_type(tokenizer.backend_tokenizer)
     if kind == "WordPiece":
         return None
     return (
