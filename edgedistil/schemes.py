@@ -30,6 +30,9 @@ class Scheme:
     matrix_bytes: int  # bytes per element of weight matrices and embedding tables
     vector_bytes: int  # bytes per element of 1-D vectors (biases, LayerNorm)
     graph_bytes: tuple[int, int]  # bytes of graph structure (per artifact, per layer)
+    # Quantization-aware epochs a build adds by default (``distill.qat``); calibrated schemes
+    # only, the others have no rounding of activations to train through.
+    qat_epochs: int = 0
 
     @property
     def calibrated(self) -> bool:
@@ -146,6 +149,7 @@ register_scheme(
         matrix_bytes=1,
         vector_bytes=4,
         graph_bytes=_CALIBRATED_GRAPH,
+        qat_epochs=1,
     )
 )
 register_scheme(
@@ -160,6 +164,7 @@ register_scheme(
         matrix_bytes=1,
         vector_bytes=4,
         graph_bytes=_CALIBRATED_GRAPH,
+        qat_epochs=1,
     )
 )
 # No split residual stream: under int16x8 it measured worse than one tensor (a 2-layer MiniLM
@@ -176,5 +181,6 @@ register_scheme(
         matrix_bytes=1,
         vector_bytes=8,
         graph_bytes=_CALIBRATED_GRAPH,
+        qat_epochs=1,
     )
 )

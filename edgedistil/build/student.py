@@ -30,6 +30,8 @@ def student(ctx: Context) -> Path:
         plan["vocab_size"],
         plan.get("hidden"),
         settings,
+        # quantization-aware epochs read their ranges on the calibration text
+        tree_sha256(ctx.texts.calibration) if settings.qat is not None else None,
     )
     ctx.stage("distill", key, lambda: _distill(ctx, plan, settings))
     return ctx.root / STUDENT_DIR
@@ -132,7 +134,20 @@ def _train_settings(ctx: Context) -> Any:
         augment=r.augment,
         seq_len=ctx.profile.export.sequence_length,  # train at the length the device will see
         seed=r.seed,
+        qat=_quant_aware(ctx),
     )
+
+
+def _quant_aware(ctx: Context) -> Any:
+    """Quantization-aware epochs through the graph the profile's LiteRT or TFLite Micro file
+    will have; by default only when the profile has one (an ONNX-only profile's int8 graph is
+    ONNX Runtime's own), asked for explicitly for any calibrated scheme."""
+    from edgedistil.distill.qat import quant_aware
+
+    formats, epochs = ctx.profile.export.formats, ctx.request.qat_epochs
+    if epochs is None and not any(f.startswith("tflite") for f in formats):
+        epochs = 0
+    return quant_aware(ctx.profile.quantize.scheme, micro="tflite-micro" in formats, epochs=epochs)
 
 
 def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -152,6 +167,7 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
             # None: the job picks its best epoch on a share of the train part, so not even
             # model selection sees the text the verdict is measured on.
             eval_path=None,
+            calibration=ctx.texts.calibration,
         )
         outcome = distill(job, ctx.events.training())
     last = outcome.state.history[-1] if outcome.state.history else {}

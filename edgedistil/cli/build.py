@@ -71,6 +71,14 @@ class _Events:
     help="New sentences per training text from the teacher's nearest words (distill --augment). "
     "Default: distill's.",
 )
+@click.option(
+    "--qat-epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Quantization-aware epochs after training, through the int8 (or int16) graph the "
+    "LiteRT/TFLite Micro file will have. Default: the scheme's (1 for static-int8, full-int8 "
+    "and int16x8 with a .tflite format; 0 otherwise).",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--runner", help="Bench runner. Default: the profile's [bench].runner.")
 @click.option("--board", "boards", multiple=True, help="Board address (ssh) or serial (adb).")
@@ -98,6 +106,7 @@ def build_command(**kw: Any) -> None:
         epochs=kw["epochs"],
         batch_size=kw["batch_size"],
         augment=kw["augment"],
+        qat_epochs=kw["qat_epochs"],
         seed=kw["seed"],
         runner=kw["runner"],
         boards=tuple(kw["boards"]),

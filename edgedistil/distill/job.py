@@ -86,6 +86,8 @@ class Job:
     eval_fraction: float = 0.1
     resume: bool = False
     unlabelled: Path | None = None  # in-domain text without labels, for the teacher's terms
+    # the converter's calibration text, read by quantization-aware epochs (settings.qat)
+    calibration: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,6 +153,7 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     run = _run(
         job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map, extra
     )
+    _quant_aware(job, run, tokenizer, teacher, train_set)
     state = train.fit(run, resume=job.resume)
     measured = _vs_teacher(job, run, eval_set)  # before _save moves the student to the CPU
     _save(job, run, student_tokenizer, teacher, state, measured)
@@ -281,6 +284,32 @@ def _augmented(
         done.eligible_words,
     )
     return done.inputs
+
+
+def _quant_aware(
+    job: Job, run: train.Run, tokenizer: Any, teacher: Teacher, train_set: Examples
+) -> None:
+    """What quantization-aware epochs read: the calibration text (as the converter reads it)
+    and the student's head as the converted graph computes it."""
+    s = run.settings
+    if s.qat is None or not s.qat.epochs:
+        return
+    from edgedistil.distill.fake_quant import Head
+
+    if job.calibration is None:
+        raise DistillError("quantization-aware epochs need the calibration text (--calibration)")
+    found = read_examples(
+        job.calibration,
+        text_column=job.text_column,
+        pair_column=job.pair_column,
+        pairs=train_set.pairs is not None,
+        words=s.task == TOKEN,
+    )
+    segments = _segments(tokenizer, run.student)
+    run.calibration = train.encode(tokenizer, found.inputs, None, s.seq_len, segments)
+    modules = read_modules(teacher.path, error=DistillError) or []
+    normalize = any(m.get("type") == NORMALIZE_MODULE for m in modules)
+    run.qat_head = Head(task=s.task, pooling=s.pooling, normalize=normalize)
 
 
 def _check_extra(extra: list[TextInput], settings: train.Settings) -> None:

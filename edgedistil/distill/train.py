@@ -15,7 +15,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +26,8 @@ from edgedistil.verify import tags
 
 if TYPE_CHECKING:
     import torch
+
+    from edgedistil.distill import fake_quant
 
 log = logging.getLogger(__name__)
 TOKEN_TASK = tags.TASK  # a label a word, on the word's first sub-token
@@ -64,6 +66,8 @@ class Settings:
     # they and any unlabelled text feed the teacher's terms only, never the hard labels.
     # None: the task's default (augment.DEFAULT_FACTOR); the job records the factor it used
     augment: int | None = None
+    # quantization-aware epochs after the ordinary ones (distill.qat); None: none
+    qat: fake_quant.QuantAware | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,6 +241,9 @@ class Run:
     cache: teacher_cache.TeacherCache | None = None  # filled before epoch 1
     # old id -> student id when the student's vocabulary was pruned; the teacher keeps old ids
     id_map: torch.Tensor | None = None
+    # quantization-aware epochs (settings.qat): the converter's calibration text and the head
+    calibration: Encoded | None = None
+    qat_head: fake_quant.Head | None = None
 
     def student_ids(self, ids: torch.Tensor) -> torch.Tensor:
         if self.id_map is None:
@@ -431,7 +438,7 @@ def evaluate(run: Run) -> dict[str, float]:
     return {"cosine" if s.task == "embedding" else "accuracy": hits / max(1, total)}
 
 
-def _optimizer(model: Any, s: Settings, steps: int) -> tuple[Any, Any]:
+def optimizer(model: Any, s: Settings, steps: int) -> tuple[Any, Any]:
     """AdamW without decay on biases and LayerNorm, linear warm-up then linear decay."""
     import torch
     from transformers import get_linear_schedule_with_warmup
@@ -451,12 +458,22 @@ def _optimizer(model: Any, s: Settings, steps: int) -> tuple[Any, Any]:
     return optimizer, scheduler
 
 
-def _train_epoch(
-    run: Run, model: torch.nn.Module, opt: Any, sched: Any, epoch: int, rank: int, size: int
+Loss = Callable[[Run, Any, dict[str, Any]], Any]
+
+
+def train_epoch(
+    run: Run,
+    model: torch.nn.Module,
+    stepper: tuple[Any, Any],
+    epoch: int,
+    rank: int,
+    size: int,
+    loss_fn: Loss | None = None,
 ) -> float:
     import torch
 
-    s = run.settings
+    s, (opt, sched) = run.settings, stepper
+    loss_fn = loss_fn or compute_loss
     order = epoch_order(len(run.train.ids), s.seed, epoch, rank, size)
     batches = [order[i : i + s.batch_size] for i in range(0, len(order), s.batch_size)]
     device = next(model.parameters()).device
@@ -469,8 +486,8 @@ def _train_epoch(
     for step, indices in enumerate(batches):
         batch = {k: v.to(device) for k, v in collate(run.train, indices).items()}
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = compute_loss(run, model, batch)
-        scaler.scale(loss / s.grad_accum).backward()  # type: ignore[no-untyped-call]
+            loss = loss_fn(run, model, batch)
+        scaler.scale(loss / s.grad_accum).backward()
         if (step + 1) % s.grad_accum == 0 or step == len(batches) - 1:
             scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -509,10 +526,7 @@ def fit(run: Run, *, resume: bool = False) -> State:
         model = torch.nn.parallel.DistributedDataParallel(
             run.student, device_ids=[device.index] if device.type == "cuda" else None
         )
-    per_epoch = math.ceil(
-        math.ceil(math.ceil(len(run.train.ids) / size) / s.batch_size) / s.grad_accum
-    )
-    opt, sched = _optimizer(run.student, s, per_epoch * s.epochs)
+    opt, sched = optimizer(run.student, s, steps_per_epoch(run, size) * s.epochs)
     state, best = State(), _copy_weights(run.student)
     if resume:
         state, best = _restore(run, opt, sched)
@@ -521,11 +535,21 @@ def fit(run: Run, *, resume: bool = False) -> State:
         _fill_cache(run, how, rank, size)
     try:
         best = _epochs(run, model, (opt, sched), state, best, rank, size)
+        run.student.load_state_dict(best)
+        if s.qat is not None and s.qat.epochs:  # from the best weights, its last epoch kept
+            from edgedistil.distill import qat
+
+            qat.fit(run, model, state, rank, size)
     finally:  # the disk cache is removed whether training ends or fails
         if run.cache is not None:
             run.cache.close()
-    run.student.load_state_dict(best)
     return state
+
+
+def steps_per_epoch(run: Run, size: int) -> int:
+    """Optimizer steps in one epoch of this process's share."""
+    s = run.settings
+    return math.ceil(math.ceil(math.ceil(len(run.train.ids) / size) / s.batch_size) / s.grad_accum)
 
 
 def _epochs(
@@ -541,7 +565,7 @@ def _epochs(
     s, (opt, sched) = run.settings, stepper
     for epoch in range(state.epoch + 1, s.epochs + 1):
         started = time.perf_counter()
-        train_loss = _train_epoch(run, model, opt, sched, epoch, rank, size)
+        train_loss = train_epoch(run, model, (opt, sched), epoch, rank, size)
         metrics = {
             "epoch": float(epoch),
             "train_loss": train_loss,

@@ -1,0 +1,238 @@
+"""Quantization-aware distillation: the PyTorch mirror of the converted integer graph
+(``distill.fake_quant``) and the epochs that train through it (``distill.qat``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgedistil.cli import cli
+from edgedistil.data import SAMPLE_TEXT
+from edgedistil.distill import fake_quant, qat
+from edgedistil.errors import DistillError
+from tests.conftest import error_line, save_tiny, write_word_lines
+from tests.tiny_families import save_tiny_family
+
+LENGTH = 16
+HEADS = {"Model": "embedding", "ForSequenceClassification": "classification"}
+HEADS["ForTokenClassification"] = "token-classification"
+
+
+def _batches(model_dir: Path, lines: list[str], length: int = LENGTH) -> list[dict[str, Any]]:
+    from edgedistil.teacher import load_tokenizer
+
+    tokenizer = load_tokenizer(model_dir)
+    out = []
+    for start in range(0, len(lines), 8):
+        enc = tokenizer(
+            lines[start : start + 8],
+            padding="max_length",
+            truncation=True,
+            max_length=length,
+            return_tensors="pt",
+        )
+        out.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})
+    return out
+
+
+def _reference(model: Any, task: str, batch: dict[str, Any], normalize: bool) -> torch.Tensor:
+    out = model(**batch)
+    if task != "embedding":
+        return out.logits
+    keep = batch["attention_mask"].unsqueeze(-1).float()
+    pooled = (out.last_hidden_state * keep).sum(1) / keep.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=-1) if normalize else pooled
+
+
+def _mirror(model: Any, task: str, normalize: bool, graph: fake_quant.Graph) -> Any:
+    head = fake_quant.Head(task=task, pooling="mean", normalize=normalize)
+    return fake_quant.Mirror.of(model, graph, head)
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert", "roberta"])
+@pytest.mark.parametrize("architecture", sorted(HEADS))
+def test_the_float_mirror_computes_what_the_module_computes(
+    family: str, architecture: str, tmp_path: Path
+) -> None:
+    import transformers
+
+    kwargs = {"num_labels": 3} if architecture != "Model" else {}
+    directory = save_tiny_family(tmp_path / family, family, architecture, **kwargs)
+    model = transformers.AutoModel if architecture == "Model" else None
+    model = getattr(transformers, f"AutoModel{architecture.removeprefix('Model')}")
+    model = model.from_pretrained(directory).eval()
+    model.set_attn_implementation("eager")
+    task = HEADS[architecture]
+    lines = write_word_lines(tmp_path / "t.txt", 24, 1).read_text().splitlines()
+    batches = _batches(directory, lines)
+    for normalize in (False, True) if task == "embedding" else (False,):
+        mirror = _mirror(model, task, normalize, fake_quant.Graph(bits=8, gelu="exact", split=True))
+        mirror.calibrate(batches, lambda ids: ids)
+        with torch.no_grad():
+            for batch in batches:
+                got = mirror.run("float", batch, batch["input_ids"])
+                want = _reference(model, task, batch, normalize)
+                if task == "token-classification":
+                    keep = batch["attention_mask"].bool()
+                    got, want = got[keep], want[keep]
+                assert torch.allclose(got, want, atol=2e-5), (got - want).abs().max()
+
+
+def _cosine_loss(a: Any, b: Any) -> float:
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    return float(1.0 - cos.mean())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["BertModel", "BertForSequenceClassification"])
+def test_the_mirror_predicts_what_the_converted_file_loses(
+    architecture: str, tmp_path: Path
+) -> None:
+    """The real full-int8 LiteRT file against the float student loses what the fake-quantized
+    mirror loses, to within a factor of two (the kernels' own fixed-point steps differ); the
+    float graph would predict no loss at all. Larger weights than the tiny default
+    (initializer_range 0.3) give a loss well above float noise."""
+    import transformers
+
+    from edgedistil.export.tflite import TFLiteSpec, convert_tflite, run_litert
+
+    task = "embedding" if architecture == "BertModel" else "classification"
+    labels = {} if task == "embedding" else {"num_labels": 3}
+    student = save_tiny(tmp_path / "s", architecture, initializer_range=0.3, **labels)
+    calibration = write_word_lines(tmp_path / "c.txt", 64, 2)
+    spec = TFLiteSpec(
+        student=student,
+        out=tmp_path / "out",
+        scheme="full-int8",
+        sequence_length=LENGTH,
+        calibration=calibration,
+        eval_text=write_word_lines(tmp_path / "e.txt", 32, 3),
+        max_drop=1.0,
+        calibration_sentences=64,
+        eval_sentences=32,
+        metadata=False,
+    )
+    result = convert_tflite(spec)
+    arrays = result.reference.arrays
+    converted, _ = run_litert(result.path, arrays)
+    model = getattr(transformers, architecture).from_pretrained(student).eval()
+    model.set_attn_implementation("eager")
+    mirror = _mirror(model, task, False, fake_quant.Graph(bits=8, gelu="exact", split=True))
+    mirror.calibrate(_batches(student, calibration.read_text().splitlines()), lambda ids: ids)
+    assert mirror.mask_bias == pytest.approx(result.mask_bias, rel=1e-5)  # as the export chose
+    batch = {k: torch.tensor(arrays[k]).long() for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        float_out = mirror.run("float", batch, batch["input_ids"]).numpy()
+        rounded = mirror.run("quant", batch, batch["input_ids"]).numpy()
+    real, predicted = _cosine_loss(converted, float_out), _cosine_loss(rounded, float_out)
+    assert real > 1e-4  # the file rounds visibly ...
+    assert 0.5 < predicted / real < 2.0, (predicted, real)  # ... and the mirror foresees it
+
+
+def test_training_through_the_rounding_closes_its_gap(tmp_path: Path) -> None:
+    """Straight-through gradients reach the weights: optimizing the gap alone shrinks it."""
+    import transformers
+
+    directory = save_tiny(tmp_path / "s", initializer_range=0.3)
+    model = transformers.BertModel.from_pretrained(directory)
+    model.set_attn_implementation("eager")
+    mirror = _mirror(model, "embedding", True, fake_quant.Graph(bits=8, gelu="sigmoid", split=True))
+    batches = _batches(
+        directory, write_word_lines(tmp_path / "t.txt", 32, 1).read_text().splitlines()
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def total_gap() -> float:
+        with torch.no_grad():
+            return sum(float(qat.gap("embedding", *_pair(mirror, b))) for b in batches)
+
+    mirror.calibrate(batches, lambda ids: ids)
+    before = total_gap()
+    for step in range(30):
+        if step % 10 == 0:
+            mirror.calibrate(batches, lambda ids: ids)
+        batch = batches[step % len(batches)]
+        rounded, target, mask = _pair(mirror, batch)
+        loss = qat.gap("embedding", rounded, target.detach(), mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    mirror.calibrate(batches, lambda ids: ids)
+    assert total_gap() < 0.5 * before
+
+
+def _pair(mirror: Any, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
+    ids = batch["input_ids"]
+    with torch.no_grad():
+        target = mirror.run("float", batch, ids)
+    return mirror.run("quant", batch, ids), target, batch["attention_mask"]
+
+
+def test_a_scheme_without_rounded_activations_has_no_quantization_aware_epochs() -> None:
+    assert qat.quant_aware("dynamic-int8", micro=False, epochs=None) is None
+    assert qat.quant_aware("dynamic-int8", micro=False, epochs=0) is None
+    with pytest.raises(DistillError) as info:
+        qat.quant_aware("float16", micro=False, epochs=2)
+    message = str(info.value)
+    assert 'scheme "float16" has no fake-quantization path' in message
+    assert "static-int8, full-int8, int16x8" in message
+
+
+def test_each_calibrated_scheme_gets_its_graph() -> None:
+    micro = qat.quant_aware("full-int8", micro=True, epochs=None)
+    assert micro is not None and (micro.bits, micro.gelu, micro.split, micro.epochs) == (
+        8,
+        "sigmoid",
+        True,
+        1,
+    )
+    wide = qat.quant_aware("int16x8", micro=False, epochs=3)
+    assert wide is not None and (wide.bits, wide.gelu, wide.split, wide.epochs) == (
+        16,
+        "exact",
+        False,
+        3,
+    )
+    assert qat.quant_aware("static-int8", micro=False, epochs=0) is None
+
+
+@pytest.mark.slow
+def test_distillation_ends_with_quantization_aware_epochs(tmp_path: Path) -> None:
+    from edgedistil.distill.job import Job, distill
+    from edgedistil.distill.train import Settings
+
+    teacher = save_tiny(tmp_path / "t", initializer_range=0.3)
+    spec = qat.quant_aware("full-int8", micro=True, epochs=1)
+    settings = Settings(task="", epochs=1, batch_size=8, seq_len=LENGTH, patience=None, qat=spec)
+    data = write_word_lines(tmp_path / "d.txt", 60, 1)
+    job = Job(teacher=str(teacher), data=data, out=tmp_path / "s", settings=settings, layers=1)
+    with pytest.raises(DistillError, match="need the calibration text"):
+        distill(job)
+    calibration = write_word_lines(tmp_path / "c.txt", 40, 2)
+    job = Job(**{**job.__dict__, "out": tmp_path / "s2", "calibration": calibration})
+    outcome = distill(job)
+    first, last = outcome.state.history
+    assert "qat" not in first and last["qat"] == 1.0 and last["epoch"] == 2.0
+    assert 0.0 < last["quant_cosine"] <= 1.0
+    record = json.loads((tmp_path / "s2" / "edgedistil.json").read_text())
+    assert record["settings"]["qat"]["gelu"] == "sigmoid"
+
+
+def test_build_refuses_quantization_aware_epochs_for_a_float_scheme(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build", "--target", "raspberry-pi-4", "--out", str(tmp_path / "b"),
+            "--data", str(SAMPLE_TEXT), "--qat-epochs", "1", "--skip-bench",
+        ],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert 'scheme "dynamic-int8" has no fake-quantization path' in error_line(result)
