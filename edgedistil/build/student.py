@@ -12,6 +12,10 @@ from edgedistil.files import staged_dir, write_json
 from edgedistil.manifest import key_of, tree_sha256
 
 PLAN_FILE = "plan.json"
+# New sentences per sample sentence when the build trains on the shipped sample text (no
+# --data): its 8,330 training lines are few for a narrow or integer student (issue 20), and the
+# teacher labels what augmentation makes (distill.augment).
+SAMPLE_AUGMENT = 2
 
 
 def student(ctx: Context) -> Path:
@@ -32,6 +36,7 @@ def student(ctx: Context) -> Path:
         settings,
         # quantization-aware epochs read their ranges on the calibration text
         tree_sha256(ctx.texts.calibration) if settings.qat is not None else None,
+        _augment_default(ctx),
     )
     ctx.stage("distill", key, lambda: _distill(ctx, plan, settings))
     return ctx.root / STUDENT_DIR
@@ -150,6 +155,18 @@ def _quant_aware(ctx: Context) -> Any:
     return quant_aware(ctx.profile.quantize.scheme, micro="tflite-micro" in formats, epochs=epochs)
 
 
+def _augment_default(ctx: Context) -> int | None:
+    return SAMPLE_AUGMENT if ctx.request.data is None else None
+
+
+def _sentences(outcome: Any) -> str:
+    """The training text before and after augmentation (or unlabelled text), when it grew."""
+    if not outcome.extra_examples:
+        return ""
+    before, after = outcome.train_examples, outcome.train_examples + outcome.extra_examples
+    return f", {before:,} training sentences, {after:,} with augmentation"
+
+
 def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any]:
     from edgedistil.distill.job import Job, distill
 
@@ -168,14 +185,14 @@ def _distill(ctx: Context, plan: dict[str, Any], settings: Any) -> dict[str, Any
             # model selection sees the text the verdict is measured on.
             eval_path=None,
             calibration=ctx.texts.calibration,
+            augment_default=_augment_default(ctx),
         )
         outcome = distill(job, ctx.events.training())
     last = outcome.state.history[-1] if outcome.state.history else {}
     summary = (
         f"{outcome.task}, layers {','.join(map(str, outcome.layer_map))}, "
         f"hidden {outcome.hidden}, {outcome.parameters / 1e6:.1f}M parameters, "
-        f"vocabulary {outcome.vocab_size:,}"
-        + (f", {outcome.extra_examples:,} augmented sentences" if outcome.extra_examples else "")
+        f"vocabulary {outcome.vocab_size:,}" + _sentences(outcome)
     )
     if outcome.vs_teacher is not None:  # a weak student shows here, before any export
         from edgedistil.distill.versus import describe

@@ -86,6 +86,9 @@ class Job:
     eval_fraction: float = 0.1
     resume: bool = False
     unlabelled: Path | None = None  # in-domain text without labels, for the teacher's terms
+    # the augmentation when settings.augment is None; None: the task's (augment.DEFAULT_FACTOR).
+    # A default either way: a tokenizer it cannot serve gets a warning, not an error.
+    augment_default: int | None = None
     # the converter's calibration text, read by quantization-aware epochs (settings.qat)
     calibration: Path | None = None
 
@@ -250,7 +253,9 @@ def _augment_factor(job: Job, task: str, tokenizer: Any, teacher: Teacher) -> in
         if asked and reason is not None:
             raise DistillError(f"{reason}; leave out --augment (or set it to 0)")
         return asked
-    factor = augment.DEFAULT_FACTOR.get(task, 0)
+    factor = job.augment_default
+    if factor is None:
+        factor = augment.DEFAULT_FACTOR.get(task, 0)
     if factor and not train.uses_teacher(dataclasses.replace(job.settings, task=task)):
         return 0
     if factor and reason is not None:

@@ -71,6 +71,9 @@ def fit(run: train.Run, model: Any, state: train.State, rank: int, size: int) ->
         student, dataclasses.replace(s, lr=s.lr * LR_SCALE, warmup=0), steps
     )
     loss_fn = _loss(run, mirror, calibration, spec.weight)
+    mirror.calibrate(calibration, run.student_ids)
+    # what rounding costs the student as the ordinary epochs left it, for the record
+    before = {f"{k}_before": v for k, v in agreement(run, mirror).items()}
     for epoch in range(1, spec.epochs + 1):
         loss = train.train_epoch(run, model, (opt, sched), s.epochs + epoch, rank, size, loss_fn)
         mirror.calibrate(calibration, run.student_ids)
@@ -80,6 +83,7 @@ def fit(run: train.Run, model: Any, state: train.State, rank: int, size: int) ->
             "train_loss": loss,
             **train.evaluate(run),
             **agreement(run, mirror),
+            **(before if epoch == 1 else {}),
         }
         state.history.append(metrics)
         run.progress.end(s.epochs + epoch, metrics)
@@ -90,7 +94,7 @@ def _loss(
 ) -> Callable[[train.Run, Any, dict[str, Any]], Any]:
     """The distillation loss plus ``weight`` times the rounded output's gap to the float one;
     the ranges read again every ``RECALIBRATE`` calls."""
-    calls = [0]
+    calls = [1]  # fit has just calibrated: the first reading is RECALIBRATE calls away
 
     def loss(run: train.Run, model: Any, batch: dict[str, Any]) -> Any:
         if calls[0] % RECALIBRATE == 0:

@@ -166,7 +166,10 @@ def test_augment_redoes_the_distillation_on_more_text(
     assert "= plan: inputs unchanged" in result.output.splitlines()
     distilled = json.loads((out / "manifest.json").read_text())["stages"]["distill"]
     assert 0 < distilled["augmented_examples"] <= 2 * distilled["train_examples"]
-    assert f"{distilled['augmented_examples']:,} augmented sentences" in result.output
+    after = distilled["train_examples"] + distilled["augmented_examples"]
+    assert f"{distilled['train_examples']:,} training sentences, {after:,} with augmentation" in (
+        result.output
+    )
 
 
 @pytest.mark.slow

@@ -1,0 +1,165 @@
+"""What quantization-aware distillation saves: the integer file's loss against its own float
+student, with and without the quantization-aware epochs, per integer profile, side by side in
+one run.
+
+For each TARGET[:LAYERS], the student the build would plan for the profile (its layers, width
+and vocabulary; LAYERS overrides the layers) is distilled from the default teacher on the sample
+text's build split (``heldout``: 8,330 train / 926 eval lines) for --epochs epochs, then given
+the scheme's quantization-aware epochs (``distill.qat``). The weights from just before those
+epochs are kept aside, so "without" and "with" share everything before them. Both students are
+converted by the library's own conversion (``export.tflite``: the profile's scheme, runtime and
+sequence length, calibrated on the train split) and the file runs in LiteRT (or TFLite Micro's
+graph in LiteRT) against PyTorch on eval text neither saw: drop = 1 - mean cosine (embedding).
+The mirror's own prediction of that drop (``quant_cosine`` on the eval share) is printed beside.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/qat.py cortex-m7 cortex-m7:2 esp32-s3 \
+        wear-os-watch raspberry-pi-5 [--epochs 1] [--sentences 200] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edgedistil import heldout, plan  # noqa: E402
+from edgedistil.data import SAMPLE_TEXT  # noqa: E402
+from edgedistil.distill import qat  # noqa: E402
+from edgedistil.distill.job import Job, distill  # noqa: E402
+from edgedistil.distill.train import Settings  # noqa: E402
+from edgedistil.export.tflite import TFLiteSpec, convert_tflite  # noqa: E402
+from edgedistil.profiles import load_profile  # noqa: E402
+from edgedistil.teacher import resolve_teacher  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("targets", nargs="+", help="profile[:layers]")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--sentences", type=int, default=200, help="eval sentences per file")
+    parser.add_argument("--work", type=Path, default=Path("qat-bench"))
+    args = parser.parse_args()
+    texts = heldout.write(
+        args.work / "split",
+        heldout.split(data=SAMPLE_TEXT, eval_path=None, calibration=None, seed=42),
+    )
+    print("| target | scheme | runtime | student | without: drop | with: drop | mirror "
+          "without / with | float vs teacher without / with | QAT time |")  # fmt: skip
+    print("|---|---|---|---|---:|---:|---:|---:|---:|")
+    for target in args.targets:
+        row = measure(target, texts, args)
+        print(row, flush=True)
+
+
+def measure(target: str, texts: Any, args: argparse.Namespace) -> str:
+    name, _, layers = target.partition(":")
+    profile = load_profile(name)
+    teacher = resolve_teacher("default")
+    shape = plan.with_pieces(plan.read_shape(teacher.config, teacher.name), teacher.path)
+    planned = plan.plan_to_fit(
+        shape=shape,
+        teacher=teacher.name,
+        profile=profile,
+        layers=int(layers) if layers else None,
+    )
+    formats = profile.export.formats
+    runtime = "tflite-micro" if "tflite-micro" in formats else "litert"
+    spec = qat.quant_aware(profile.quantize.scheme, micro=runtime == "tflite-micro", epochs=None)
+    assert spec is not None, f"{name}: {profile.quantize.scheme} has no quantization-aware path"
+    out = args.work / target.replace(":", "-")
+    shutil.rmtree(out, ignore_errors=True)
+    before, seconds = _distill(out, texts, profile, planned, spec, args.epochs)
+    without = out.with_name(out.name + "-without")
+    shutil.copytree(out / "student", without)
+    before.save_pretrained(str(without), safe_serialization=True)
+    drops = [
+        _convert(student, out / f"tflite-{label}", profile, runtime, texts, args.sentences)
+        for label, student in (("without", without), ("with", out / "student"))
+    ]
+    history = json.loads((out / "student" / "edgedistil.json").read_text())["history"]
+    plain = [h for h in history if "qat" not in h][-1]
+    quant = [h for h in history if "qat" in h][-1]
+    width = (
+        f", hidden {planned.student_hidden}" if planned.student_hidden < shape.hidden_size else ""
+    )
+    student = f"{planned.layers} layers{width}, vocab {planned.vocab_size:,}"
+    return (
+        f"| {name} | {profile.quantize.scheme} | {runtime} | {student} | {drops[0]:.4f} | "
+        f"{drops[1]:.4f} | {1 - quant['quant_cosine_before']:.4f} / "
+        f"{1 - quant['quant_cosine']:.4f} | {1 - plain['cosine']:.4f} / {1 - quant['cosine']:.4f} "
+        f"| {seconds:.0f} s |"
+    )
+
+
+def _distill(
+    out: Path, texts: Any, profile: Any, planned: Any, spec: Any, epochs: int
+) -> tuple[Any, float]:
+    """The student (saved with its quantization-aware epochs) and, in memory, a copy of it from
+    just before them; with the seconds those epochs took."""
+    kept: dict[str, Any] = {}
+    original = qat.fit
+
+    def fit(run: Any, model: Any, state: Any, rank: int, size: int) -> None:
+        kept["student"] = copy.deepcopy(run.student).cpu()
+        started = time.perf_counter()
+        original(run, model, state, rank, size)
+        kept["seconds"] = time.perf_counter() - started
+
+    qat.fit = fit  # type: ignore[assignment]
+    try:
+        distill(
+            Job(
+                teacher="default",
+                data=texts.train,
+                out=out / "student",
+                settings=Settings(
+                    task="",
+                    epochs=epochs,
+                    seq_len=profile.export.sequence_length,
+                    augment=0,
+                    qat=spec,
+                ),
+                layers=planned.layers,
+                vocab_size=planned.vocab_size
+                if planned.vocab_size < planned.teacher_vocab_size
+                else None,
+                hidden=planned.student_hidden
+                if planned.student_hidden < planned.hidden_size
+                else None,
+                calibration=texts.calibration,
+            )
+        )
+    finally:
+        qat.fit = original  # type: ignore[assignment]
+    return kept["student"], kept["seconds"]
+
+
+def _convert(
+    student: Path, out: Path, profile: Any, runtime: str, texts: Any, sentences: int
+) -> float:
+    result = convert_tflite(
+        TFLiteSpec(
+            student=student,
+            out=out,
+            scheme=profile.quantize.scheme,
+            sequence_length=profile.export.sequence_length,
+            runtime=runtime,
+            calibration=texts.calibration,
+            eval_text=texts.eval,
+            max_drop=1.0,  # measure, do not refuse
+            eval_sentences=sentences,
+            metadata=False,
+        )
+    )
+    return float(result.fidelity.drop)
+
+
+if __name__ == "__main__":
+    main()
