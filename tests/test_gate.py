@@ -84,6 +84,7 @@ def test_json_report_carries_every_check_with_its_source() -> None:
         "off_target": None,
         "unmeasured_reason": None,
         "status": "fail",
+        "estimate": False,
     }
 
 
