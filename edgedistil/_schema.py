@@ -138,6 +138,14 @@ SECTIONS: dict[str, dict[str, Field]] = {
 OPTIONAL_SECTIONS = ("estimate",)
 
 
+def section_applies(section: str, t: Mapping[str, Any]) -> bool:
+    """Whether an optional section is there and its kind of device has a use for it: then its
+    missing keys are named; otherwise the rules refuse it whole (``_estimate_rules``)."""
+    device = t.get("device")
+    kind = device.get("kind") if isinstance(device, dict) else None
+    return section in t and (section != "estimate" or kind in (None, MCU))
+
+
 MAX_SHOWN = 80  # characters of a value in a message: enough to recognise it, one line still
 INT64 = 2**63  # TOML integers are 64-bit; tomllib reads longer ones, no device has such numbers
 

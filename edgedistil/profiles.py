@@ -298,8 +298,8 @@ def _check_file(raw: dict[str, Any]) -> list[str]:
 def _check_merged(merged: dict[str, Any]) -> list[str]:
     problems = _schema.check_missing("", merged, _schema.TOP_LEVEL)
     for section, fields in _schema.SECTIONS.items():
-        if section not in merged and section in _schema.OPTIONAL_SECTIONS:
-            continue
+        if section in _schema.OPTIONAL_SECTIONS and not _schema.section_applies(section, merged):
+            continue  # absent, or of no use to this kind of device (the rules say so)
         if section not in merged:
             problems.append(f"[{section}] is missing: must be a table with {', '.join(fields)}")
         else:

@@ -86,8 +86,8 @@ def read_row(folder: Path) -> Row:
 
 
 def _estimates(gate: GateReport) -> str:
-    """``estimate 1620.00-4420.00 ms (counted)``: the ranges of the artifacts that have one, each saying
-    whether the gate counted it."""
+    """``estimate 1620.00-4420.00 ms (counted)``: the ranges of the artifacts that have one,
+    each saying whether the gate counted it."""
     shown = []
     for a in gate.artifacts:
         made = a.latency_estimate
