@@ -2,8 +2,12 @@
 latencies published for comparable int8 models.
 
     .venv/bin/python benchmarks/mcu_estimate.py [--tflite FILE.tflite --target esp32-s3]
+    .venv/bin/python benchmarks/mcu_estimate.py --target cortex-m7 --shape 128,4,3,512,6937
 
 With ``--tflite``: the estimate of that file under the target's ``[estimate]``, per operator.
+With ``--shape HIDDEN,HEADS,LAYERS,FFN,VOCAB``: a BERT student of that shape with random weights
+(the estimate reads shapes only), converted by edgedistil's own TFLite Micro path at the
+target's sequence length (about a minute at hidden 384), then estimated the same way.
 Always: the published whole-network latencies below beside what the estimate gives for the same
 model's MAC count. Those models are convolutional: every MAC (depthwise included) is priced at
 the profile's ``fully_connected_cycles_per_mac`` at the reported board's clock, which is how a
@@ -20,6 +24,7 @@ reads files and counts; it times nothing, and takes about a second.
 from __future__ import annotations
 
 import argparse
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,13 +132,54 @@ def show(path: Path, target: str) -> None:
         )
 
 
+def random_student(shape: str, target: str, folder: Path) -> Path:
+    """The ``.tflite`` of a random-weight BERT of ``shape``, converted as a build would."""
+    import transformers
+
+    from edgedistil.data import SAMPLE_TEXT
+    from edgedistil.export.tflite import TFLiteSpec, convert_tflite
+
+    hidden, heads, layers, ffn, vocab = (int(x) for x in shape.split(","))
+    config = transformers.BertConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        num_hidden_layers=layers,
+        intermediate_size=ffn,
+    )
+    student = folder / "student"
+    transformers.BertModel(config).save_pretrained(str(student), safe_serialization=True)
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokens += [f"tok{i}" for i in range(vocab - len(tokens))]
+    (student / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    spec = TFLiteSpec(
+        student=student,
+        out=folder / "tflite-micro",
+        scheme="full-int8",
+        sequence_length=profiles.load_profile(target).export.sequence_length,
+        runtime="tflite-micro",
+        calibration=SAMPLE_TEXT,
+        eval_text=SAMPLE_TEXT,
+        max_drop=1.0,  # random weights: the file's shapes are what counts, not its fidelity
+        calibration_sentences=16,
+        eval_sentences=8,
+    )
+    path: Path = convert_tflite(spec).path
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tflite", type=Path, help="A TFLite Micro .tflite to estimate.")
     parser.add_argument("--target", default="esp32-s3", help="A profile with [estimate].")
+    parser.add_argument("--shape", help="HIDDEN,HEADS,LAYERS,FFN,VOCAB of a random student.")
     args = parser.parse_args()
     if args.tflite:
         show(args.tflite, args.target)
+        print()
+    if args.shape:
+        with tempfile.TemporaryDirectory() as folder:
+            show(random_student(args.shape, args.target, Path(folder)), args.target)
         print()
     compare()
 
