@@ -45,7 +45,7 @@ Choices = tuple[str, ...] | Callable[[], tuple[str, ...]]
 class Field:
     """One key of a profile: its type and what values it allows."""
 
-    kind: str  # "str", "int", "float", "bool", "str-list"
+    kind: str  # "str", "int", "float", "bool", "str-list", "range" ([low, high] numbers)
     required: bool = False
     # The values allowed, or a registry's function that lists them when a profile is checked
     options: Choices | None = None
@@ -117,7 +117,33 @@ SECTIONS: dict[str, dict[str, Field]] = {
         # target sets it.
         "max_drop_vs_teacher": _f("float", low=0.0, high=1.0, unit="fraction"),
     },
+    # Per-kernel costs of the target's int8 kernels, each [low, high] (a range: published
+    # figures differ by memory, shape and library version), in CPU cycles per unit of work.
+    # The build multiplies them by the op counts of the TFLite Micro file (export.mcu_latency)
+    # for an estimated latency; a microcontroller only, at [device].clock_mhz. 10_000 cycles per
+    # MAC or element is no kernel's cost: it stops a typo (cycles per second) before a build.
+    "estimate": {
+        key: _f("range", required=True, low=0.01, high=10_000, unit="cycles")
+        for key in (
+            "fully_connected_cycles_per_mac",
+            "batch_matmul_cycles_per_mac",
+            "add_cycles_per_element",
+            "mul_cycles_per_element",
+            "activation_cycles_per_element",
+            "movement_cycles_per_element",
+        )
+    },
 }
+# Sections a profile may leave out; every other section is required.
+OPTIONAL_SECTIONS = ("estimate",)
+
+
+def section_applies(section: str, t: Mapping[str, Any]) -> bool:
+    """Whether an optional section is there and its kind of device has a use for it: then its
+    missing keys are named; otherwise the rules refuse it whole (``_estimate_rules``)."""
+    device = t.get("device")
+    kind = device.get("kind") if isinstance(device, dict) else None
+    return section in t and (section != "estimate" or kind in (None, MCU))
 
 
 MAX_SHOWN = 80  # characters of a value in a message: enough to recognise it, one line still
@@ -166,6 +192,8 @@ def _allowed(field: Field) -> str:
     noun = {"int": "an integer", "float": "a number", "str": "a string"}.get(field.kind, "")
     if field.kind == "str-list":
         return "a list of strings"
+    if field.kind == "range":
+        return f"[low, high]: two numbers from {show(field.low)} to {show(field.high)}, low <= high"
     if field.low is not None and field.high is not None:
         return f"{noun} from {show(field.low)} to {show(field.high)}"
     if field.low is not None:
@@ -183,8 +211,22 @@ def _type_ok(field: Field, value: Any) -> bool:
         "float": lambda v: isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)),
         "bool": lambda v: False,
         "str-list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+        "range": lambda v: isinstance(v, list) and len(v) == 2 and all(map(_number, v)),
     }
     return checks[field.kind](value)
+
+
+def _number(value: Any) -> bool:
+    """An int or a finite float, not a bool: what a number in a profile may be."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _range_problem(field: Field, value: list[float]) -> bool:
+    low, high = value
+    below = field.low is not None and low < field.low
+    return below or low > high or (field.high is not None and high > field.high)
 
 
 def check_value(section: str, key: str, field: Field, value: Any) -> str | None:
@@ -195,6 +237,8 @@ def check_value(section: str, key: str, field: Field, value: Any) -> str | None:
         return f"{bad}; TOML integers are 64-bit"
     if not _type_ok(field, value):
         return bad
+    if field.kind == "range":
+        return bad if _range_problem(field, value) else None
     if field.kind == "str-list":
         if not value:
             return f"{where} = []: must name at least one of {', '.join(field.choices or ())}"
@@ -252,7 +296,21 @@ def check_rules(t: Tables) -> list[str]:
         *_quantize_rules(t["export"], t["quantize"]),
         *_bench_rules(t["device"], t["bench"]),
         *_budget_rules(t["device"], t["budgets"]),
+        *_estimate_rules(t["device"], t.get("estimate")),
     ]
+
+
+def _estimate_rules(d: Mapping[str, Any], e: Mapping[str, Any] | None) -> list[str]:
+    """Kernel costs in cycles mean a time only at a clock, and they are TFLite Micro's."""
+    if e is None:
+        return []
+    if d["kind"] != MCU:
+        return [
+            f'[estimate]: no meaning for kind "{d["kind"]}" (its kernel costs are TFLite '
+            "Micro's on a microcontroller; other kinds measure latency with edgedistil bench); "
+            "remove the section"
+        ]
+    return _need(d, "device", ("clock_mhz",), "to turn [estimate]'s cycles into a time")
 
 
 def _only_for(table: Mapping[str, Any], section: str, keys: tuple[str, ...], who: str) -> list[str]:
@@ -442,6 +500,7 @@ KIND_ONLY: dict[tuple[str, str], tuple[str, ...]] = {
     ("device", "storage_bytes"): tuple(k for k in DEVICE_KINDS if k != MCU),
     **{("device", key): (MCU,) for key in MCU_DEVICE_KEYS},
     **{("budgets", key): kinds for key, (kinds, _) in BUDGET_KINDS.items()},
+    **{("estimate", key): (MCU,) for key in SECTIONS["estimate"]},
 }
 
 

@@ -60,8 +60,10 @@ def gate_folder(
     *,
     allow_unmeasured: bool = False,
     bench_files: tuple[Path, ...] = (),
+    allow_estimates: bool = False,
 ) -> gate_mod.Gate:
-    """The gate of every release artifact in ``root`` against ``profile``'s budgets."""
+    """The gate of every release artifact in ``root`` against ``profile``'s budgets;
+    ``allow_estimates``: the latency budget may judge the build's latency estimate."""
     data = manifest_mod.load(root)
     changes = check_profile(data, profile)
     releases = manifest_mod.releases(data["artifacts"])
@@ -87,8 +89,10 @@ def gate_folder(
                 reasons=unmeasured_reasons(info),
                 coverage=coverage(info),
                 tokenization=tokenization(path, info["sha256"], profile, extra),
-                notes=tuple(str(note) for note in info.get("notes") or ()),
+                notes=notes(info),
                 text_model=text_model(info),
+                latency_estimate=latency_estimate(info),
+                allow_estimates=allow_estimates,
             )
         )
     return gate_mod.Gate(
@@ -96,6 +100,7 @@ def gate_folder(
         allow_unmeasured=allow_unmeasured,
         artifacts=tuple(gates),
         budget_changes=changes,
+        allow_estimates=allow_estimates,
     )
 
 
@@ -210,6 +215,27 @@ def text_model(info: dict[str, Any]) -> gate_mod.TextModel | None:
         agreement=number("agreement"),
         cosine_mean=number("cosine_mean"),
         cosine_min=number("cosine_min"),
+    )
+
+
+def notes(info: dict[str, Any]) -> tuple[str, ...]:
+    """What the build verified beyond the budgets, and why it made no latency estimate."""
+    found = [str(note) for note in info.get("notes") or ()]
+    if info.get("latency_estimate_unavailable"):
+        found.append(f"No latency estimate: {info['latency_estimate_unavailable']}")
+    return tuple(found)
+
+
+def latency_estimate(info: dict[str, Any]) -> gate_mod.LatencyEstimate | None:
+    """The latency the build estimated for the artifact (``export.mcu_latency``), if any."""
+    made = info.get("latency_estimate")
+    if not isinstance(made, dict):
+        return None
+    return gate_mod.LatencyEstimate(
+        low_ms=float(made["low_ms"]),
+        high_ms=float(made["high_ms"]),
+        source=str(made["source"]),
+        breakdown=str(made.get("breakdown") or ""),
     )
 
 

@@ -6,6 +6,12 @@ when it is ``skipped`` and said so in every report. A measurement taken off the 
 on the build host for a phone) is kept on its check, so every report shows it, labelled, but the
 check's status is that of an unmeasured budget. A quantity the build tried and could not measure
 (no teacher to compare with) carries the reason instead, shown where the source would be.
+
+An estimate is not a measurement: a microcontroller's latency estimated from op counts
+(``export.mcu_latency``) is kept on its artifact and shown in every report as an estimate with
+its range; the latency budget counts it only when the caller allows estimates, and then judges
+its high end (the conservative one), the check saying it judged an estimate. A measurement on
+the target always wins over an estimate.
 """
 
 from __future__ import annotations
@@ -37,12 +43,28 @@ BUDGETS = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class LatencyEstimate:
+    """A per-inference time estimated in the build, not measured: a range, its source, and the
+    operator types that take most of it."""
+
+    low_ms: float
+    high_ms: float
+    source: str
+    breakdown: str  # e.g. "FULLY_CONNECTED 57%, ADD 13%, BATCH_MATMUL 11%"
+
+
+ESTIMATED = "p95_latency_ms"  # the one quantity an estimate may stand in for
+
+
 @dataclass(frozen=True)
 class Measurement:
     value: float
     source: str  # where the number comes from, so a reader can judge it
     # Why the number is no evidence of the target (measured on another machine); None when it is.
     off_target: str | None = None
+    # Set when the value is an estimate's high end, counted because estimates were allowed.
+    estimate: LatencyEstimate | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +93,11 @@ class Check:
     def off_target(self) -> str | None:
         """Why the measurement shown does not count, when it was taken off the target."""
         return None if self.measured is None else self.measured.off_target
+
+    @property
+    def estimate(self) -> LatencyEstimate | None:
+        """The estimate the check judged (its high end), when it judged one."""
+        return None if self.measured is None else self.measured.estimate
 
 
 @dataclass(frozen=True)
@@ -122,10 +149,17 @@ class ArtifactGate:
     # its metadata): shown with the verdict, not judged by it.
     notes: tuple[str, ...] = ()
     text_model: TextModel | None = None
+    # The build's latency estimate (a microcontroller with [estimate]), shown whether or not
+    # the gate counted it; None: none was made.
+    latency_estimate: LatencyEstimate | None = None
 
     @property
     def passed(self) -> bool:
         return all(c.ok for c in self.checks)
+
+    @property
+    def estimate_counted(self) -> bool:
+        return any(c.estimate is not None for c in self.checks)
 
 
 @dataclass(frozen=True)
@@ -135,6 +169,7 @@ class Gate:
     artifacts: tuple[ArtifactGate, ...]
     # Budgets that differ from the profile the build used: the gate checks the new values.
     budget_changes: tuple[BudgetChange, ...] = ()
+    allow_estimates: bool = False  # the latency budget may judge an estimate's high end
 
     @property
     def passed(self) -> bool:
@@ -156,33 +191,25 @@ def check_artifact(
     tokenization: Tokenization | None = None,
     notes: tuple[str, ...] = (),
     text_model: TextModel | None = None,
+    latency_estimate: LatencyEstimate | None = None,
+    allow_estimates: bool = False,
 ) -> ArtifactGate:
     """Every budget the profile sets, in the order of ``BUDGETS``; budgets it leaves unset are
-    not checked. ``reasons``: quantity -> why the build could not measure it."""
+    not checked. ``reasons``: quantity -> why the build could not measure it.
+    ``latency_estimate``: judged, by its high end, where no latency was measured on the target
+    and ``allow_estimates`` is set."""
     reasons = reasons or {}
-    checks = []
-    for budget in BUDGETS:
-        limit = getattr(budgets, budget.key)
-        if limit is None:
-            continue
-        value = measured.get(budget.quantity)
-        if value is None or value.off_target is not None:
-            status = SKIPPED if allow_unmeasured else UNMEASURED
-        else:
-            # A small tolerance for the accuracy drop only: it is a ratio of counts printed with
-            # four decimals, and 0.01 must pass a budget of 0.01.
-            slack = 1e-9 if budget.unit == "fraction" else 0.0
-            status = PASS if value.value <= limit + slack else FAIL
-        why = reasons.get(budget.quantity) if value is None else None
-        checks.append(
-            Check(
-                budget=budget,
-                limit=float(limit),
-                measured=value,
-                status=status,
-                unmeasured_reason=why,
-            )
+    measured = dict(measured)
+    found = measured.get(ESTIMATED)
+    if latency_estimate and allow_estimates and (found is None or found.off_target is not None):
+        measured[ESTIMATED] = Measurement(
+            latency_estimate.high_ms, latency_estimate.source, estimate=latency_estimate
         )
+    checks = [
+        _check(budget, limit, measured.get(budget.quantity), allow_unmeasured, reasons)
+        for budget in BUDGETS
+        if (limit := getattr(budgets, budget.key)) is not None
+    ]
     return ArtifactGate(
         artifact=artifact,
         sha256=sha256,
@@ -191,6 +218,30 @@ def check_artifact(
         tokenization=tokenization,
         notes=notes,
         text_model=text_model,
+        latency_estimate=latency_estimate,
+    )
+
+
+def _check(
+    budget: Budget,
+    limit: float,
+    value: Measurement | None,
+    allow_unmeasured: bool,
+    reasons: Mapping[str, str],
+) -> Check:
+    if value is None or value.off_target is not None:
+        status = SKIPPED if allow_unmeasured else UNMEASURED
+    else:
+        # A small tolerance for the accuracy drop only: it is a ratio of counts printed with
+        # four decimals, and 0.01 must pass a budget of 0.01.
+        slack = 1e-9 if budget.unit == "fraction" else 0.0
+        status = PASS if value.value <= limit + slack else FAIL
+    return Check(
+        budget=budget,
+        limit=float(limit),
+        measured=value,
+        status=status,
+        unmeasured_reason=reasons.get(budget.quantity) if value is None else None,
     )
 
 

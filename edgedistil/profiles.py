@@ -81,6 +81,22 @@ class Budgets:
     max_drop_vs_teacher: float | None = None
 
 
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Estimate:
+    """CPU cycles per unit of work of the target's int8 kernels, each (low, high); the keys are
+    ``_schema.SECTIONS["estimate"]``'s, and each built-in profile cites its figures' sources."""
+
+    fully_connected_cycles_per_mac: Range
+    batch_matmul_cycles_per_mac: Range
+    add_cycles_per_element: Range
+    mul_cycles_per_element: Range
+    activation_cycles_per_element: Range
+    movement_cycles_per_element: Range
+
+
 @dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str
@@ -92,6 +108,7 @@ class Profile:
     quantize: Quantize
     bench: Bench
     budgets: Budgets
+    estimate: Estimate | None = None  # a microcontroller's kernel costs, when its profile has them
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved profile as plain data (JSON-ready; ``source`` as a string)."""
@@ -105,6 +122,10 @@ class Profile:
         # one a build folder recorded, and neither should change for a profile that never set it.
         if not self.export.text_input:
             del data["export"]["text_input"]
+        if self.estimate is None:
+            del data["estimate"]
+        else:
+            data["estimate"] = {k: list(v) for k, v in data["estimate"].items()}
         return data
 
 
@@ -245,6 +266,9 @@ def _drop_foreign_to_kind(
         if origins.get((section, key)) != path and (section, key) not in before:
             del merged[section][key]
             del origins[(section, key)]
+    for section in _schema.OPTIONAL_SECTIONS:  # a section with every key dropped is left out
+        if merged.get(section) == {}:
+            del merged[section]
     return merged, origins
 
 
@@ -274,6 +298,8 @@ def _check_file(raw: dict[str, Any]) -> list[str]:
 def _check_merged(merged: dict[str, Any]) -> list[str]:
     problems = _schema.check_missing("", merged, _schema.TOP_LEVEL)
     for section, fields in _schema.SECTIONS.items():
+        if section in _schema.OPTIONAL_SECTIONS and not _schema.section_applies(section, merged):
+            continue  # absent, or of no use to this kind of device (the rules say so)
         if section not in merged:
             problems.append(f"[{section}] is missing: must be a table with {', '.join(fields)}")
         else:
@@ -312,7 +338,14 @@ def _build(path: Path, merged: dict[str, Any], origins: Origins) -> Profile:
         quantize=Quantize(**merged["quantize"]),
         bench=Bench(**merged["bench"]),
         budgets=Budgets(**merged["budgets"]),
+        estimate=_estimate(merged.get("estimate")),
     )
+
+
+def _estimate(table: dict[str, Any] | None) -> Estimate | None:
+    if table is None:
+        return None
+    return Estimate(**{key: (float(v[0]), float(v[1])) for key, v in table.items()})
 
 
 def _display(path: Path | None) -> str:

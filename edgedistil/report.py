@@ -2,7 +2,9 @@
 CI systems list each budget natively). Pure renderers: data in, text out.
 
 Every report shows a measurement taken off the target beside its budget, labelled as such (it
-counts as unmeasured), and lists each budget that differs from the profile the build used.
+counts as unmeasured), and lists each budget that differs from the profile the build used. A
+latency estimate (a microcontroller's, from op counts) is shown in every report as an estimate
+with its range, whether the gate counted it or not, and never as a measurement.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from edgedistil.gate import (
     PASS,
     SKIPPED,
     UNMEASURED,
+    ArtifactGate,
     BudgetChange,
     Check,
     Coverage,
     Gate,
+    LatencyEstimate,
     TextModel,
     Tokenization,
 )
@@ -33,7 +37,9 @@ from edgedistil.units import format_value
 # 5: "tokenization" on each artifact: tokenisation timed on the board beside the latency.
 # 6: "notes" on each artifact: what the build verified beyond the budgets, in words.
 # 7: "text_model" on each artifact: the text-input ONNX model beside it and its figures, or null.
-SCHEMA = 7
+# 8: "allow_estimates"; "latency_estimate" on each artifact (the build's estimate, or null) and
+#    "estimate" on each check (true when the check judged the estimate's high end).
+SCHEMA = 8
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", UNMEASURED: "❌ unmeasured", SKIPPED: "⚪ skipped"}
 
 
@@ -43,6 +49,7 @@ def to_dict(gate: Gate) -> dict[str, Any]:
         "target": gate.target,
         "passed": gate.passed,
         "allow_unmeasured": gate.allow_unmeasured,
+        "allow_estimates": gate.allow_estimates,
         "counts": {s: gate.count(s) for s in (PASS, FAIL, UNMEASURED, SKIPPED)},
         "artifacts": [
             {
@@ -54,6 +61,7 @@ def to_dict(gate: Gate) -> dict[str, Any]:
                 "tokenization": None if a.tokenization is None else asdict(a.tokenization),
                 "notes": list(a.notes),
                 "text_model": None if a.text_model is None else asdict(a.text_model),
+                "latency_estimate": _estimate_dict(a),
             }
             for a in gate.artifacts
         ],
@@ -81,7 +89,15 @@ def _check_dict(check: Check) -> dict[str, Any]:
         "off_target": check.off_target,
         "unmeasured_reason": check.unmeasured_reason,
         "status": check.status,
+        "estimate": check.estimate is not None,
     }
+
+
+def _estimate_dict(artifact: ArtifactGate) -> dict[str, Any] | None:
+    made = artifact.latency_estimate
+    if made is None:
+        return None
+    return asdict(made) | {"counted": artifact.estimate_counted}
 
 
 def to_json(gate: Gate) -> str:
@@ -89,11 +105,40 @@ def to_json(gate: Gate) -> str:
 
 
 def measured_text(check: Check) -> str:
-    """The measured value, marked when it was taken off the target and does not count."""
+    """The measured value, marked when it was taken off the target and does not count; an
+    estimate's high end as the estimate it is, with its range."""
     if check.measured is None:
         return "not measured"
     value = format_value(check.measured.value, check.budget.unit)
+    if check.estimate is not None:
+        return f"{value} (estimate, range {range_text(check.estimate)})"
     return value if check.off_target is None else f"{value} (off target)"
+
+
+def result_text(check: Check) -> str:
+    """The status, marked when it judged an estimate rather than a measurement."""
+    return f"{check.status} (estimate)" if check.estimate is not None else check.status
+
+
+def range_text(made: LatencyEstimate) -> str:
+    return f"{made.low_ms:.2f}-{made.high_ms:.2f} ms"
+
+
+def estimate_text(artifact: ArtifactGate) -> str:
+    """One line: the estimate, its range and source, and whether the gate counted it."""
+    made = artifact.latency_estimate
+    if made is None:
+        return ""
+    counted = (
+        "counted by the latency budget at its high end (--allow-estimates)"
+        if artifact.estimate_counted
+        else "not counted by the gate (a latency measured on the board is; or pass "
+        "--allow-estimates to judge the estimate's high end)"
+    )
+    return (
+        f"Estimated latency, not measured: {range_text(made)} per inference "
+        f"(most of it {made.breakdown}; {made.source}); {counted}"
+    )
 
 
 def source_text(check: Check) -> str:
@@ -131,13 +176,16 @@ def to_markdown(gate: Gate) -> str:
             "|---|---:|---:|---|---|",
         ]
         for c in artifact.checks:
+            mark = _MARK[c.status] + (" (estimate)" if c.estimate is not None else "")
             lines.append(
                 f"| {c.budget.label} | {format_value(c.limit, c.budget.unit)} | "
-                f"{measured_text(c)} | {_MARK[c.status]} | {_escape_cell(source_text(c))} |"
+                f"{measured_text(c)} | {mark} | {_escape_cell(source_text(c))} |"
             )
         lines.append("")
         if artifact.coverage is not None:
             lines += [coverage_text(artifact.coverage), ""]
+        if artifact.latency_estimate is not None:
+            lines += [estimate_text(artifact), ""]
         if artifact.tokenization is not None:
             lines += [tokenization_text(artifact.tokenization), ""]
         lines += [line for note in artifact.notes for line in (note, "")]
@@ -151,6 +199,11 @@ def to_markdown(gate: Gate) -> str:
         lines.append(
             "Figures marked *off target* were measured on another machine than the target's "
             "kind of device: shown, but they count as unmeasured."
+        )
+    if any(c.estimate for a in gate.artifacts for c in a.checks):
+        lines.append(
+            "Results marked *(estimate)* judged a latency estimated from op counts and published "
+            "kernel throughputs (its high end), allowed by `--allow-estimates`: not a measurement."
         )
     if gate.count(UNMEASURED):
         lines.append(
@@ -216,7 +269,10 @@ def to_junit(gate: Gate) -> str:
             errors="0",
         )
         texts = [text_model_text(artifact.text_model)] if artifact.text_model else []
-        has_properties = artifact.coverage is not None or artifact.tokenization is not None
+        has_properties = any(
+            x is not None
+            for x in (artifact.coverage, artifact.tokenization, artifact.latency_estimate)
+        )
         if changes or has_properties or artifact.notes or texts:
             properties = ET.SubElement(suite, "properties")
             if artifact.coverage is not None:
@@ -225,6 +281,9 @@ def to_junit(gate: Gate) -> str:
             if artifact.tokenization is not None:
                 text = tokenization_text(artifact.tokenization)
                 ET.SubElement(properties, "property", name="tokenization", value=text)
+            if artifact.latency_estimate is not None:
+                text = estimate_text(artifact)
+                ET.SubElement(properties, "property", name="latency_estimate", value=text)
             for text in texts:
                 ET.SubElement(properties, "property", name="text_model", value=text)
             for note in artifact.notes:
@@ -253,7 +312,9 @@ def _junit_case(
         "not measured" if c.measured is None else f"{measured_text(c)}, counts as unmeasured"
     )
     if c.status == FAIL:
-        failure = ET.SubElement(case, "failure", message=f"{measured_text(c)} exceeds {limit}")
+        judged = "the estimate's high end " if c.estimate is not None else ""
+        message = f"{judged}{measured_text(c)} exceeds {limit}"
+        failure = ET.SubElement(case, "failure", message=message)
         failure.text = source_text(c)
     elif c.status in (UNMEASURED, SKIPPED):
         tag = "failure" if c.status == UNMEASURED else "skipped"

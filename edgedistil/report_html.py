@@ -21,7 +21,9 @@ from edgedistil.manifest import read as read_manifest
 from edgedistil.report import (
     change_text,
     coverage_text,
+    estimate_text,
     measured_text,
+    result_text,
     source_text,
     text_model_text,
     tokenization_text,
@@ -84,7 +86,7 @@ def _table(gate: Gate) -> str:
                         measured_text(c),
                     )
                 )
-                + f'<td class="{c.status}">{c.status}</td>'
+                + f'<td class="{c.status}">{html.escape(result_text(c))}</td>'
                 + f"<td>{html.escape(source_text(c))}</td></tr>"
             )
     head = "".join(
@@ -100,6 +102,7 @@ def _coverage(gate: Gate) -> str:
         (a.artifact, text)
         for a in gate.artifacts
         for text in ([coverage_text(a.coverage)] if a.coverage is not None else [])
+        + ([estimate_text(a)] if a.latency_estimate is not None else [])
         + ([text_model_text(a.text_model)] if a.text_model is not None else [])
         + list(a.notes)
     ]

@@ -30,6 +30,8 @@ class Row:
     counts: dict[str, int]
     artifacts: int
     reason: str  # why there is no verdict, or the failing budgets
+    # Each artifact's latency estimate, labelled as one and as counted or not ("" when none)
+    estimates: str = ""
 
     @property
     def verdict(self) -> str:
@@ -67,7 +69,7 @@ def read_row(folder: Path) -> Row:
             "(the last build or check did not finish); rebuild or re-run edgedistil check",
         )
     failing = [
-        f"{a.artifact}: {c.label} {c.status}"
+        f"{a.artifact}: {c.label} {c.status}" + (" (estimate)" if c.estimate else "")
         for a in gate.artifacts
         for c in a.checks
         if c.status in ("fail", "unmeasured")
@@ -79,7 +81,20 @@ def read_row(folder: Path) -> Row:
         counts={s: gate.counts.get(s, 0) for s in STATUSES},
         artifacts=len(gated),
         reason="; ".join(failing),
+        estimates=_estimates(gate),
     )
+
+
+def _estimates(gate: GateReport) -> str:
+    """``estimate 1620.00-4420.00 ms (counted)``: the ranges of the artifacts that have one,
+    each saying whether the gate counted it."""
+    shown = []
+    for a in gate.artifacts:
+        made = a.latency_estimate
+        if made is not None:
+            counted = "counted" if made.counted else "not counted"
+            shown.append(f"estimate {made.low_ms:.2f}-{made.high_ms:.2f} ms ({counted})")
+    return "; ".join(shown)
 
 
 def _releases(folder: Path) -> dict[str, str]:

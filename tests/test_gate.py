@@ -84,6 +84,7 @@ def test_json_report_carries_every_check_with_its_source() -> None:
         "off_target": None,
         "unmeasured_reason": None,
         "status": "fail",
+        "estimate": False,
     }
 
 
@@ -228,3 +229,90 @@ def test_a_manifest_from_before_the_comparison_says_so() -> None:
     assert "an older edgedistil made it" in unmeasured_reasons({})["drop_vs_teacher"]
     assert unmeasured_reasons({"drop_vs_teacher_unmeasured": GONE}) == {"drop_vs_teacher": GONE}
     assert unmeasured_reasons({"drop_vs_teacher": 0.2}) == {}
+
+
+# ---- a latency estimated from op counts: shown always, counted only when allowed ----
+
+ESTIMATE = gate_mod.LatencyEstimate(
+    low_ms=4.0, high_ms=9.0, source="estimate, not a measurement: op counts", breakdown="FC 90%"
+)
+NO_LATENCY = {k: v for k, v in ALL.items() if k != "p95_latency_ms"}
+
+
+def _estimated(
+    measured: dict[str, Measurement], *, allow: bool, high_ms: float = 9.0
+) -> gate_mod.Gate:
+    made = dataclasses.replace(ESTIMATE, high_ms=high_ms)
+    artifact = gate_mod.check_artifact(
+        BUDGETS,
+        measured,
+        artifact="tflite-micro/model.full-int8.tflite",
+        sha256="ab" * 32,
+        latency_estimate=made,
+        allow_estimates=allow,
+    )
+    return gate_mod.Gate(
+        target="m7", allow_unmeasured=False, artifacts=(artifact,), allow_estimates=allow
+    )
+
+
+def _latency(gate: gate_mod.Gate) -> gate_mod.Check:
+    (check,) = [c for c in gate.artifacts[0].checks if c.budget.key == "max_p95_latency_ms"]
+    return check
+
+
+def test_without_the_flag_an_estimate_leaves_the_latency_unmeasured() -> None:
+    gate = _estimated(NO_LATENCY, allow=False)
+    check = _latency(gate)
+    assert check.status == "unmeasured" and check.measured is None and check.estimate is None
+    assert not gate.passed and gate.artifacts[0].latency_estimate == ESTIMATE
+    assert not gate.artifacts[0].estimate_counted
+
+
+def test_with_the_flag_the_budget_judges_the_estimates_high_end() -> None:
+    within = _latency(_estimated(NO_LATENCY, allow=True, high_ms=9.99))
+    assert within.status == "pass" and within.estimate is not None
+    assert within.measured is not None and within.measured.value == 9.99
+    # the low end (4 ms) is under the 10 ms budget, the high end over it: the budget fails
+    over = _latency(_estimated(NO_LATENCY, allow=True, high_ms=10.5))
+    assert over.status == "fail" and over.measured is not None and over.measured.value == 10.5
+
+
+def test_a_latency_measured_on_the_target_wins_over_an_estimate() -> None:
+    check = _latency(_estimated(ALL, allow=True, high_ms=50.0))
+    assert check.status == "pass" and check.estimate is None
+    assert check.measured == ALL["p95_latency_ms"]
+    laptop = Measurement(1.0, "bench on a laptop", off_target="not the target")
+    replaced = _latency(_estimated({**NO_LATENCY, "p95_latency_ms": laptop}, allow=True))
+    assert replaced.estimate is not None and replaced.status == "pass"
+
+
+def test_every_report_labels_the_estimate_with_its_range() -> None:
+    for allow in (False, True):
+        gate = _estimated(NO_LATENCY, allow=allow)
+        data = json.loads(report.to_json(gate))
+        assert data["allow_estimates"] is allow
+        made = data["artifacts"][0]["latency_estimate"]
+        assert (made["low_ms"], made["high_ms"], made["counted"]) == (4.0, 9.0, allow)
+        latency = [c for c in data["artifacts"][0]["checks"] if c["budget"] == "max_p95_latency_ms"]
+        assert latency[0]["estimate"] is allow
+        markdown = report.to_markdown(gate)
+        assert "Estimated latency, not measured: 4.00-9.00 ms per inference" in markdown
+        junit = ET.fromstring(report.to_junit(gate))
+        properties = {p.get("name"): p.get("value") for p in junit.iter("property")}
+        assert "4.00-9.00 ms" in properties["latency_estimate"]
+        counted = "counted by the latency budget" in markdown
+        assert counted is allow and ("not counted by the gate" in markdown) is not allow
+    assert "| 9.00 ms (estimate, range 4.00-9.00 ms) | ✅ pass (estimate) |" in markdown
+    assert "*(estimate)*" in markdown and "not a measurement" in markdown
+
+
+def test_junit_says_a_failed_budget_judged_an_estimate() -> None:
+    gate = _estimated(NO_LATENCY, allow=True, high_ms=12.0)
+    suite = ET.fromstring(report.to_junit(gate)).find("testsuite")
+    assert suite is not None
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    failure = cases["max_p95_latency_ms"].find("failure")
+    assert failure is not None
+    assert failure.get("message", "").startswith("the estimate's high end 12.00 ms (estimate")
+    assert "not a measurement" in (failure.text or "")

@@ -575,3 +575,79 @@ def test_extends_itself(tmp_path: Path) -> None:
 )
 def test_a_value_of_the_wrong_shape(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in _error(tmp_path, ("" if text.startswith("extends") else PI4) + text)
+
+
+# ---- [estimate]: a microcontroller's per-kernel cycle ranges ----
+
+M7 = 'extends = "cortex-m7"\n'
+RANGE = "[low, high]: two numbers from 0.01 to 10_000, low <= high"
+
+
+@pytest.mark.parametrize("path", TARGET_FILES, ids=lambda p: p.stem)
+def test_every_microcontroller_prices_its_kernels_and_cites_each_figure(path: Path) -> None:
+    p = profiles.load_profile(path.stem)
+    assert (p.estimate is not None) == p.device.is_microcontroller
+    if p.estimate is None:
+        return
+    lines = path.read_text().splitlines()
+    for key, (low, high) in vars(p.estimate).items():
+        assert 0 < low <= high
+        at = next(i for i, x in enumerate(lines) if x.split("=")[0].strip() == key)
+        # the comment above the key says where its figures come from, or how they are derived
+        assert lines[at - 1].startswith("#"), f"{path.name}: {key} has no source above it"
+
+
+def test_an_estimate_range_must_be_low_then_high(tmp_path: Path) -> None:
+    for value in ("[2.0, 1.0]", "[1.0]", '["1", "2"]', "1.5", "[0.0, 1.0]", "[1.0, 1e9]"):
+        message = _error(tmp_path, M7 + f"[estimate]\nmul_cycles_per_element = {value}\n")
+        assert "[estimate].mul_cycles_per_element = " in message
+        assert f"must be {RANGE}" in message
+
+
+def test_an_estimate_key_nobody_knows_is_named(tmp_path: Path) -> None:
+    message = _error(tmp_path, M7 + "[estimate]\nfully_conected_cycles_per_mac = [1, 2]\n")
+    assert 'unknown key "fully_conected_cycles_per_mac" in [estimate]' in message
+    assert 'did you mean "fully_connected_cycles_per_mac"' in message
+
+
+def test_a_profile_of_ones_own_sets_every_estimate_key_or_none(tmp_path: Path) -> None:
+    text = profiles.load_profile("cortex-m7").source.read_text()
+    head, _, _ = text.partition("[estimate]")
+    own = write_profile(tmp_path / "own.toml", head.replace('"cortex-m7"', '"own"'))
+    assert profiles.load_profile(str(own)).estimate is None  # no section: no estimate
+    partial = head + "[estimate]\nmul_cycles_per_element = [8, 20]\n"
+    message = _error(tmp_path, partial.replace('"cortex-m7"', '"own"'), "partial.toml")
+    assert "[estimate].fully_connected_cycles_per_mac is missing" in message
+
+
+def test_an_estimate_needs_a_clock_and_a_microcontroller(tmp_path: Path) -> None:
+    text = profiles.load_profile("cortex-m7").source.read_text()
+    no_clock = "\n".join(x for x in text.splitlines() if not x.startswith("clock_mhz"))
+    message = _error(tmp_path, no_clock.replace('"cortex-m7"', '"mine"'))
+    assert "[device].clock_mhz is missing: required to turn [estimate]'s cycles into a time" in (
+        message
+    )
+    pi = _error(tmp_path, PI4 + "[estimate]\nmul_cycles_per_element = [8, 20]\n", "pi.toml")
+    assert '[estimate]: no meaning for kind "linux-board"' in pi
+
+
+def test_a_child_keeps_or_overrides_the_parents_estimate(tmp_path: Path) -> None:
+    base = profiles.load_profile("cortex-m7").estimate
+    assert base is not None
+    child = write_profile(
+        tmp_path / "m7.toml", M7 + "[estimate]\nmul_cycles_per_element = [9, 9]\n"
+    )
+    p = profiles.load_profile(str(child))
+    assert p.estimate is not None and p.estimate.mul_cycles_per_element == (9.0, 9.0)
+    assert p.estimate.fully_connected_cycles_per_mac == base.fully_connected_cycles_per_mac
+    assert p.to_dict()["estimate"]["mul_cycles_per_element"] == [9.0, 9.0]
+    # another kind of device inherits no kernel costs of a microcontroller's
+    phone = write_profile(
+        tmp_path / "phone.toml",
+        M7
+        + '[device]\nkind = "phone"\nstorage_bytes = 1_000_000_000\nmemory_bytes = 4_000_000_000\n'
+        '[export]\nruntimes = ["litert"]\nformats = ["tflite"]\n'
+        '[quantize]\nscheme = "dynamic-int8"\n[budgets]\nmax_peak_rss_bytes = 100_000_000\n',
+    )
+    assert profiles.load_profile(str(phone)).estimate is None
+    assert "estimate" not in profiles.load_profile("raspberry-pi-4").to_dict()

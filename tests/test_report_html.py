@@ -176,3 +176,23 @@ def test_a_file_named_onnx_that_is_not_a_graph_is_drawn_whole(tmp_path: Path) ->
     path = tmp_path / "model.onnx"
     path.write_bytes(b"\x08\xff\xff garbage, not a protobuf")
     assert byte_parts(path) == {"model (not readable as ONNX)": path.stat().st_size}
+
+
+def test_a_latency_estimate_is_listed_and_labelled(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    estimate = gate_mod.LatencyEstimate(
+        low_ms=2.0, high_ms=3.0, source="estimate, not a measurement", breakdown="FC 80%"
+    )
+    artifact = gate_mod.check_artifact(
+        BUDGETS,
+        SMALL,
+        artifact=RELEASE,
+        sha256="ab" * 32,
+        latency_estimate=estimate,
+        allow_estimates=True,
+    )
+    gate = gate_mod.Gate(target="pi", allow_unmeasured=False, artifacts=(artifact,))
+    page = render(gate, folder, folder)
+    assert "Estimated latency, not measured: 2.00-3.00 ms per inference" in page
+    assert "<td>3.00 ms (estimate, range 2.00-3.00 ms)</td>" in page
+    assert '<td class="pass">pass (estimate)</td>' in page

@@ -103,3 +103,29 @@ def test_a_build_that_fails_leaves_no_gate_of_the_last_one(tmp_path: Path) -> No
     assert result.exit_code == 1, result.output
     assert not (folder / "gate.json").exists()
     assert _summary(folder).exit_code == 1
+
+
+def test_the_summary_shows_each_latency_estimate_as_one(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "m7")
+    estimate = gate_mod.LatencyEstimate(low_ms=3.0, high_ms=7.5, source="op counts", breakdown="")
+    budgets = load_profile("raspberry-pi-4").budgets
+    sha = sha256_of(folder / "onnx" / "model.int8.onnx")
+    for allow, counted in ((False, "not counted"), (True, "counted")):
+        artifact = gate_mod.check_artifact(
+            budgets,
+            {"model_bytes": gate_mod.Measurement(5_000.0, "file size")},
+            artifact="onnx/model.int8.onnx",
+            sha256=sha,
+            latency_estimate=estimate,
+            allow_estimates=allow,
+        )
+        gate = gate_mod.Gate(target="m7", allow_unmeasured=False, artifacts=(artifact,))
+        (folder / "gate.json").write_text(report.to_json(gate))
+        (row,) = summary.summarize((folder,))
+        assert row.estimates == f"estimate 3.00-7.50 ms ({counted})"
+        result = _summary(folder)
+        assert "estimate 3.00-7.50" in result.output
+    # the latency budget (40 ms on a Pi 4) judged the estimate's high end: it passed as one
+    assert "p95 latency" not in row.reason
+    (judged,) = [c for c in artifact.checks if c.budget.key == "max_p95_latency_ms"]
+    assert judged.status == "pass" and judged.estimate == estimate

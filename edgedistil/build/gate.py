@@ -23,13 +23,20 @@ def judge(
     allow_unmeasured: bool,
     bench_files: tuple[Path, ...] = (),
     report_dir: Path | None = None,
+    allow_estimates: bool = False,
 ) -> Verdict:
     """The gate of the build in ``folder``, its reports written to ``report_dir`` (default: the
     folder itself). A failed budget is in the result, not raised."""
     from edgedistil.evidence import gate_folder
     from edgedistil.release import write_reports
 
-    gate = gate_folder(folder, profile, allow_unmeasured=allow_unmeasured, bench_files=bench_files)
+    gate = gate_folder(
+        folder,
+        profile,
+        allow_unmeasured=allow_unmeasured,
+        bench_files=bench_files,
+        allow_estimates=allow_estimates,
+    )
     written = write_reports(gate, folder, report_dir or folder)
     return Verdict(gate=gate, reports=tuple(written))
 

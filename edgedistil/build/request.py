@@ -33,6 +33,7 @@ class Request:
     skip_bench: bool = False
     host_is_target: bool = False  # --runner local on the target device itself (bench.machine)
     allow_unmeasured: bool = False  # the gate skips a budget with no measurement (fails it else)
+    allow_estimates: bool = False  # the latency budget may judge an estimate's high end
 
 
 @dataclass(frozen=True, kw_only=True)

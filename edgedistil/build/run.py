@@ -36,7 +36,12 @@ def build(request: Request, events: Events) -> Verdict:
     against_teacher(ctx, student)
     if not request.skip_bench:
         bench.bench_releases(ctx)
-    return judge(request.out, resolved.profile, allow_unmeasured=request.allow_unmeasured)
+    return judge(
+        request.out,
+        resolved.profile,
+        allow_unmeasured=request.allow_unmeasured,
+        allow_estimates=request.allow_estimates,
+    )
 
 
 def _withdraw_all(manifest: Manifest) -> None:

@@ -23,6 +23,10 @@ _TEACHER = (
     '"default" or a directory. Default: "default"; with --student, the teacher its '
     "edgedistil.json names (the gate compares each release artifact with it)."
 )
+_ALLOW_ESTIMATES = (
+    "Let the latency budget judge the build's estimate (a microcontroller's, from op counts and "
+    "published kernel throughputs) by its high end where no latency was measured on the target."
+)
 _HOST_IS_TARGET = (
     "With --runner local: this host is the target device (e.g. edgedistil run on the Pi), so "
     "its latency and RSS count. Without it they are shown but count as unmeasured."
@@ -86,6 +90,7 @@ class _Events:
 @click.option("--skip-bench", is_flag=True, help="Leave latency and RSS unmeasured.")
 @click.option("--host-is-target", is_flag=True, help=_HOST_IS_TARGET)
 @click.option("--allow-unmeasured", is_flag=True, help="Skip budgets with no measurement.")
+@click.option("--allow-estimates", is_flag=True, help=_ALLOW_ESTIMATES)
 def build_command(**kw: Any) -> None:
     """Distil, export, quantize, verify, bench and gate a student for TARGET in one folder."""
     from edgedistil.build import Request, build
@@ -114,6 +119,7 @@ def build_command(**kw: Any) -> None:
         skip_bench=kw["skip_bench"],
         host_is_target=kw["host_is_target"],
         allow_unmeasured=kw["allow_unmeasured"],
+        allow_estimates=kw["allow_estimates"],
     )
     _show_verdict(console, build(request, _Events(console)))
 
@@ -123,6 +129,7 @@ def build_command(**kw: Any) -> None:
 @click.option("--target", required=True, help="Profile name or path (the build's).")
 @click.option("--bench", "bench_files", type=_FILE, multiple=True, help="A bench result JSON.")
 @click.option("--allow-unmeasured", is_flag=True, help="Skip budgets with no measurement.")
+@click.option("--allow-estimates", is_flag=True, help=_ALLOW_ESTIMATES)
 @click.option(
     "--report-dir", type=OutputDir(), help="Where gate.json/.md/.xml go. Default: FOLDER."
 )
@@ -131,6 +138,7 @@ def check_command(
     target: str,
     bench_files: tuple[Path, ...],
     allow_unmeasured: bool,
+    allow_estimates: bool,
     report_dir: Path | None,
 ) -> None:
     """The release gate: every budget of TARGET against what FOLDER's build measured."""
@@ -143,6 +151,7 @@ def check_command(
         allow_unmeasured=allow_unmeasured,
         bench_files=bench_files,
         report_dir=report_dir,
+        allow_estimates=allow_estimates,
     )
     _show_verdict(make_console(), verdict)
 
@@ -159,7 +168,14 @@ def _show_verdict(console: Console, verdict: Any) -> None:
 
 
 def _print_gate(console: Console, gate: Any) -> None:
-    from edgedistil.report import change_text, coverage_text, measured_text, source_text
+    from edgedistil.report import (
+        change_text,
+        coverage_text,
+        estimate_text,
+        measured_text,
+        result_text,
+        source_text,
+    )
     from edgedistil.units import format_value
 
     table = Table(title=f"gate: {gate.target}")
@@ -175,13 +191,16 @@ def _print_gate(console: Console, gate: Any) -> None:
                 c.budget.label,
                 format_value(c.limit, c.budget.unit),
                 "-" if c.measured is None else escape(measured_text(c)),
-                f"[{style}]{c.status}[/{style}]",
+                f"[{style}]{escape(result_text(c))}[/{style}]",
                 escape(source_text(c)),
             )
     console.print(table)
     for artifact in gate.artifacts:
         if artifact.coverage is not None:
             line = f"{artifact.artifact}: {coverage_text(artifact.coverage)}"
+            console.print(line, markup=False, soft_wrap=True)
+        if artifact.latency_estimate is not None:
+            line = f"{artifact.artifact}: {estimate_text(artifact)}"
             console.print(line, markup=False, soft_wrap=True)
     for change in gate.budget_changes:
         line = f"budget changed since the build: {change_text(change)}"
@@ -200,7 +219,8 @@ def summary_command(folders: tuple[Path, ...]) -> None:
     rows = summary.summarize(folders)
     console = make_console()
     table = Table(title="gates")
-    for column in ("folder", "target", "artifacts", *summary.STATUSES, "verdict", "why"):
+    columns = ("folder", "target", "artifacts", *summary.STATUSES, "verdict", "why")
+    for column in (*columns, "latency estimate"):
         table.add_column(column, justify="right" if column in summary.STATUSES else "left")
     for row in rows:
         style = {"passed": "green", "failed": "red"}.get(row.verdict, "red")
@@ -211,6 +231,7 @@ def summary_command(folders: tuple[Path, ...]) -> None:
             *(str(row.counts.get(s, "-")) for s in summary.STATUSES),
             f"[{style}]{row.verdict}[/{style}]",
             escape(row.reason),
+            escape(row.estimates or "-"),
         )
     console.print(table)
     code = summary.exit_code(rows)

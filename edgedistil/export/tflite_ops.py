@@ -15,8 +15,10 @@ Three op sets:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edgedistil.errors import ExportError
 
@@ -82,8 +84,18 @@ class OpCheck:
         return "; ".join(problems)
 
 
-def read_ops(data: bytes) -> tuple[dict[str, int], tuple[str, ...]]:
-    """Operator counts (custom ops as ``CUSTOM:name``) and the names of int64 tensors."""
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """One operator of the graph with the static shapes of its tensors, as the flatbuffer
+    stores them (an optional input left out is None)."""
+
+    op: str
+    inputs: tuple[tuple[int, ...] | None, ...]
+    outputs: tuple[tuple[int, ...], ...]
+    options: Any  # the flatbuffer's builtin options object (e.g. BatchMatMulOptionsT), or None
+
+
+def _model(data: bytes) -> Any:
     from ai_edge_litert import schema_py_generated as schema  # type: ignore[import-untyped]
 
     try:
@@ -92,16 +104,55 @@ def read_ops(data: bytes) -> tuple[dict[str, int], tuple[str, ...]]:
         raise ExportError("not a .tflite flatbuffer: its operators cannot be read") from None
     if not model.subgraphs:
         raise ExportError("not a .tflite flatbuffer: it holds no subgraph")
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+    return model
+
+
+@functools.cache
+def _builtin_names() -> dict[int, str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+
+
+def _op_name(model: Any, op: Any) -> str:
+    names = _builtin_names()
+    code = model.operatorCodes[op.opcodeIndex]
+    number = max(code.builtinCode, code.deprecatedBuiltinCode)
+    name = names.get(number, f"BUILTIN_{number}")
+    return "CUSTOM:" + (code.customCode or b"").decode() if name == "CUSTOM" else name
+
+
+def read_nodes(data: bytes) -> list[Node]:
+    """Every operator of every subgraph, in order, with its tensors' shapes."""
+    model = _model(data)
+    nodes = []
+    for graph in model.subgraphs:
+        shapes = [
+            tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+            for t in graph.tensors or []
+        ]
+        nodes += [
+            Node(
+                op=_op_name(model, op),
+                inputs=tuple(shapes[i] if i >= 0 else None for i in op.inputs),
+                outputs=tuple(shapes[i] for i in op.outputs),
+                options=op.builtinOptions,
+            )
+            for op in graph.operators or []
+        ]
+    return nodes
+
+
+def read_ops(data: bytes) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Operator counts (custom ops as ``CUSTOM:name``) and the names of int64 tensors."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = _model(data)
     counts: dict[str, int] = {}
     int64: list[str] = []
     for graph in model.subgraphs:
         for op in graph.operators or []:
-            code = model.operatorCodes[op.opcodeIndex]
-            number = max(code.builtinCode, code.deprecatedBuiltinCode)
-            name = names.get(number, f"BUILTIN_{number}")
-            if name == "CUSTOM":
-                name = "CUSTOM:" + (code.customCode or b"").decode()
+            name = _op_name(model, op)
             counts[name] = counts.get(name, 0) + 1
         int64 += [
             (t.name or b"").decode()

@@ -22,12 +22,22 @@ class _Partial(Record):
 class GateCheck(_Partial):
     label: str
     status: Status
+    estimate: bool = False  # the check judged a latency estimate (schema 8), not a measurement
+
+
+class GateEstimate(_Partial):
+    """An artifact's latency estimate (schema 8): its range, and whether the gate counted it."""
+
+    low_ms: float
+    high_ms: float
+    counted: bool
 
 
 class GateArtifact(_Partial):
     artifact: str
     sha256: str
     checks: list[GateCheck]
+    latency_estimate: GateEstimate | None = None
 
 
 class GateReport(_Partial):

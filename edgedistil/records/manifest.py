@@ -25,6 +25,36 @@ class _Partial(Record):
     model_config = ConfigDict(extra="allow")
 
 
+class OpEstimate(Record):
+    """One operator type's share of a latency estimate (``export.mcu_latency.OpLine``)."""
+
+    nodes: int = Field(ge=1)
+    work: int = Field(ge=0)
+    unit: Literal["MACs", "elements"]
+    key: str  # the [estimate] key of the profile that priced it
+    low_ms: float = Field(ge=0)
+    high_ms: float = Field(ge=0)
+
+
+class LatencyEstimate(Record):
+    """A latency estimated from op counts, never measured (``export.mcu_latency``)."""
+
+    low_ms: float = Field(ge=0)
+    high_ms: float = Field(ge=0)
+    clock_mhz: int = Field(ge=1)
+    macs: int = Field(ge=0)
+    elements: int = Field(ge=0)
+    breakdown: str
+    source: str
+    ops: dict[str, OpEstimate]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low_ms > self.high_ms:
+            raise ValueError(f"low_ms {self.low_ms} above high_ms {self.high_ms}")
+        return self
+
+
 class Artifact(_Partial):
     """``Manifest.add_artifact``: a verified file, by its path under the build folder."""
 
@@ -47,6 +77,9 @@ class Artifact(_Partial):
     eval_unk_rate: float | None = None
     eval_unk_sentences: float | None = None
     eval_unk_source: str | None = None
+    # A microcontroller's latency estimated in the build (build.micro), or why none was made
+    latency_estimate: LatencyEstimate | None = None
+    latency_estimate_unavailable: str | None = None
 
     @model_validator(mode="after")
     def _measured_with_source(self) -> Self:

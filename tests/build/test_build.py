@@ -605,6 +605,42 @@ def test_a_microcontroller_build_measures_the_arena_and_leaves_latency_unmeasure
     assert teacher["status"] == "pass"
     assert "in TFLite Micro (its own tokenizer)" in teacher["source"]
     assert _check(folder, "--target", esp, "--allow-unmeasured").exit_code == 0
+    _the_latency_is_estimated_and_counted_only_when_allowed(folder, esp, tmp_path)
+
+
+def _the_latency_is_estimated_and_counted_only_when_allowed(
+    folder: Path, esp: Path, tmp_path: Path
+) -> None:
+    """No runner reaches the board: the build estimates its latency from op counts, every
+    report shows the estimate, and the budget judges its high end only with --allow-estimates."""
+    (release,) = [
+        info
+        for info in json.loads((folder / "manifest.json").read_text())["artifacts"].values()
+        if info.get("role") == "release"
+    ]
+    made = release["latency_estimate"]
+    assert 0 < made["low_ms"] < made["high_ms"] and made["clock_mhz"] == 240
+    assert made["macs"] > 0 and "FULLY_CONNECTED" in made["ops"]
+    assert "estimate, not a measurement" in made["source"]
+    shown = json.loads((folder / "gate.json").read_text())["artifacts"][0]["latency_estimate"]
+    assert shown["high_ms"] == made["high_ms"] and shown["counted"] is False
+    assert "Estimated latency, not measured" in (folder / "gate.md").read_text()
+    allowed = _check(folder, "--target", esp, "--allow-estimates")
+    assert allowed.exit_code == 0, allowed.output  # a tiny student: well inside 500 ms
+    latency = _check_of(folder, "max_p95_latency_ms")
+    assert latency["status"] == "pass" and latency["estimate"] is True
+    assert latency["measured"] == made["high_ms"] and "pass (estimate)" in allowed.output
+    tight = tmp_path / "tight-latency.toml"
+    tight.write_text(
+        f'extends = "{esp}"\nname = "esp"\ndescription = "e"\n'
+        f"[budgets]\nmax_p95_latency_ms = {made['low_ms'] * 0.5}\n"
+    )
+    over = _check(folder, "--target", tight, "--allow-estimates")
+    assert over.exit_code == 3 and _check_of(folder, "max_p95_latency_ms")["status"] == "fail"
+    from edgedistil.summary import summarize
+
+    (row,) = summarize((folder,))
+    assert "(counted)" in row.estimates and "p95 latency fail (estimate)" in row.reason
 
 
 @pytest.mark.slow

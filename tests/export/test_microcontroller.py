@@ -190,3 +190,27 @@ def test_a_bad_symbol_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ExportError, match='symbol "1model": a C identifier is needed'):
         write_c_array(b"\x00", tmp_path, symbol="1model", arena=16, source="m.tflite")
+
+
+@pytest.mark.slow
+def test_the_latency_estimate_counts_the_macs_of_the_tiny_config(
+    micro: tuple[Any, Any], tiny_classifier: Path
+) -> None:
+    from edgedistil.export.mcu_latency import estimate_file
+
+    result, _ = micro
+    config = json.loads((tiny_classifier / "config.json").read_text())
+    s, h, i = LENGTH, config["hidden_size"], config["intermediate_size"]
+    layers, labels = config["num_hidden_layers"], len(config["id2label"])
+    # per layer: Q, K, V and the output projection (4 H x H), the feed-forward pair (H x I);
+    # each of the 2L + 1 LayerNorms takes a mean and a mean of squares as an H -> 1 product
+    # (TFLite Micro has no LayerNorm kernel); the pooler (H x H) and the classifier read the
+    # [CLS] row only
+    fully_connected = layers * (4 * s * h * h + 2 * s * h * i) + (2 * layers + 1) * 2 * s * h
+    fully_connected += h * h + h * labels
+    attention = layers * 2 * s * s * h  # scores and the weighted sum, over every head
+    profile = load_profile("cortex-m7")
+    made = estimate_file(result.path, profile.estimate, 480)
+    work = {line.op: line.work for line in made.lines}
+    assert (work["FULLY_CONNECTED"], work["BATCH_MATMUL"]) == (fully_connected, attention)
+    assert made.unpriced == () and 0 < made.low_ms < made.high_ms

@@ -197,7 +197,8 @@ def _required(data: dict[str, Any]) -> list[tuple[str, ...]]:
         for p in _leaves(data)
         if p in NEEDED_HERE or (fields[p[0]] if len(p) == 2 else fields[""])[p[-1]].required
     ]
-    return keys + [(k,) for k in data if k in _schema.SECTIONS]
+    sections = [k for k in data if k in _schema.SECTIONS and k not in _schema.OPTIONAL_SECTIONS]
+    return keys + [(k,) for k in sections]
 
 
 @st.composite
