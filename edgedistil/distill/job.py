@@ -156,8 +156,8 @@ def distill(job: Job, progress: train.Progress | None = None) -> Outcome:
     run = _run(
         job, settings, student, model, tokenizer, train_set, eval_set, progress, id_map, extra
     )
-    _quant_aware(job, run, tokenizer, teacher, train_set)
-    state = train.fit(run, resume=job.resume)
+    then = _quant_aware(job, run, tokenizer, teacher, train_set)
+    state = train.fit(run, resume=job.resume, then=then)
     measured = _vs_teacher(job, run, eval_set)  # before _save moves the student to the CPU
     _save(job, run, student_tokenizer, teacher, state, measured)
     train.leave_group()
@@ -293,12 +293,14 @@ def _augmented(
 
 def _quant_aware(
     job: Job, run: train.Run, tokenizer: Any, teacher: Teacher, train_set: Examples
-) -> None:
+) -> train.Phase | None:
     """What quantization-aware epochs read: the calibration text (as the converter reads it)
-    and the student's head as the converted graph computes it."""
+    and the student's head as the converted graph computes it; the phase to run after the
+    ordinary epochs (None: none)."""
     s = run.settings
     if s.qat is None or not s.qat.epochs:
-        return
+        return None
+    from edgedistil.distill import qat
     from edgedistil.distill.fake_quant import Head
 
     if job.calibration is None:
@@ -315,6 +317,7 @@ def _quant_aware(
     modules = read_modules(teacher.path, error=DistillError) or []
     normalize = any(m.get("type") == NORMALIZE_MODULE for m in modules)
     run.qat_head = Head(task=s.task, pooling=s.pooling, normalize=normalize)
+    return qat.fit
 
 
 def _check_extra(extra: list[TextInput], settings: train.Settings) -> None:

@@ -510,8 +510,12 @@ def _autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def fit(run: Run, *, resume: bool = False) -> State:
-    """Train for ``settings.epochs`` (or until early stopping); the student ends on its best."""
+Phase = Callable[[Run, Any, "State", int, int], None]
+
+
+def fit(run: Run, *, resume: bool = False, then: Phase | None = None) -> State:
+    """Train for ``settings.epochs`` (or until early stopping); the student ends on its best,
+    or on what ``then`` (a further phase, from the best weights: ``distill.qat.fit``) makes."""
     import torch
 
     s = run.settings
@@ -536,10 +540,8 @@ def fit(run: Run, *, resume: bool = False) -> State:
     try:
         best = _epochs(run, model, (opt, sched), state, best, rank, size)
         run.student.load_state_dict(best)
-        if s.qat is not None and s.qat.epochs:  # from the best weights, its last epoch kept
-            from edgedistil.distill import qat
-
-            qat.fit(run, model, state, rank, size)
+        if then is not None:  # inside the try: it reads the teacher cache too
+            then(run, model, state, rank, size)
     finally:  # the disk cache is removed whether training ends or fails
         if run.cache is not None:
             run.cache.close()
