@@ -11,7 +11,9 @@ import click
 from rich.console import Console
 
 from edgedistil.cli._app import cli, make_console
+from edgedistil.cli._choices import RegistryChoice
 from edgedistil.cli._paths import OutputDir
+from edgedistil.schemes import scheme_names
 
 # Options shared by distill and finetune (the training loop is the same).
 _TRAINING_OPTIONS = (
@@ -220,6 +222,31 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
     help="Relation heads each side splits its queries, keys and values into for --alpha-att; "
     "must divide the student's and the teacher's widths. Default: the student's attention heads.",
 )
+@click.option(
+    "--qat-scheme",
+    type=RegistryChoice(scheme_names),
+    default=None,
+    help="End with quantization-aware epochs through the integer graph of this scheme's "
+    "LiteRT/TFLite Micro file (static-int8, full-int8 or int16x8; see `edgedistil schemes`).",
+)
+@click.option(
+    "--qat-epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Quantization-aware epochs with --qat-scheme. Default: the scheme's (1).",
+)
+@click.option(
+    "--qat-micro",
+    is_flag=True,
+    help="With --qat-scheme: the file is for TFLite Micro (its graph's sigmoid GELU).",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The converter's calibration text, read by quantization-aware epochs for their "
+    "ranges. Default: the training data.",
+)
 @_training_options
 def distill(
     teacher: str,
@@ -238,12 +265,17 @@ def distill(
     unlabelled: Path | None,
     alpha_att: float,
     relation_heads: int | None,
+    qat_scheme: str | None,
+    qat_epochs: int | None,
+    qat_micro: bool,
+    calibration: Path | None,
     **kw: Any,
 ) -> None:
     """Distil a student from TEACHER: fewer layers (and optionally a narrower width),
     initialised from the teacher's own."""
     from edgedistil.distill import job as jobs
     from edgedistil.distill.losses import Weights
+    from edgedistil.distill.qat import quant_aware
 
     weights = Weights(
         kd=alpha_kd,
@@ -253,7 +285,18 @@ def distill(
         att=alpha_att,
         temperature=temperature,
     )
-    settings = _settings(kw, weights=weights, augment=augment, relation_heads=relation_heads)
+    if qat_scheme is None and (qat_epochs or qat_micro):
+        raise click.UsageError("--qat-epochs and --qat-micro need --qat-scheme")
+    qat = None
+    if qat_scheme is not None:
+        from edgedistil.schemes import get_scheme
+
+        # named, the scheme is asked for: its default epochs, and never none
+        epochs = max(1, get_scheme(qat_scheme).qat_epochs) if qat_epochs is None else qat_epochs
+        qat = quant_aware(qat_scheme, micro=qat_micro, epochs=epochs)
+    settings = _settings(
+        kw, weights=weights, augment=augment, relation_heads=relation_heads, qat=qat
+    )
     job = _job(
         kw,
         teacher,
@@ -265,6 +308,7 @@ def distill(
         prune_vocab=prune_vocab,
         hidden=hidden,
         unlabelled=unlabelled,
+        calibration=calibration or kw["data"],
     )
     with _TrainingProgress(make_console()) as progress:
         outcome = jobs.distill(job, progress)

@@ -236,3 +236,18 @@ def test_build_refuses_quantization_aware_epochs_for_a_float_scheme(tmp_path: Pa
     )  # fmt: skip
     assert result.exit_code != 0
     assert 'scheme "dynamic-int8" has no fake-quantization path' in error_line(result)
+
+
+def test_distill_asks_quantization_aware_epochs_by_scheme(tmp_path: Path) -> None:
+    data = str(write_word_lines(tmp_path / "d.txt", 20, 1))
+    base = ["distill", "--teacher", str(save_tiny(tmp_path / "t")), "--data", data]
+    runner = CliRunner()
+    float_scheme = runner.invoke(
+        cli, [*base, "--out", str(tmp_path / "a"), "--qat-scheme", "dynamic-int8"]
+    )
+    assert 'scheme "dynamic-int8" has no fake-quantization path' in error_line(float_scheme)
+    # click's usage errors (exit 2): a flag without the scheme, a scheme that does not exist
+    alone = runner.invoke(cli, [*base, "--out", str(tmp_path / "b"), "--qat-epochs", "2"])
+    assert alone.exit_code == 2 and "--qat-epochs and --qat-micro need --qat-scheme" in alone.output
+    unknown = runner.invoke(cli, [*base, "--out", str(tmp_path / "c"), "--qat-scheme", "int4"])
+    assert unknown.exit_code == 2 and "'int4' is not one of" in unknown.output
