@@ -208,7 +208,16 @@ LINES = [f"the phone tok{i}" for i in range(72)]
 def _build(*args: str | Path) -> Result:
     return CliRunner().invoke(
         cli,
-        ["build", "--epochs", "1", "--skip-bench", "--allow-unmeasured", *map(str, args)],
+        [
+            "build",
+            "--epochs",
+            "1",
+            "--skip-bench",
+            "--allow-unmeasured",
+            "--augment",
+            "0",
+            *map(str, args),
+        ],
         catch_exceptions=False,
     )
 

@@ -62,7 +62,7 @@ def unlike(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _build(*args: str | Path) -> Result:
     return CliRunner().invoke(
-        cli, ["build", "--skip-bench", *map(str, args)], catch_exceptions=False
+        cli, ["build", "--skip-bench", "--augment", "0", *map(str, args)], catch_exceptions=False
     )
 
 

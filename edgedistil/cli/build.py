@@ -73,7 +73,7 @@ class _Events:
     type=click.IntRange(min=0),
     default=None,
     help="New sentences per training text from the teacher's nearest words (distill --augment). "
-    "Default: distill's.",
+    "Default: 2 on the sample text (no --data), else distill's.",
 )
 @click.option(
     "--qat-epochs",

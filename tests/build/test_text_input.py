@@ -24,8 +24,8 @@ def _build(teacher: Path, out: Path) -> Result:
     profile.write_text(PROFILE + "text_input = true\n", encoding="utf-8")  # in its [export]
     return CliRunner().invoke(
         cli,
-        ["build", "--epochs", "1", "--runs", "3", "--target", str(profile), "--teacher",
-         str(teacher), "--out", str(out), *LOCAL],
+        ["build", "--epochs", "1", "--runs", "3", "--augment", "0", "--target", str(profile),
+         "--teacher", str(teacher), "--out", str(out), *LOCAL],
     )  # fmt: skip
 
 
