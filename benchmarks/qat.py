@@ -13,13 +13,14 @@ graph in LiteRT) against PyTorch on eval text neither saw: drop = 1 - mean cosin
 The mirror's own prediction of that drop (``quant_cosine`` on the eval share) is printed beside.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/qat.py cortex-m7 cortex-m7:2 esp32-s3 \
-        wear-os-watch raspberry-pi-5 [--epochs 1] [--sentences 200] [--work DIR]
+        wear-os-watch raspberry-pi-5 [--epochs 1] [--subset N] [--sentences 200] [--work DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import shutil
 import sys
@@ -45,11 +46,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--sentences", type=int, default=200, help="eval sentences per file")
     parser.add_argument("--work", type=Path, default=Path("qat-bench"))
+    parser.add_argument(
+        "--subset", type=int, default=None, help="train on the split's first N train lines"
+    )
     args = parser.parse_args()
     texts = heldout.write(
         args.work / "split",
         heldout.split(data=SAMPLE_TEXT, eval_path=None, calibration=None, seed=42),
     )
+    if args.subset is not None:  # fewer lines to train on; calibration and eval unchanged
+        lines = texts.train.read_text(encoding="utf-8").splitlines()[: args.subset]
+        subset = args.work / "subset.txt"
+        subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        texts = dataclasses.replace(texts, train=subset)
     print("| target | scheme | runtime | student | without: drop | with: drop | mirror "
           "without / with | float vs teacher without / with | QAT time |")  # fmt: skip
     print("|---|---|---|---|---:|---:|---:|---:|---:|")
