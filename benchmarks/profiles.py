@@ -116,21 +116,21 @@ def _shape(plan: dict[str, Any]) -> str:
 
 
 def _result(artifact: dict[str, Any]) -> str:
-    """PASSED, or FAILED with each budget that failed (or had no measurement) and its figure."""
+    """PASSED, or FAILED with each budget that failed or had no measurement."""
     if artifact["passed"]:
         return "PASSED"
-    broken = [
-        f"{c['label']} {'unmeasured' if c['measured'] is None else _figure(c)}"
-        for c in artifact["checks"]
-        if c["status"] in ("fail", "unmeasured")
-    ]
+    broken = [_broken(c) for c in artifact["checks"] if c["status"] in ("fail", "unmeasured")]
     return "**FAILED**: " + ", ".join(broken)
 
 
-def _figure(check: dict[str, Any]) -> str:
+def _broken(check: dict[str, Any]) -> str:
+    """A failed budget with its figure; an unmeasured one (a figure taken off the target counts
+    as none: the gate's rule) as such."""
+    if check["status"] == "unmeasured":
+        return f"{check['label']} unmeasured{' (off target)' if check['off_target'] else ''}"
     if check["unit"] == "fraction":
-        return f"{check['measured']:.4f} > {check['limit']:g}"
-    return f"{check['measured']:,.0f} > {check['limit']:,.0f} {check['unit']}"
+        return f"{check['label']} {check['measured']:.4f} > {check['limit']:g}"
+    return f"{check['label']} {check['measured']:,.0f} > {check['limit']:,.0f} {check['unit']}"
 
 
 def _drop(check: dict[str, Any] | None) -> str:

@@ -49,8 +49,8 @@ def _reading_teacher(directory: Path) -> Path:
 
     With the tests' usual vocabulary the default text is 86% [UNK]: every sentence nearly the
     same ids, so int8 ranges and both drops would be measured on nothing but [UNK] embeddings,
-    and calibration warns that the text does not fit the model. Words a user's teacher knows
-    make the int8 ranges, the pruned vocabulary and the C tokenizer those of real text."""
+    and calibration warns that the text does not fit the model. With words a user's teacher
+    knows, the int8 ranges and the C tokenizer are those of real text."""
     words = re.findall(r"[a-z]+", SAMPLE_TEXT.read_text(encoding="utf-8").lower())
     pieces = [*SPECIALS, *string.ascii_lowercase, *string.digits, *string.punctuation]
     pieces += ["##" + c for c in string.ascii_lowercase + string.digits]
@@ -93,7 +93,7 @@ def build_of(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildOf]:
                 folder=folder,
                 exit_code=result.exit_code,
                 seconds=time.monotonic() - start,
-                output=result.output + result.stderr,
+                output=result.output,  # stdout and stderr as they came
             )
         return builds[name]
 
@@ -157,3 +157,26 @@ def test_the_benchmark_table_has_a_passed_row_per_release(build_of: BuildOf) -> 
         assert re.fullmatch(r"\d\.\d{4} \(0\.\d+\)", cells[5]), row
         assert re.fullmatch(r"\d\.\d{4} \(0\.\d+\)", cells[6]), row
     assert f"{len(builds)} builds" in text
+
+
+@pytest.mark.slow
+def test_the_benchmark_table_names_what_failed_and_why_a_build_broke(
+    build_of: BuildOf, tmp_path: Path
+) -> None:
+    import shutil
+
+    built = build_of("raspberry-pi-4")
+    folder = Path(shutil.copytree(built.folder, tmp_path / "pi4"))
+    tight = tmp_path / "tight.toml"
+    tight.write_text('extends = "raspberry-pi-4"\n[budgets]\nmax_drop_vs_teacher = 0.00001\n')
+    checked = CliRunner().invoke(cli, ["check", str(folder), "--target", str(tight)])
+    assert checked.exit_code == 3, checked.output
+    failed = dataclasses.replace(built, folder=folder, exit_code=3)
+    broke = Built(target="x", folder=tmp_path / "x", exit_code=1, seconds=61.0,
+                  output="✓ split\nError: distill: out of memory\n")  # fmt: skip
+    text = table([failed, broke])
+    for row in [line for line in text.splitlines() if line.startswith("| raspberry-pi-4 |")]:
+        assert "| **FAILED**: peak RSS unmeasured (off target), p95 latency unmeasured (off " in row
+        assert "drop vs teacher 0.0" in row and " > 1e-05 |" in row, row
+        assert re.search(r"\| \*\*\d\.\d{4} \(1e-05\)\*\* \|", row), row
+    assert "| x | - | - | - | broke: Error: distill: out of memory | - | - | 1:01 |" in text
