@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgedistil import heldout, plan  # noqa: E402
 from edgedistil.data import SAMPLE_TEXT  # noqa: E402
-from edgedistil.distill import qat  # noqa: E402
-from edgedistil.distill.job import Job, distill  # noqa: E402
+from edgedistil.distill import qat, width  # noqa: E402
+from edgedistil.distill.job import DENSE_PATH, Job, distill  # noqa: E402
 from edgedistil.distill.train import Settings  # noqa: E402
 from edgedistil.export.tflite import TFLiteSpec, convert_tflite  # noqa: E402
 from edgedistil.profiles import load_profile  # noqa: E402
@@ -87,7 +87,7 @@ def measure(target: str, texts: Any, args: argparse.Namespace) -> str:
     before, seconds = _distill(out, texts, profile, planned, spec, args.epochs)
     without = out.with_name(out.name + "-without")
     shutil.copytree(out / "student", without)
-    before.save_pretrained(str(without), safe_serialization=True)
+    _save(before, without)
     drops = [
         _convert(student, out / f"tflite-{label}", profile, runtime, texts, args.sentences)
         for label, student in (("without", without), ("with", out / "student"))
@@ -148,6 +148,19 @@ def _distill(
     finally:
         qat.fit = original  # type: ignore[assignment]
     return kept["student"], kept["seconds"]
+
+
+def _save(student: Any, directory: Path) -> None:
+    """The weights from before the quantization-aware epochs over the copy of the final
+    student; a narrow student's projection into the Dense module (2_Dense) the copy has."""
+    from safetensors.torch import save_file
+
+    projection = width.projection_of(student)
+    if projection is not None:
+        delattr(student, width.PROJECTION)
+        weight = projection.weight.detach().contiguous()
+        save_file({"linear.weight": weight}, str(directory / DENSE_PATH / "model.safetensors"))
+    student.save_pretrained(str(directory), safe_serialization=True)
 
 
 def _convert(
