@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import json
 import shutil
 import sys
 import time
@@ -49,6 +48,9 @@ def main() -> None:
     parser.add_argument(
         "--subset", type=int, default=None, help="train on the split's first N train lines"
     )
+    parser.add_argument(
+        "--weights", type=float, nargs="+", default=[1.0], help="QAT gap weights to compare"
+    )
     args = parser.parse_args()
     texts = heldout.write(
         args.work / "split",
@@ -59,15 +61,16 @@ def main() -> None:
         subset = args.work / "subset.txt"
         subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
         texts = dataclasses.replace(texts, train=subset)
-    print("| target | scheme | runtime | student | without: drop | with: drop | mirror "
-          "without / with | float vs teacher without / with | QAT time |")  # fmt: skip
-    print("|---|---|---|---|---:|---:|---:|---:|---:|")
+    print("| target | scheme | runtime | student | variant | file's drop | mirror's drop | "
+          "float vs teacher | QAT time |")  # fmt: skip
+    print("|---|---|---|---|---|---:|---:|---:|---:|")
     for target in args.targets:
-        row = measure(target, texts, args)
-        print(row, flush=True)
+        for row in measure(target, texts, args):
+            print(row, flush=True)
 
 
-def measure(target: str, texts: Any, args: argparse.Namespace) -> str:
+def measure(target: str, texts: Any, args: argparse.Namespace) -> list[str]:
+    """One row per variant: without quantization-aware epochs, then with each weight."""
     name, _, layers = target.partition(":")
     profile = load_profile(name)
     teacher = resolve_teacher("default")
@@ -84,42 +87,56 @@ def measure(target: str, texts: Any, args: argparse.Namespace) -> str:
     assert spec is not None, f"{name}: {profile.quantize.scheme} has no quantization-aware path"
     out = args.work / target.replace(":", "-")
     shutil.rmtree(out, ignore_errors=True)
-    before, seconds = _distill(out, texts, profile, planned, spec, args.epochs)
-    without = out.with_name(out.name + "-without")
-    shutil.copytree(out / "student", without)
-    _save(before, without)
-    drops = [
-        _convert(student, out / f"tflite-{label}", profile, runtime, texts, args.sentences)
-        for label, student in (("without", without), ("with", out / "student"))
-    ]
-    history = json.loads((out / "student" / "edgedistil.json").read_text())["history"]
-    plain = [h for h in history if "qat" not in h][-1]
-    quant = [h for h in history if "qat" in h][-1]
+    kept = _distill(out, texts, profile, planned, spec, args)
     width = (
         f", hidden {planned.student_hidden}" if planned.student_hidden < shape.hidden_size else ""
     )
-    student = f"{planned.layers} layers{width}, vocab {planned.vocab_size:,}"
-    return (
-        f"| {name} | {profile.quantize.scheme} | {runtime} | {student} | {drops[0]:.4f} | "
-        f"{drops[1]:.4f} | {1 - quant['quant_cosine_before']:.4f} / "
-        f"{1 - quant['quant_cosine']:.4f} | {1 - plain['cosine']:.4f} / {1 - quant['cosine']:.4f} "
-        f"| {seconds:.0f} s |"
+    head = (
+        f"| {name} | {profile.quantize.scheme} | {runtime} | "
+        f"{planned.layers} layers{width}, vocab {planned.vocab_size:,} |"
     )
+    rows = []
+    for label, (student, metrics, seconds) in kept.items():
+        folder = out / label
+        shutil.copytree(out / "student", folder)
+        _save(student, folder)
+        drop = _convert(folder, out / f"tflite-{label}", profile, runtime, texts, args.sentences)
+        mirror = 1 - metrics["quant_cosine_before" if label == "without" else "quant_cosine"]
+        rows.append(
+            f"{head} {label} | {drop:.4f} | {mirror:.4f} | {1 - metrics['cosine']:.4f} | "
+            f"{seconds:.0f} s |"
+        )
+    return rows
 
 
 def _distill(
-    out: Path, texts: Any, profile: Any, planned: Any, spec: Any, epochs: int
-) -> tuple[Any, float]:
-    """The student (saved with its quantization-aware epochs) and, in memory, a copy of it from
-    just before them; with the seconds those epochs took."""
-    kept: dict[str, Any] = {}
+    out: Path, texts: Any, profile: Any, planned: Any, spec: Any, args: argparse.Namespace
+) -> dict[str, tuple[Any, dict[str, float], float]]:
+    """label -> (student, its eval metrics, seconds of quantization-aware epochs): the student
+    from just before those epochs ("without"), then after them at each weight, every variant
+    from the same weights."""
+    kept: dict[str, tuple[Any, dict[str, float], float]] = {}
     original = qat.fit
 
     def fit(run: Any, model: Any, state: Any, rank: int, size: int) -> None:
-        kept["student"] = copy.deepcopy(run.student).cpu()
-        started = time.perf_counter()
-        original(run, model, state, rank, size)
-        kept["seconds"] = time.perf_counter() - started
+        base = copy.deepcopy(run.student.state_dict())
+        for weight in args.weights:
+            run.student.load_state_dict(base)
+            run.settings = dataclasses.replace(
+                run.settings, qat=dataclasses.replace(spec, weight=weight)
+            )
+            started = time.perf_counter()
+            original(run, model, state, rank, size)
+            seconds = time.perf_counter() - started
+            if not kept:  # the mirror's before-figure comes with the first variant's record
+                before = copy.deepcopy(run.student)
+                before.load_state_dict(base)
+                kept["without"] = (before, _before(state.history), 0.0)
+            kept[f"QAT weight {weight:g}"] = (
+                copy.deepcopy(run.student),
+                state.history[-1],
+                seconds,
+            )
 
     qat.fit = fit  # type: ignore[assignment]
     try:
@@ -130,7 +147,7 @@ def _distill(
                 out=out / "student",
                 settings=Settings(
                     task="",
-                    epochs=epochs,
+                    epochs=args.epochs,
                     seq_len=profile.export.sequence_length,
                     augment=0,
                     qat=spec,
@@ -147,7 +164,14 @@ def _distill(
         )
     finally:
         qat.fit = original  # type: ignore[assignment]
-    return kept["student"], kept["seconds"]
+    return kept
+
+
+def _before(history: list[dict[str, float]]) -> dict[str, float]:
+    """The ordinary epochs' last eval figures and the mirror's agreement before the phase."""
+    plain = [h for h in history if "qat" not in h][-1]
+    first = next(h for h in history if "qat" in h)
+    return {"cosine": plain["cosine"], "quant_cosine_before": first["quant_cosine_before"]}
 
 
 def _save(student: Any, directory: Path) -> None:
