@@ -75,6 +75,9 @@ class Head:
     pooling: str = "mean"
     normalize: bool = False
     projection: torch.nn.Linear | None = None
+    # a pair model reads token type ids; a single-text graph folds segment row 0 into the
+    # positions (as the export does), whatever ids the batch carries
+    pairs: bool = False
 
 
 class Rounding:
@@ -171,7 +174,8 @@ class Mirror:
         self._p = self._parameters()
         self.index = tuple(i.to(ids.device) for i in self.index)
         mask = batch["attention_mask"]
-        x = self.norm(self.embed(ids, batch.get("token_type_ids")), "embed")
+        types = batch.get("token_type_ids") if self.head.pairs else None
+        x = self.norm(self.embed(ids, types), "embed")
         bias = self.q(self.q.constant(self._bias_table(ids)).index_select(0, mask.flatten()), "mb")
         bias = bias.view(mask.shape[0], 1, 1, mask.shape[1])
         for i in range(int(self.model.config.num_hidden_layers)):

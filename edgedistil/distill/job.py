@@ -316,7 +316,7 @@ def _quant_aware(
     run.calibration = train.encode(tokenizer, found.inputs, None, s.seq_len, segments)
     modules = read_modules(teacher.path, error=DistillError) or []
     normalize = any(m.get("type") == NORMALIZE_MODULE for m in modules)
-    run.qat_head = Head(task=s.task, pooling=s.pooling, normalize=normalize)
+    run.qat_head = Head(task=s.task, pooling=s.pooling, normalize=normalize, pairs=s.pairs)
     return qat.fit
 
 
