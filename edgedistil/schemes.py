@@ -32,7 +32,7 @@ class Scheme:
     graph_bytes: tuple[int, int]  # bytes of graph structure (per artifact, per layer)
     # Quantization-aware epochs a build adds by default (``distill.qat``); calibrated schemes
     # only, the others have no rounding of activations to train through.
-    qat_epochs: int = 0
+    qat_epochs: float = 0.0
 
     @property
     def calibrated(self) -> bool:

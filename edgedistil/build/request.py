@@ -25,7 +25,7 @@ class Request:
     epochs: int = 3
     batch_size: int = 32
     augment: int | None = None  # new sentences per training text; None: distill's default
-    qat_epochs: int | None = None  # quantization-aware epochs; None: the scheme's default
+    qat_epochs: float | None = None  # quantization-aware epochs; None: the scheme's default
     seed: int = 42
     runner: str | None = None  # default: the profile's [bench].runner
     boards: tuple[str, ...] = ()

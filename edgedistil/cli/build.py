@@ -77,7 +77,7 @@ class _Events:
 )
 @click.option(
     "--qat-epochs",
-    type=click.IntRange(min=0),
+    type=click.FloatRange(min=0),
     default=None,
     help="Quantization-aware epochs after training, through the int8 (or int16) graph the "
     "LiteRT/TFLite Micro file will have. Default: the scheme's (1 for static-int8, full-int8 "

@@ -231,7 +231,7 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
 )
 @click.option(
     "--qat-epochs",
-    type=click.IntRange(min=0),
+    type=click.FloatRange(min=0),
     default=None,
     help="Quantization-aware epochs with --qat-scheme. Default: the scheme's (1).",
 )
@@ -266,7 +266,7 @@ def distill(
     alpha_att: float,
     relation_heads: int | None,
     qat_scheme: str | None,
-    qat_epochs: int | None,
+    qat_epochs: float | None,
     qat_micro: bool,
     calibration: Path | None,
     **kw: Any,
@@ -292,7 +292,7 @@ def distill(
         from edgedistil.schemes import get_scheme
 
         # named, the scheme is asked for: its default epochs, and never none
-        epochs = max(1, get_scheme(qat_scheme).qat_epochs) if qat_epochs is None else qat_epochs
+        epochs = qat_epochs if qat_epochs is not None else get_scheme(qat_scheme).qat_epochs or 1.0
         qat = quant_aware(qat_scheme, micro=qat_micro, epochs=epochs)
     settings = _settings(
         kw, weights=weights, augment=augment, relation_heads=relation_heads, qat=qat

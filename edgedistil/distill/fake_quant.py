@@ -55,7 +55,7 @@ class QuantAware:
     """The phase's settings, from the scheme and runtime the student will be converted for."""
 
     scheme: str
-    epochs: int
+    epochs: float  # a fraction is that share of one epoch
     bits: int  # 8 or 16 (int16x8)
     gelu: str  # "sigmoid" for TFLite Micro, "exact" for LiteRT
     split: bool  # the residual stream's outliers in their own tensor

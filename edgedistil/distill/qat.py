@@ -16,6 +16,7 @@ Ranges come from the calibration text, read again by the float graph every ``REC
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ LR_SCALE = 0.5  # the phase fine-tunes a trained student: half the task's rate, 
 CALIBRATION_SENTENCES = 200  # as export.tflite.CALIBRATION_SENTENCES: the converter's count
 
 
-def quant_aware(scheme: str, *, micro: bool, epochs: int | None) -> fake_quant.QuantAware | None:
+def quant_aware(scheme: str, *, micro: bool, epochs: float | None) -> fake_quant.QuantAware | None:
     """The phase for a student converted to ``scheme`` (``micro``: for TFLite Micro, whose graph
     has the sigmoid GELU); ``epochs`` None: the scheme's default. None when there is no phase."""
     from edgedistil.schemes import get_scheme, scheme_names
@@ -57,8 +58,9 @@ def quant_aware(scheme: str, *, micro: bool, epochs: int | None) -> fake_quant.Q
 
 
 def fit(run: train.Run, model: Any, state: train.State, rank: int, size: int) -> None:
-    """The phase: ``qat.epochs`` epochs from the student's best weights; the last one's weights
-    are kept (each is recorded, with the rounded output's agreement on the eval text)."""
+    """The phase: ``qat.epochs`` epochs (a fraction: that share of one) from the student's best
+    weights; the last one's weights are kept (each is recorded, with the rounded output's
+    agreement on the eval text)."""
     s = run.settings
     spec = s.qat
     assert spec is not None and run.calibration is not None and run.qat_head is not None
@@ -66,16 +68,23 @@ def fit(run: train.Run, model: Any, state: train.State, rank: int, size: int) ->
     head = dataclasses.replace(run.qat_head, projection=width.projection_of(student))
     mirror = fake_quant.Mirror.of(student, spec.graph, head)
     calibration = _calibration(run)
-    steps = train.steps_per_epoch(run, size) * spec.epochs
+    per_epoch = math.ceil(math.ceil(len(run.train.ids) / size) / s.batch_size)  # batches
+    left = max(1, math.ceil(per_epoch * spec.epochs))
     opt, sched = train.optimizer(
-        student, dataclasses.replace(s, lr=s.lr * LR_SCALE, warmup=0), steps
+        student,
+        dataclasses.replace(s, lr=s.lr * LR_SCALE, warmup=0),
+        math.ceil(left / s.grad_accum),
     )
     loss_fn = _loss(run, mirror, calibration, spec.weight)
     mirror.calibrate(calibration, run.student_ids)
     # what rounding costs the student as the ordinary epochs left it, for the record
     before = {f"{k}_before": v for k, v in agreement(run, mirror).items()}
-    for epoch in range(1, spec.epochs + 1):
-        loss = train.train_epoch(run, model, (opt, sched), s.epochs + epoch, rank, size, loss_fn)
+    for epoch in range(1, math.ceil(spec.epochs) + 1):
+        limit = min(left, per_epoch)
+        loss = train.train_epoch(
+            run, model, (opt, sched), s.epochs + epoch, rank, size, loss_fn, limit=limit
+        )
+        left -= limit
         mirror.calibrate(calibration, run.student_ids)
         metrics = {
             "epoch": float(s.epochs + epoch),

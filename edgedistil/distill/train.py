@@ -469,13 +469,16 @@ def train_epoch(
     rank: int,
     size: int,
     loss_fn: Loss | None = None,
+    limit: int | None = None,
 ) -> float:
+    """One epoch (its first ``limit`` batches when given); the mean loss."""
     import torch
 
     s, (opt, sched) = run.settings, stepper
     loss_fn = loss_fn or compute_loss
     order = epoch_order(len(run.train.ids), s.seed, epoch, rank, size)
     batches = [order[i : i + s.batch_size] for i in range(0, len(order), s.batch_size)]
+    batches = batches[:limit]
     device = next(model.parameters()).device
     dtype = _autocast_dtype(device)
     # fp16 needs loss scaling against underflow; bf16 and fp32 do not (the scaler is then a no-op)

@@ -210,7 +210,7 @@ def test_distillation_ends_with_quantization_aware_epochs(tmp_path: Path) -> Non
     from edgedistil.distill.train import Settings
 
     teacher = save_tiny(tmp_path / "t", initializer_range=0.3)
-    spec = qat.quant_aware("full-int8", micro=True, epochs=1)
+    spec = qat.quant_aware("full-int8", micro=True, epochs=0.5)  # half an epoch
     settings = Settings(task="", epochs=1, batch_size=8, seq_len=LENGTH, patience=None, qat=spec)
     data = write_word_lines(tmp_path / "d.txt", 60, 1)
     job = Job(teacher=str(teacher), data=data, out=tmp_path / "s", settings=settings, layers=1)
@@ -218,12 +218,33 @@ def test_distillation_ends_with_quantization_aware_epochs(tmp_path: Path) -> Non
         distill(job)
     calibration = write_word_lines(tmp_path / "c.txt", 40, 2)
     job = Job(**{**job.__dict__, "out": tmp_path / "s2", "calibration": calibration})
-    outcome = distill(job)
+    steps = _Steps()
+    outcome = distill(job, steps)
+    assert steps.per_epoch == [7, 4]  # 54 training rows in batches of 8; then half of them
     first, last = outcome.state.history
     assert "qat" not in first and last["qat"] == 1.0 and last["epoch"] == 2.0
     assert 0.0 < last["quant_cosine"] <= 1.0
     record = json.loads((tmp_path / "s2" / "edgedistil.json").read_text())
     assert record["settings"]["qat"]["gelu"] == "sigmoid"
+
+
+class _Steps:
+    """A train.Progress that keeps each epoch's batch count."""
+
+    def __init__(self) -> None:
+        self.per_epoch: list[int] = []
+
+    def phase(self, name: str, steps: int) -> None:
+        pass
+
+    def start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.per_epoch.append(steps)
+
+    def advance(self, loss: float, examples: int) -> None:
+        pass
+
+    def end(self, epoch: int, metrics: dict[str, float]) -> None:
+        pass
 
 
 def test_build_refuses_quantization_aware_epochs_for_a_float_scheme(tmp_path: Path) -> None:
