@@ -275,7 +275,6 @@ def distill(
     initialised from the teacher's own."""
     from edgedistil.distill import job as jobs
     from edgedistil.distill.losses import Weights
-    from edgedistil.distill.qat import quant_aware
 
     weights = Weights(
         kd=alpha_kd,
@@ -285,15 +284,7 @@ def distill(
         att=alpha_att,
         temperature=temperature,
     )
-    if qat_scheme is None and (qat_epochs or qat_micro):
-        raise click.UsageError("--qat-epochs and --qat-micro need --qat-scheme")
-    qat = None
-    if qat_scheme is not None:
-        from edgedistil.schemes import get_scheme
-
-        # named, the scheme is asked for: its default epochs, and never none
-        epochs = qat_epochs if qat_epochs is not None else get_scheme(qat_scheme).qat_epochs or 1.0
-        qat = quant_aware(qat_scheme, micro=qat_micro, epochs=epochs)
+    qat = _quant_aware(qat_scheme, qat_epochs, qat_micro)
     settings = _settings(
         kw, weights=weights, augment=augment, relation_heads=relation_heads, qat=qat
     )
@@ -333,6 +324,20 @@ def finetune(teacher: str, **kw: Any) -> None:
     with _TrainingProgress(make_console()) as progress:
         outcome = jobs.finetune(job, progress)
     _print_outcome(outcome, role="teacher")
+
+
+def _quant_aware(scheme: str | None, epochs: float | None, micro: bool) -> Any:
+    """The quantization-aware epochs asked for with --qat-scheme (None: none). Named, the
+    scheme is asked for: its default length, and never none."""
+    from edgedistil.distill.qat import quant_aware
+    from edgedistil.schemes import get_scheme
+
+    if scheme is None:
+        if epochs or micro:
+            raise click.UsageError("--qat-epochs and --qat-micro need --qat-scheme")
+        return None
+    asked = epochs if epochs is not None else get_scheme(scheme).qat_epochs or 1.0
+    return quant_aware(scheme, micro=micro, epochs=asked)
 
 
 def _is_rank0() -> bool:
