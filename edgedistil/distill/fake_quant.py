@@ -39,6 +39,7 @@ GELUS = ("exact", "sigmoid")
 SIGMOID_GELU = 1.702  # x * sigmoid(1.702 x) (Hendrycks & Gimpel), TFLite Micro's GELU
 SOFTMAX_FLOOR = 16.0  # as export.tf_bert: a masked score this far below the row's lowest
 OUTLIERS = 8  # as export.tf_bert.OUTLIERS: dimensions carried in their own tensor
+RSQRT_FLOOR = 1e-12  # the smallest sum an rsqrt takes (see _rsqrt)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,7 +274,7 @@ class Mirror:
         mean = self.total(x, f"{name}.mean")
         centred = tuple(self.q(p - mean, f"{name}.c{k}") for k, p in enumerate(x))
         squares = tuple(self.q(p * p, f"{name}.sq{k}") for k, p in enumerate(centred))
-        inverse = self.q(torch.rsqrt(self.total(squares, f"{name}.var", self.eps)), f"{name}.rs")
+        inverse = self.q(_rsqrt(self.total(squares, f"{name}.var", self.eps)), f"{name}.rs")
         out = []
         for k, (p, gp, bp) in enumerate(zip(centred, self.cut(g), self.cut(b), strict=True)):
             y = self.q(p * inverse, f"{name}.n{k}")
@@ -381,7 +382,7 @@ class Mirror:
             total = self.q(sums[0], "norm.t0")
             if len(sums) > 1:
                 total = self.q(total + self.q(sums[1], "norm.t1"), "norm.t")
-            inverse = self.q(torch.rsqrt(total), "norm.rs")
+            inverse = self.q(_rsqrt(total), "norm.rs")
             pooled = tuple(self.q(p * inverse, f"norm.{k}") for k, p in enumerate(pooled))
         return self.q(_join(pooled, index), "out")
 
@@ -453,6 +454,13 @@ class Mirror:
         with self._mode(mode):
             self.spans = []
             return self(batch, ids)
+
+
+def _rsqrt(x: Tensor) -> Tensor:
+    """1/sqrt of a rounded sum, which rounding can make 0: floored at ``RSQRT_FLOOR`` so that
+    the result is finite (the next rounding clips it to its range, as the integer RSQRT
+    saturates) and no inf or NaN reaches the weights through the gradient."""
+    return torch.rsqrt(x.clamp_min(RSQRT_FLOOR))
 
 
 def _pool_module(model: Any, pool: str | None) -> Any:

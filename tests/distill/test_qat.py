@@ -272,3 +272,24 @@ def test_distill_asks_quantization_aware_epochs_by_scheme(tmp_path: Path) -> Non
     assert alone.exit_code == 2 and "--qat-epochs and --qat-micro need --qat-scheme" in alone.output
     unknown = runner.invoke(cli, [*base, "--out", str(tmp_path / "c"), "--qat-scheme", "int4"])
     assert unknown.exit_code == 2 and "'int4' is not one of" in unknown.output
+
+
+def test_a_variance_rounded_to_zero_gives_finite_outputs_and_gradients(tmp_path: Path) -> None:
+    """Rows whose spread is below the variance's int8 step round it to 0: the integer RSQRT
+    saturates, and the mirror must neither return inf nor send NaN to the weights."""
+    import transformers
+
+    directory = save_tiny(tmp_path / "s")
+    model = transformers.BertModel.from_pretrained(directory)
+    mirror = _mirror(model, "embedding", True, fake_quant.Graph(bits=8, gelu="sigmoid", split=True))
+    batches = _batches(
+        directory, write_word_lines(tmp_path / "t.txt", 16, 1).read_text().splitlines()
+    )
+    mirror.calibrate(batches, lambda ids: ids)
+    # one calibrated range widened a thousandfold: every variance now rounds to 0
+    lo, hi = mirror.rounding.ranges["embed.var"]
+    mirror.rounding.ranges["embed.var"] = (lo, hi * 1000)
+    out = mirror.run("quant", batches[0], batches[0]["input_ids"])
+    assert torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
