@@ -110,7 +110,12 @@ def _loss(
             mirror.calibrate(calibration, run.student_ids)
         calls[0] += 1
         base = train.compute_loss(run, model, batch)
-        return base + weight * gap(run.settings.task, *_outputs(run, mirror, batch))
+        term = gap(run.settings.task, *_outputs(run, mirror, batch))
+        if not bool(term.isfinite()):  # stop here rather than save a student of NaN
+            raise DistillError(
+                f"quantization-aware step {calls[0]}: the rounded output's gap is {float(term)}"
+            )
+        return base + weight * term
 
     return loss
 
