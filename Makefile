@@ -15,15 +15,12 @@ STAMP := $(VENV)/.installed
 # unmeasured (--allow-unmeasured: skipped, not passed), and a busy host cannot fail the demo. The
 # microcontroller has no runner: its arena and flash are measured in TFLite Micro and its latency,
 # which needs the board, is left unmeasured.
-# Each build trains on the sample text's 8,330 training lines and is judged on the 926 it holds
-# out, against the teacher too (max_drop_vs_teacher). Measured on 2 cores (issue 14's note): one
-# epoch gives the 3-layer phone student a drop of 0.24 vs the teacher (budget 0.25); the watch and
-# the ESP32-S3 share one 2-layer student (with 3, int8 activations lose more than their 0.02),
-# trained 2 epochs: 0.28 (budgets 0.30, 0.35). --vocab-size 7400: plan prices LiteRT files like
-# ORT ones and so misses part of their graph and quantization data: its 7,955 tokens for the
-# ESP32-S3 (priced 6,815,375 bytes) made a 6,918,672-byte file against 6,815,744; 7,600 fitted
-# both until the ESP32-S3's flash also held the C tokenizer (95,754 bytes at 7,600 tokens: over
-# by ~62 KB); at 7,400 the file and its tokenizer fit the flash beside the runtime.
+# Each build trains on the sample text's 8,330 training lines, augmented twice over by the
+# teacher's nearest words (a build's default without --data: up to 24,990 sentences), judged on
+# the 926 it holds out, against the teacher too (max_drop_vs_teacher). Each takes the plan's
+# student for its target: the watch's and the ESP32-S3's, converted to int8 activations, end with
+# a quantization-aware epoch through the integer graph of their own file (LiteRT for the watch,
+# TFLite Micro for the board), so neither is handed a --layers or a shared student any more.
 # Every build runs whatever another's verdict (make's "-"); `summary` gives the one answer: exit 0
 # when every gate passed, 3 when one failed, 1 when a build broke.
 demo: $(STAMP)
@@ -31,10 +28,10 @@ demo: $(STAMP)
 	$(BIN)/edgedistil plan --teacher default
 	-$(BIN)/edgedistil build --target android-phone --out demo-out/android-phone --epochs 1 \
 		--runner local --runs 20 --allow-unmeasured
-	-$(BIN)/edgedistil build --target wear-os-watch --out demo-out/wear-os-watch --epochs 2 \
-		--layers 2 --vocab-size 7400 --runner local --runs 20 --allow-unmeasured
-	-$(BIN)/edgedistil build --target esp32-s3 --out demo-out/esp32-s3 \
-		--student demo-out/wear-os-watch/student --allow-unmeasured
+	-$(BIN)/edgedistil build --target wear-os-watch --out demo-out/wear-os-watch --epochs 1 \
+		--runner local --runs 20 --allow-unmeasured
+	-$(BIN)/edgedistil build --target esp32-s3 --out demo-out/esp32-s3 --epochs 1 \
+		--allow-unmeasured
 	$(BIN)/edgedistil summary demo-out/android-phone demo-out/wear-os-watch demo-out/esp32-s3
 
 test: $(STAMP)
