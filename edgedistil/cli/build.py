@@ -80,8 +80,8 @@ class _Events:
     type=click.FloatRange(min=0),
     default=None,
     help="Quantization-aware epochs after training, through the int8 (or int16) graph the "
-    "LiteRT/TFLite Micro file will have. Default: the scheme's (1 for static-int8, full-int8 "
-    "and int16x8 with a .tflite format; 0 otherwise).",
+    "LiteRT/TFLite Micro file will have; a fraction is that share of an epoch. Default: the "
+    "scheme's (0.25 for static-int8, full-int8 and int16x8 with a .tflite format; 0 otherwise).",
 )
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--runner", help="Bench runner. Default: the profile's [bench].runner.")

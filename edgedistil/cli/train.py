@@ -233,7 +233,8 @@ def _job(kw: dict[str, Any], teacher: str, settings: Any, **extra: Any) -> Any:
     "--qat-epochs",
     type=click.FloatRange(min=0),
     default=None,
-    help="Quantization-aware epochs with --qat-scheme. Default: the scheme's (1).",
+    help="Quantization-aware epochs with --qat-scheme (a fraction: that share of one). "
+    "Default: the scheme's (0.25).",
 )
 @click.option(
     "--qat-micro",

@@ -192,7 +192,7 @@ def test_each_calibrated_scheme_gets_its_graph() -> None:
         8,
         "sigmoid",
         True,
-        1,
+        0.25,
     )
     wide = qat.quant_aware("int16x8", micro=False, epochs=3)
     assert wide is not None and (wide.bits, wide.gelu, wide.split, wide.epochs) == (
