@@ -448,9 +448,13 @@ class Mirror:
 
     @contextmanager
     def _mode(self, mode: str) -> Iterator[None]:
+        """Rounding set to ``mode``, in float32 whatever autocast the training runs under (the
+        grids are float32's, and torch's fake quantization takes float32 only)."""
         old, self.rounding.mode = self.rounding.mode, mode
+        device = next(self.model.parameters()).device.type
         try:
-            yield
+            with torch.autocast(device, enabled=False):
+                yield
         finally:
             self.rounding.mode = old
 

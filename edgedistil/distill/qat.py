@@ -106,14 +106,15 @@ def _loss(
     calls = [1]  # fit has just calibrated: the first reading is RECALIBRATE calls away
 
     def loss(run: train.Run, model: Any, batch: dict[str, Any]) -> Any:
-        if calls[0] % RECALIBRATE == 0:
+        step = calls[0]
+        if step % RECALIBRATE == 0:
             mirror.calibrate(calibration, run.student_ids)
         calls[0] += 1
         base = train.compute_loss(run, model, batch)
         term = gap(run.settings.task, *_outputs(run, mirror, batch))
         if not bool(term.isfinite()):  # stop here rather than save a student of NaN
             raise DistillError(
-                f"quantization-aware step {calls[0]}: the rounded output's gap is {float(term)}"
+                f"quantization-aware step {step}: the rounded output's gap is {float(term)}"
             )
         return base + weight * term
 
