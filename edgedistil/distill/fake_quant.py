@@ -163,6 +163,11 @@ class Mirror:
                 f'model_type "{model.config.model_type}": quantization-aware training mirrors '
                 "the LiteRT graph, written for BERT-family encoders"
             )
+        if head.task == "embedding" and head.pooling not in ("mean", "cls"):
+            raise DistillError(
+                f'pooling "{head.pooling}": the LiteRT graph (and so quantization-aware '
+                "training) pools mean or cls only"
+            )
         layout = family.layout
         return cls(
             model=model,

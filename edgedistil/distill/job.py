@@ -301,7 +301,7 @@ def _quant_aware(
     if s.qat is None or not s.qat.epochs:
         return None
     from edgedistil.distill import qat
-    from edgedistil.distill.fake_quant import Head
+    from edgedistil.distill.fake_quant import Head, Mirror
 
     if job.calibration is None:
         raise DistillError("quantization-aware epochs need the calibration text (--calibration)")
@@ -317,6 +317,7 @@ def _quant_aware(
     modules = read_modules(teacher.path, error=DistillError) or []
     normalize = any(m.get("type") == NORMALIZE_MODULE for m in modules)
     run.qat_head = Head(task=s.task, pooling=s.pooling, normalize=normalize, pairs=s.pairs)
+    Mirror.of(run.student, s.qat.graph, run.qat_head)  # a graph it cannot mirror: refused now
     return qat.fit
 
 

@@ -293,3 +293,12 @@ def test_a_variance_rounded_to_zero_gives_finite_outputs_and_gradients(tmp_path:
     assert torch.isfinite(out).all()
     out.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_a_pooling_the_integer_graph_lacks_is_refused(tmp_path: Path) -> None:
+    import transformers
+
+    model = transformers.BertModel.from_pretrained(save_tiny(tmp_path / "s"))
+    head = fake_quant.Head(task="embedding", pooling="max")
+    with pytest.raises(DistillError, match='pooling "max": the LiteRT graph'):
+        fake_quant.Mirror.of(model, fake_quant.Graph(bits=8, gelu="exact", split=True), head)
