@@ -32,13 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from edgedistil import integer_graph
 from edgedistil.errors import DistillError
 from edgedistil.families import LINEARS, NORMS, family_of
 
 GELUS = ("exact", "sigmoid")
-SIGMOID_GELU = 1.702  # x * sigmoid(1.702 x) (Hendrycks & Gimpel), TFLite Micro's GELU
-SOFTMAX_FLOOR = 16.0  # as export.tf_bert: a masked score this far below the row's lowest
-OUTLIERS = 8  # as export.tf_bert.OUTLIERS: dimensions carried in their own tensor
+SIGMOID_GELU = integer_graph.SIGMOID_GELU
 RSQRT_FLOOR = 1e-12  # the smallest sum an rsqrt takes (see _rsqrt)
 
 
@@ -405,7 +404,7 @@ class Mirror:
         with torch.no_grad(), self._mode("float"):
             self.index, self.mask_bias = (torch.arange(self._hidden()),), 0.0
             peak, widest = self._scan(batches, ids_of)
-        self.mask_bias = widest + SOFTMAX_FLOOR
+        self.mask_bias = widest + integer_graph.SOFTMAX_FLOOR
         if self.graph.split:
             self.index = _parts(peak)
         self.rounding.ranges = {}
@@ -487,10 +486,10 @@ def _pool_module(model: Any, pool: str | None) -> Any:
 
 
 def _parts(peak: Tensor) -> tuple[Tensor, ...]:
-    """(ordinary, outliers): the ``OUTLIERS`` dimensions of largest peak, fewer in a tiny model
-    (as ``export.tf_bert.outlier_dims``)."""
-    count = min(OUTLIERS, len(peak) // 2)
-    chosen = torch.sort(torch.argsort(-peak, stable=True)[:count]).values
+    """(ordinary, outliers): the export's outlier dimensions (``integer_graph.largest``)."""
+    chosen = torch.tensor(
+        integer_graph.largest(peak.numpy(), integer_graph.OUTLIERS), dtype=torch.long
+    )
     keep = torch.ones(len(peak), dtype=torch.bool)
     keep[chosen] = False
     return torch.arange(len(peak))[keep], chosen

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from edgedistil import integer_graph
 from edgedistil.errors import ExportError
 from edgedistil.export.model import Head
 from edgedistil.export.tf_weights import Weights
@@ -49,7 +50,7 @@ from edgedistil.verify.tags import TASK as TOKEN_TASK
 # two int8 steps, not five, and each int8 step rounds. Measured full-int8 on a 2-layer MiniLM
 # student in TFLite Micro's graph: cosine to PyTorch 0.970 with tanh, 0.984 with sigmoid.
 GELUS = ("exact", "tanh", "sigmoid")
-SOFTMAX_FLOOR = 16.0  # a masked score this far below the row's lowest keeps < e^-16 = 1e-7 weight
+SOFTMAX_FLOOR = integer_graph.SOFTMAX_FLOOR
 
 
 def build(
@@ -321,9 +322,9 @@ def _fold_sigmoid_gelu(weights: Weights) -> dict[str, np.ndarray]:
     weights divide it out. Exact in float; one int8 MUL fewer per layer."""
     a = dict(weights.arrays)
     for i in range(weights.layers):
-        a[f"{i}.up.w"] = a[f"{i}.up.w"] * 1.702
-        a[f"{i}.up.b"] = a[f"{i}.up.b"] * 1.702
-        a[f"{i}.down.w"] = a[f"{i}.down.w"] / 1.702
+        a[f"{i}.up.w"] = a[f"{i}.up.w"] * integer_graph.SIGMOID_GELU
+        a[f"{i}.up.b"] = a[f"{i}.up.b"] * integer_graph.SIGMOID_GELU
+        a[f"{i}.down.w"] = a[f"{i}.down.w"] / integer_graph.SIGMOID_GELU
     return a
 
 
@@ -418,12 +419,10 @@ def ranges(weights: Weights, batches: list[dict[str, np.ndarray]], length: int) 
     return Ranges(score_span=widest, peak=peak)
 
 
-OUTLIERS = 8  # MiniLM-L6 has 1-3 dimensions far above the rest; 8 leaves room (3-32 measured alike)
+OUTLIERS = integer_graph.OUTLIERS  # a module attribute: benchmarks and tests set it to 0
 
 
 def outlier_dims(found: Ranges, count: int | None = None) -> tuple[int, ...]:
     """The ``count`` hidden dimensions that reach the largest magnitude anywhere in the residual
     stream (every LayerNorm's input and output) on the text's real tokens."""
-    # a tiny model keeps most of its stream together
-    count = min(OUTLIERS if count is None else count, len(found.peak) // 2)
-    return tuple(sorted(int(d) for d in np.argsort(-found.peak, kind="stable")[:count]))
+    return integer_graph.largest(found.peak, OUTLIERS if count is None else count)
