@@ -36,8 +36,6 @@ from edgedistil import integer_graph
 from edgedistil.errors import DistillError
 from edgedistil.families import LINEARS, NORMS, family_of
 
-GELUS = ("exact", "sigmoid")
-SIGMOID_GELU = integer_graph.SIGMOID_GELU
 RSQRT_FLOOR = 1e-12  # the smallest sum an rsqrt takes (see _rsqrt)
 
 
@@ -299,12 +297,12 @@ class Mirror:
     def linear_up(self, x: Parts, i: int) -> Tensor:
         w, b = self._p[f"{i}.up.w"], self._p[f"{i}.up.b"]
         if self.graph.gelu == "sigmoid":  # 1.702 folded into the weights, as the export does
-            w, b = w * SIGMOID_GELU, b * SIGMOID_GELU
+            w, b = w * integer_graph.SIGMOID_GELU, b * integer_graph.SIGMOID_GELU
         return self.read(x, w, b, f"{i}.up")
 
     def _down(self, i: int) -> Tensor:
         w = self._p[f"{i}.down.w"]
-        return w / SIGMOID_GELU if self.graph.gelu == "sigmoid" else w
+        return w / integer_graph.SIGMOID_GELU if self.graph.gelu == "sigmoid" else w
 
     def act(self, u: Tensor, i: int) -> Tensor:
         if self.graph.gelu == "sigmoid":
