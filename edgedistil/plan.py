@@ -31,7 +31,6 @@ from edgedistil.verify.tags import TASK as TOKEN_TASK
 
 # Bytes per parameter and per graph come from the scheme (``schemes.py``); which model types
 # a plan reads, and their config keys, from their family (``families.py``).
-SCALE_BYTES = 5  # one float32 scale and one 8-bit zero point per quantized channel or tensor
 MIN_SPECIAL_TOKENS = 5  # [PAD], [UNK], [CLS], [SEP], [MASK] survive any pruning
 # Whole tokens a suggestion keeps beyond the special tokens and the single-character pieces.
 # The pieces spell any word, but one spelt letter by letter takes a position per letter: on
@@ -46,7 +45,9 @@ MIN_USEFUL_VOCAB = 1_000
 # 192 / 1,064 tokens 0.602; 2 layers at 160 / 6,254 tokens 0.688, at 128 / 9,700 tokens 0.678.
 BROAD_VOCAB = 6_000
 
-Tensor = tuple[str, tuple[int, ...]]  # (role, shape); role is "table", "linear" or "vector"
+# (role, shape); role is "table", "linear", "stream" (a linear that reads the residual stream:
+# the split an integer .tflite makes of it doubles its channels' parameters) or "vector"
+Tensor = tuple[str, tuple[int, ...]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,8 +204,9 @@ def student_tensors(
         embeddings.append(("table", (shape.type_vocab_size, h)))
     embeddings += [("vector", (h,)), ("vector", (h,))]  # LayerNorm weight, bias
     layer: list[Tensor] = []
-    for out, inp in ((h, h), (h, h), (h, h), (h, h), (i, h), (h, i)):  # q, k, v, attn out, up, down
-        layer += [("linear", (out, inp)), ("vector", (out,))]
+    linears = (("stream", h, h),) * 3 + (("linear", h, h), ("stream", i, h), ("linear", h, i))
+    for role, out, inp in linears:  # q, k, v, attention out, up, down
+        layer += [(role, (out, inp)), ("vector", (out,))]
     layer += [("vector", (h,))] * 4  # two LayerNorms, weight and bias each
     head: list[Tensor] = []
     if shape.task == "classification":
@@ -217,24 +219,41 @@ def student_tensors(
     return {"embeddings": embeddings, "encoder": layer * layers, "head": head}
 
 
-def price(tensors: list[Tensor], scheme: str, per_channel: bool) -> Component:
-    """Parameters and bytes of a list of tensors under a quantization scheme."""
+def price(tensors: list[Tensor], scheme: str, per_channel: bool, fmt: str = "onnx") -> Component:
+    """Parameters and bytes of a list of tensors under a quantization scheme, in the files of
+    format ``fmt``: each quantized table takes one scale, each linear weight one per output
+    channel (``channel_params``)."""
     chosen = get_scheme(scheme)
-    matrix_bytes, vector_bytes = chosen.matrix_bytes, chosen.vector_bytes
     parameters = total = 0
     for role, dims in tensors:
         n = _numel(dims)
         parameters += n
         if role == "vector":
-            total += n * vector_bytes
-            continue
-        total += n * matrix_bytes
-        if (
-            chosen.quantized
-        ):  # embedding tables take one scale; linear weights one per output channel
-            channels = dims[0] if role == "linear" and per_channel else 1
-            total += channels * SCALE_BYTES
+            total += n * chosen.vector_bytes
+        elif _kept_float(chosen, fmt, n):
+            total += n * 4
+        else:
+            total += n * (chosen.table_bytes if role == "table" else chosen.matrix_bytes)
+            channels = dims[0] if role != "table" and per_channel else 1
+            total += channels * channel_params(scheme, fmt, role) if chosen.quantized else 0
     return Component(parameters=parameters, bytes=total)
+
+
+def _kept_float(scheme: Any, fmt: str, elements: int) -> bool:
+    """A small weight a dynamic-range converter leaves in float32."""
+    smallest = get_format(fmt).hybrid_min_elements
+    return scheme.quantized and not scheme.calibrated and elements < smallest
+
+
+def channel_params(scheme: str, fmt: str, role: str) -> int:
+    """Bytes of quantization parameters per channel of a ``role`` tensor: its weight's, and in a
+    format's integer graph its bias's and, where the stream is split, its second half's
+    (``Format.integer_graph_channels``)."""
+    chosen, form = get_scheme(scheme), get_format(fmt)
+    copies = 1
+    if form.integer_graph_channels and chosen.calibrated and role != "table":
+        copies += 1 + (role == "stream" and chosen.split_residual)
+    return copies * form.channel_bytes
 
 
 def _layers(n: int) -> str:
@@ -378,7 +397,14 @@ def _price_parts(
 ) -> dict[str, Component]:
     q = profile.quantize
     tensors = student_tensors(shape, layers, vocab, positions)
-    parts = {name: price(part, q.scheme, q.per_channel) for name, part in tensors.items()}
+    # the largest of the profile's artifacts: a budget holds for each of them
+    parts = max(
+        (
+            {name: price(part, q.scheme, q.per_channel, fmt) for name, part in tensors.items()}
+            for fmt in profile.export.formats
+        ),
+        key=lambda priced: sum(c.bytes for c in priced.values()),
+    )
     base, per_layer = get_scheme(q.scheme).graph_bytes
     parts["graph"] = Component(parameters=0, bytes=base + per_layer * layers)
     parts["tokenizer"] = Component(parameters=0, bytes=_tokenizer_bytes(profile, vocab))

@@ -28,11 +28,18 @@ class Scheme:
     # The residual stream's outlier dimensions in their own tensor (``export.tf_bert``)
     split_residual: bool = False
     matrix_bytes: int  # bytes per element of weight matrices and embedding tables
+    # Bytes per element of embedding tables where they differ: under int16x8 the converter keeps
+    # a table in the activations' int16, since GATHER's output is the table's own type.
+    tables: int | None = None
     vector_bytes: int  # bytes per element of 1-D vectors (biases, LayerNorm)
     graph_bytes: tuple[int, int]  # bytes of graph structure (per artifact, per layer)
     # Quantization-aware epochs a build adds by default (``distill.qat``); calibrated schemes
     # only, the others have no rounding of activations to train through.
     qat_epochs: float = 0.0
+
+    @property
+    def table_bytes(self) -> int:
+        return self.matrix_bytes if self.tables is None else self.tables
 
     @property
     def calibrated(self) -> bool:
@@ -101,7 +108,9 @@ def weight_types() -> tuple[str, ...]:
 # Graph bytes beyond the tensors, (per artifact, per layer): node and tensor metadata, plus
 # activation scales in calibrated graphs. Measured on ONNX Runtime artifacts of default-teacher
 # students by benchmarks/plan_vs_artifact.py (rounded up, so the plan never promises a fit the
-# real file misses); LiteRT files are assumed alike until measured.
+# real file misses). A .tflite's structure is smaller (46 KB beside the parameters of the watch's
+# 3-layer static-int8 file); its weights' quantization parameters are larger, and priced by format
+# (``formats.Format.channel_bytes``).
 _FLOAT_GRAPH = (16_384, 12_288)
 _CALIBRATED_GRAPH = (28_672, 45_056)
 
@@ -185,6 +194,7 @@ register_scheme(
         activations=("int16",),
         integer_output="int16",
         matrix_bytes=1,
+        tables=2,
         vector_bytes=8,
         graph_bytes=_CALIBRATED_GRAPH,
         qat_epochs=QAT_EPOCHS,

@@ -107,13 +107,19 @@ def test_bytes_per_scheme(tmp_path: Path) -> None:
     assert fp32.tokenizer.bytes == plan.METADATA_FIXED + per_token * fp32.vocab_size
     base, per_layer = get_scheme("float32").graph_bytes
     assert fp32.graph.bytes == base + fp32.layers * per_layer
-    # int8: one byte per weight, float32 vectors, a scale + zero point per output channel
+    # int8: one byte per weight, float32 vectors. Priced as the larger of the Pi 5's files, its
+    # .tflite: per output channel a float32 scale and an int64 zero point for the weight, again
+    # for its int32 bias, and again for the outlier half of a linear reading the split residual
+    # stream; one pair per table.
     tensors = plan.student_tensors(shape, int8.layers, int8.vocab_size, 64)
     flat = [t for part in tensors.values() for t in part]
     weights = sum(d[0] * d[1] for role, d in flat if role != "vector")
     vectors = sum(d[0] for role, d in flat if role == "vector")
-    scales = sum(d[0] if role == "linear" else 1 for role, d in flat if role != "vector")
-    model = weights + 4 * vectors + 5 * scales + int8.graph.bytes
+    per_channel = {"linear": 24, "stream": 36}
+    params = sum(
+        12 if role == "table" else d[0] * per_channel[role] for role, d in flat if role != "vector"
+    )
+    model = weights + 4 * vectors + params + int8.graph.bytes
     assert int8.artifact_bytes == model + int8.tokenizer.bytes
 
 
@@ -271,10 +277,11 @@ def test_a_pruned_plan_prices_the_pieces_within_its_size(minilm_pieces: plan.Sha
     assert minilm_pieces.pieces == 1_658
     p = profiles.load_profile("esp32-s3")
     result = plan.plan_student(shape=minilm_pieces, teacher="d", profile=p, vocab_size=3_000)
-    # the size is the embedding rows, pieces included: 3,000 int8 rows of 384, one scale
+    # the size is the embedding rows, pieces included: 3,000 int8 rows of 384, and a .tflite's
+    # float32 scale and int64 zero point per table
     assert result.vocab_size == 3_000 and result.pieces == 1_658
     positions = p.export.sequence_length
-    tables = (3_000 + positions + 2) * 384 + 3 * plan.SCALE_BYTES
+    tables = (3_000 + positions + 2) * 384 + 3 * 12
     assert result.embeddings.bytes == tables + 2 * 384 * 4  # + the LayerNorm, float32
     unpruned = plan.plan_student(shape=minilm_pieces, teacher="d", profile=p)
     assert unpruned.pieces == 0  # nothing pruned, nothing to keep

@@ -173,8 +173,11 @@ def test_plan_prices_a_new_scheme(tmp_path: Path, mixed_int8: Any) -> None:
     ]
     vectors = sum(d[0] for role, d in tensors if role == "vector")
     weights = sum(d[0] * d[1] for role, d in tensors if role != "vector")
-    scales = sum(d[0] if role == "linear" else 1 for role, d in tensors if role != "vector")
-    model = weights + 2 * vectors + 5 * scales + result.graph.bytes
+    # priced as its .tflite, the larger of the Pi 5's files: a float32 scale and an int64 zero
+    # point per table, and per output channel of a weight and of its integer bias (no split
+    # stream under this scheme)
+    params = sum(12 if role == "table" else 24 * d[0] for role, d in tensors if role != "vector")
+    model = weights + 2 * vectors + params + result.graph.bytes
     assert result.artifact_bytes == model + result.tokenizer.bytes  # its .tflite's metadata
 
 

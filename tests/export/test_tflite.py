@@ -296,3 +296,63 @@ def test_cli_ops_refuses_garbage(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["ops", str(path), "--target", "wear-os-watch"])
     assert result.exit_code == 1
     assert "not a .tflite flatbuffer" in error_line(result)
+
+
+def _constant_bytes(path: Path) -> int:
+    """What a .tflite holds in constants: their buffers and their quantization parameters (a
+    float32 scale and an int64 zero point each)."""
+    from ai_edge_litert import schema_py_generated as schema  # type: ignore[import-untyped]
+
+    data = path.read_bytes()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    total = 0
+    for tensor in model.subgraphs[0].tensors:
+        buffer = model.buffers[tensor.buffer].data
+        if buffer is None or len(buffer) == 0:
+            continue  # an activation: its one scale is the graph's share
+        total += len(buffer)
+        q = tensor.quantization
+        if q is not None and q.scale is not None:
+            total += 4 * len(q.scale) + 8 * len(q.zeroPoint)
+    return total
+
+
+@pytest.fixture(scope="module")
+def trained_looking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny classifier whose biases and LayerNorms are not their initial 0 and 1: the
+    converter drops a zero bias, and a trained student has none."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from tests.conftest import save_tiny
+
+    directory = save_tiny(
+        tmp_path_factory.mktemp("trained"), "BertForSequenceClassification", num_labels=3
+    )
+    model = BertForSequenceClassification.from_pretrained(str(directory))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 1:
+                param.add_(0.1 * torch.randn_like(param))
+    model.save_pretrained(str(directory), safe_serialization=True)
+    return directory
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["float32", "dynamic-int8", "full-int8", "int16x8"])
+def test_the_plan_prices_what_the_file_holds(
+    trained_looking: Path, tmp_path: Path, scheme: str
+) -> None:
+    """The plan's weights, vectors and quantization parameters cover the real file's constants,
+    closely: a plan that fits promises a file that fits, and wastes little of the budget."""
+    from edgedistil import plan
+    from edgedistil.export.tflite import convert_tflite
+    from edgedistil.teacher import read_config
+
+    shape = plan.read_shape(read_config(trained_looking), "tiny")
+    tensors = plan.student_tensors(shape, shape.num_layers, shape.vocab_size, LENGTH)
+    priced = sum(plan.price(part, scheme, True, "tflite").bytes for part in tensors.values())
+    spec = _spec(trained_looking, tmp_path, scheme, max_drop=1.0, eval_sentences=8)
+    held = _constant_bytes(convert_tflite(spec).path)
+    assert held <= priced <= 1.15 * held
