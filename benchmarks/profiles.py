@@ -15,6 +15,15 @@ Arguments after ``--`` go to every build, after the defaults (so ``-- --runs 20`
 A build reuses what its folder already holds (the stage cache), and its row then says how many
 stages it took up again: time a fresh clone with a fresh --work. The table is printed and
 written to WORK/profiles.md; each build's output is in WORK/NAME.log.
+
+Distillation is what takes long on a few cores (three epochs of the augmented sample text and
+a quantization-aware quarter epoch). On a machine with a GPU, ``--students-only`` runs each
+build only up to its distilled student (``benchmarks/_students.py``), ``--parallel N`` builds at
+a time; copying WORK back here (the same commit, so the same stage keys) and running without it
+does the rest, each row counting the reused stages:
+
+    python benchmarks/profiles.py --work W --students-only --parallel 6 --targets ...   # GPU
+    .venv/bin/python benchmarks/profiles.py --work W                                    # here
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +41,7 @@ from typing import Any
 from edgedistil.profiles import Profile, builtin_names, load_profile
 from edgedistil.runners import needs_address
 
+STUDENTS_ONLY = Path(__file__).with_name("_students.py")
 HEADER = (
     "| target | artifact | scheme | student | result | drop vs float student (allowed) "
     "| drop vs teacher (allowed) | wall time |\n"
@@ -71,11 +82,12 @@ def new_user_options(profile: Profile) -> list[str]:
     return options
 
 
-def build(target: str, work: Path, extra: list[str]) -> Built:
+def build(target: str, work: Path, extra: list[str], students_only: bool = False) -> Built:
     """``edgedistil build`` of ``target`` into WORK/TARGET, in its own process as a user runs
-    it, its output kept in WORK/TARGET.log."""
+    it, its output kept in WORK/TARGET.log; only up to its student with ``students_only``."""
     folder = work / target
-    command = [sys.executable, "-m", "edgedistil", "build", "--target", target, "--out"]
+    program = [str(STUDENTS_ONLY)] if students_only else ["-m", "edgedistil"]
+    command = [sys.executable, *program, "build", "--target", target, "--out"]
     command += [str(folder), *new_user_options(load_profile(target)), *extra]
     start = time.monotonic()
     ran = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -167,16 +179,28 @@ def _args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--targets", nargs="+", default=builtin_names(), choices=builtin_names(), metavar="NAME"
     )
     parser.add_argument("--work", type=Path, required=True, help="one build folder per target")
+    parser.add_argument(
+        "--students-only", action="store_true", help="stop each build once its student is made"
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=1, help="builds at a time (1 on a few shared cores)"
+    )
     return parser.parse_args(argv), extra
+
+
+def _one(args: argparse.Namespace, extra: list[str], target: str) -> Built:
+    built = build(target, args.work, extra, args.students_only)
+    print(f"{target}: exit {built.exit_code} in {built.seconds:.0f} s", flush=True)
+    return built
 
 
 def main() -> None:
     args, extra = _args(sys.argv[1:])
     args.work.mkdir(parents=True, exist_ok=True)
-    builds = []
-    for target in args.targets:
-        builds.append(build(target, args.work, extra))
-        print(f"{target}: exit {builds[-1].exit_code} in {builds[-1].seconds:.0f} s", flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        builds = list(pool.map(lambda target: _one(args, extra, target), args.targets))
+    if args.students_only:
+        return
     text = table(builds)
     (args.work / "profiles.md").write_text(text, encoding="utf-8")
     print(text)
