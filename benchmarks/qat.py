@@ -12,8 +12,16 @@ sequence length, calibrated on the train split) and the file runs in LiteRT (or 
 graph in LiteRT) against PyTorch on eval text neither saw: drop = 1 - mean cosine (embedding).
 The mirror's own prediction of that drop (``quant_cosine`` on the eval share) is printed beside.
 
+What ships is the file, so the last columns are end to end: the float student against the
+teacher, and the mirror's rounded output against the teacher (1 - mean cosine on the distill's
+held-out share), for the student without the phase and after each variant. A variant is a gap
+weight and a learning-rate scale (``qat.LR_SCALE``); weight 0 is the phase's restart alone.
+``--no-files`` leaves the conversion out (a machine with a GPU and no TensorFlow), and
+``--augment`` trains on the augmented text as a build does (2 on the sample text).
+
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/qat.py cortex-m7 cortex-m7:2 esp32-s3 \
-        wear-os-watch raspberry-pi-5 [--epochs 1] [--subset N] [--sentences 200] [--work DIR]
+        wear-os-watch raspberry-pi-5 [--epochs 1] [--subset N] [--sentences 200] [--work DIR] \
+        [--weights 1 3] [--lr-scales 0.5] [--augment 2] [--no-files]
 """
 
 from __future__ import annotations
@@ -51,6 +59,9 @@ def main() -> None:
     parser.add_argument(
         "--weights", type=float, nargs="+", default=[1.0], help="QAT gap weights to compare"
     )
+    parser.add_argument("--lr-scales", type=float, nargs="+", default=[qat.LR_SCALE])
+    parser.add_argument("--augment", type=int, default=0, help="distill --augment")
+    parser.add_argument("--no-files", action="store_true", help="no conversion (no TensorFlow)")
     args = parser.parse_args()
     texts = heldout.write(
         args.work / "split",
@@ -62,8 +73,8 @@ def main() -> None:
         subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
         texts = dataclasses.replace(texts, train=subset)
     print("| target | scheme | runtime | student | variant | file's drop | mirror's drop | "
-          "float vs teacher | QAT time |")  # fmt: skip
-    print("|---|---|---|---|---|---:|---:|---:|---:|")
+          "float vs teacher | mirror vs teacher | QAT time |")  # fmt: skip
+    print("|---|---|---|---|---|---:|---:|---:|---:|---:|")
     for target in args.targets:
         for row in measure(target, texts, args):
             print(row, flush=True)
@@ -97,14 +108,18 @@ def measure(target: str, texts: Any, args: argparse.Namespace) -> list[str]:
     )
     rows = []
     for label, (student, metrics, seconds) in kept.items():
-        folder = out / label
-        shutil.copytree(out / "student", folder)
-        _save(student, folder)
-        drop = _convert(folder, out / f"tflite-{label}", profile, runtime, texts, args.sentences)
+        drop = "-"
+        if not args.no_files:
+            folder = out / label.replace(" ", "-")
+            shutil.copytree(out / "student", folder)
+            _save(student, folder)
+            tflite = folder.with_name(f"tflite-{folder.name}")
+            found = _convert(folder, tflite, profile, runtime, texts, args.sentences)
+            drop = f"{found:.4f}"
         mirror = 1 - metrics["quant_cosine_before" if label == "without" else "quant_cosine"]
         rows.append(
-            f"{head} {label} | {drop:.4f} | {mirror:.4f} | {1 - metrics['cosine']:.4f} | "
-            f"{seconds:.0f} s |"
+            f"{head} {label} | {drop} | {mirror:.4f} | {1 - metrics['cosine']:.4f} | "
+            f"{1 - metrics['quant_teacher']:.4f} | {seconds:.0f} s |"
         )
     return rows
 
@@ -120,23 +135,26 @@ def _distill(
 
     def fit(run: Any, model: Any, state: Any, rank: int, size: int) -> None:
         base = copy.deepcopy(run.student.state_dict())
+        without = _vs_teacher(run, spec)
         for weight in args.weights:
-            run.student.load_state_dict(base)
-            run.settings = dataclasses.replace(
-                run.settings, qat=dataclasses.replace(spec, weight=weight)
-            )
-            started = time.perf_counter()
-            original(run, model, state, rank, size)
-            seconds = time.perf_counter() - started
-            if not kept:  # the mirror's before-figure comes with the first variant's record
-                before = copy.deepcopy(run.student)
-                before.load_state_dict(base)
-                kept["without"] = (before, _before(state.history), 0.0)
-            kept[f"QAT weight {weight:g}"] = (
-                copy.deepcopy(run.student),
-                state.history[-1],
-                seconds,
-            )
+            for scale in args.lr_scales:
+                run.student.load_state_dict(base)
+                run.settings = dataclasses.replace(
+                    run.settings, qat=dataclasses.replace(spec, weight=weight)
+                )
+                qat.LR_SCALE = scale
+                started = time.perf_counter()
+                original(run, model, state, rank, size)
+                seconds = time.perf_counter() - started
+                if not kept:  # the mirror's before-figure comes with the first variant's record
+                    before = copy.deepcopy(run.student)
+                    before.load_state_dict(base)
+                    kept["without"] = (before, _before(state.history) | without, 0.0)
+                kept[f"QAT weight {weight:g}, lr x{scale:g}"] = (
+                    copy.deepcopy(run.student),
+                    state.history[-1] | _vs_teacher(run, spec),
+                    seconds,
+                )
 
     qat.fit = fit  # type: ignore[assignment]
     try:
@@ -149,7 +167,7 @@ def _distill(
                     task="",
                     epochs=args.epochs,
                     seq_len=profile.export.sequence_length,
-                    augment=0,
+                    augment=args.augment,
                     qat=spec,
                 ),
                 layers=planned.layers,
@@ -165,6 +183,30 @@ def _distill(
     finally:
         qat.fit = original  # type: ignore[assignment]
     return kept
+
+
+def _vs_teacher(run: Any, spec: Any) -> dict[str, float]:
+    """The mirror's rounded output (ranges read on the calibration text, as the phase reads
+    them) against the teacher's pooled output, on the distill's held-out share: mean cosine."""
+    import torch
+    import torch.nn.functional as F
+
+    from edgedistil.distill import fake_quant, losses, train
+
+    student = train.unwrap(run.student)
+    head = dataclasses.replace(run.qat_head, projection=width.projection_of(student))
+    mirror = fake_quant.Mirror.of(student, spec.graph, head)
+    mirror.calibrate(qat._calibration(run), run.student_ids)
+    device = next(student.parameters()).device
+    hits = 0.0
+    with torch.no_grad():
+        for idx in qat._chunks(len(run.eval.ids), 64):
+            batch = {k: v.to(device) for k, v in train.collate(run.eval, idx).items()}
+            rounded = mirror.run("quant", batch, run.student_ids(batch["input_ids"]))
+            ref = run.teacher(**losses.model_inputs(batch)).last_hidden_state
+            pooled = losses.pool(ref, batch["attention_mask"], run.settings.pooling)
+            hits += float(F.cosine_similarity(rounded, pooled.float(), dim=-1).sum())
+    return {"quant_teacher": hits / len(run.eval.ids)}
 
 
 def _before(history: list[dict[str, float]]) -> dict[str, float]:
