@@ -166,7 +166,7 @@ def test_unknown_section(tmp_path: Path) -> None:
         (
             "bench",
             'runner = "sssh"',
-            '[bench].runner = "sssh": must be one of adb, local, none, ssh (did you mean "ssh"?)',
+            '[bench].runner = "sssh": must be one of adb, local, none, qemu, ssh (did you mean "ssh"?)',
         ),
     ],
 )

@@ -21,11 +21,12 @@ import shlex
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from edgedistil import runners
+from edgedistil.bench.sysroot import Spec
 from edgedistil.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class Options:
     ssh_config: Path | None = None
     connect_timeout_s: int = 10
     benchmark_model: Path | None = None
+    emulated_cpu: str | None = None  # qemu: a profile's [device].cpu; None is qemu.DEFAULT_CPU
+    runtimes: Spec = field(default_factory=Spec)  # qemu: the runtime versions the board installs
 
 
 class Runner(ABC):

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,10 @@ def bench(request: Request) -> Report:
         fleet=request.fleet,
         host_env=profile.bench.host_env if profile else None,
     )
-    runners = {b.runner: make_runner(b.runner, request.options) for b in boards}
+    options = request.options
+    if profile is not None and options.emulated_cpu is None:  # qemu emulates the target's core
+        options = replace(options, emulated_cpu=profile.device.cpu)
+    runners = {b.runner: make_runner(b.runner, options) for b in boards}
     results.read_history(artifact)  # a history that cannot be kept fails before any board runs
     if request.cpus and not _CPUS.match(request.cpus):
         raise BenchError(f"--cpus {request.cpus!r}: expected CPU numbers like 0-3 or 0,2")
