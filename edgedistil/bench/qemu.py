@@ -31,10 +31,12 @@ DEFAULT_CPU = "Cortex-A72"  # without a target: ARMv8.0 NEON, the kernels every 
 _GRACE_S = 60.0  # the script stops itself at --timeout; this covers an emulated model load
 
 
-def prepare(progress: sysroot.Progress, runtimes: sysroot.Spec | None = None) -> dict[str, Any]:
+def prepare(
+    progress: sysroot.Progress, force: bool = False, runtimes: sysroot.Spec | None = None
+) -> dict[str, Any]:
     """``edgedistil runners prepare qemu``: qemu-aarch64 checked, then the arm64 root made."""
     qemu_binary()
-    return sysroot.prepare(runtimes or sysroot.Spec(), progress)
+    return sysroot.prepare(runtimes or sysroot.Spec(), progress, force=force)
 
 
 def core_for(cpu: str | None) -> sysroot.Core:

@@ -163,8 +163,15 @@ def require(spec: Spec, cache: Path | None = None) -> Path:
     return where
 
 
-def prepare(spec: Spec, progress: Progress, cache: Path | None = None) -> dict[str, object]:
-    """Download and unpack the root for ``spec`` (replacing one already there); its record."""
+def prepare(
+    spec: Spec, progress: Progress, cache: Path | None = None, force: bool = False
+) -> dict[str, object]:
+    """Download and unpack the root for ``spec``; its record. A root already prepared is kept
+    (``force``: made again, replacing it only once the new one is complete)."""
+    done = prepared(spec, cache)
+    if done is not None and not force:
+        progress("cached", "done", str(done))
+        return {**read_record(done), "cached": True}
     _check_tools()
     started = time.monotonic()
     target = folder(spec, cache)
@@ -187,6 +194,7 @@ def prepare(spec: Spec, progress: Progress, cache: Path | None = None) -> dict[s
             "bytes": _size(root),
             "seconds": round(time.monotonic() - started, 1),
             "folder": str(target),
+            "cached": False,
         }
         write_json(staging / "prepared.json", record)
     return record
@@ -336,6 +344,6 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def record(where: Path) -> dict[str, object]:
+def read_record(where: Path) -> dict[str, object]:
     data: dict[str, object] = json.loads((where / "prepared.json").read_text(encoding="utf-8"))
     return data

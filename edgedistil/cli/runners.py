@@ -27,7 +27,8 @@ def runners(ctx: click.Context) -> None:
 @runners.command("prepare")
 @click.argument("name", type=click.Choice(preparable() or ("qemu",)))
 @click.option("--json", "as_json", is_flag=True, help="Print the preparation's record as JSON.")
-def runners_prepare(name: str, as_json: bool) -> None:
+@click.option("--force", is_flag=True, help="Prepare again, even if it was done before.")
+def runners_prepare(name: str, as_json: bool, force: bool) -> None:
     """Prepare what runner NAME needs on this host (qemu: downloads Debian's arm64 Python and
     the runtimes' aarch64 wheels into the user's cache folder, once)."""
     from edgedistil._registry import load_object
@@ -39,12 +40,10 @@ def runners_prepare(name: str, as_json: bool) -> None:
         console.print(f"{mark} {step}{': ' + detail if detail else ''}", markup=False)
 
     prepare = load_object(get_runner(name).prepare or "")
-    record: dict[str, Any] = prepare(progress)
+    record: dict[str, Any] = prepare(progress, force=force)
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
-    console.print(
-        f"Prepared {name}: {format_size(int(record['bytes']))} in {record['seconds']} s "
-        f"at {record['folder']}",
-        markup=False,
-    )
+    how = "already prepared" if record["cached"] else f"prepared in {record['seconds']} s"
+    size = format_size(int(record["bytes"]))
+    console.print(f"{name}: {how}, {size} at {record['folder']}", markup=False)

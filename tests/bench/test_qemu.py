@@ -1,0 +1,211 @@
+"""The qemu runner (issue 21): the board script on an emulated arm64 core, in the root that
+``edgedistil runners prepare qemu`` makes.
+
+The slow test runs a tiny BERT's ONNX dynamic-int8, ONNX static-int8 (fused graph) and LiteRT
+dynamic-int8 artifacts on the emulated Pi 5 core (the aarch64 wheels' NEON / dot-product
+kernels) and compares what they compute with PyTorch's float model and with this host's x86
+run of the same bytes. It needs the prepared root (``.ci/run`` prepares it: ``make qemu``);
+without one it skips, saying so, unless EDGEDISTIL_REQUIRE_QEMU=1 (CI), where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgedistil.bench import qemu, sysroot
+from edgedistil.bench.base import Board, Job, Options, make_runner
+from edgedistil.data import SAMPLE_TEXT
+from edgedistil.errors import BenchError
+from tests.conftest import error_line, write_word_lines
+
+LENGTH = 16
+ROWS = 24  # enough sentences for an argmax agreement, few enough for an emulated Python
+
+
+def _prepared() -> Path:
+    """The user's prepared root, else a skip (a failure where CI requires it)."""
+    missing = shutil.which(qemu.QEMU) is None
+    where = sysroot.prepared(sysroot.Spec())
+    if missing or where is None:
+        why = (
+            f"no {qemu.QEMU}"
+            if missing
+            else f"no prepared root at {sysroot.folder(sysroot.Spec())}"
+        )
+        message = f"{why}; run: {sysroot.PREPARE_COMMAND} (.ci/run does)"
+        if os.environ.get("EDGEDISTIL_REQUIRE_QEMU") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return where
+
+
+def test_each_named_core_maps_to_a_qemu_model_with_its_instructions() -> None:
+    assert qemu.core_for("Cortex-A72").qemu == "cortex-a72"  # Pi 4: ARMv8.0, no dot product
+    assert qemu.core_for("Cortex-A76").qemu == "cortex-a76"  # Pi 5: the dot product
+    phone = qemu.core_for("Cortex-A78 x2 + Cortex-A55 x6")  # the big core, shown as itself
+    assert (phone.name, phone.qemu, phone.part) == ("Cortex-A78", "cortex-a76", 0xD41)
+    assert qemu.core_for(None).name == qemu.DEFAULT_CPU
+    with pytest.raises(BenchError, match='cannot emulate CPU "Xtensa LX7"; known cores: Cortex'):
+        qemu.core_for("Xtensa LX7")
+
+
+def test_an_unprepared_root_names_the_prepare_command(
+    runner: CliRunner, tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgedistil.cli import cli
+
+    monkeypatch.setenv("EDGEDISTIL_CACHE", str(tmp_path / "empty-cache"))
+    if shutil.which(qemu.QEMU) is None:
+        pytest.skip(f"no {qemu.QEMU}: the qemu check comes first")
+    result = runner.invoke(cli, ["bench", str(tiny_onnx), "--runner", "qemu", "--runs", "1"])
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "qemu runner's arm64 root is not prepared" in line
+    assert line.endswith("run: edgedistil runners prepare qemu")
+
+
+def test_a_host_without_qemu_is_told_what_to_install(
+    tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no qemu-aarch64 on it
+    runner = make_runner("qemu", Options())
+    job = Job(model=tiny_onnx, inputs=tmp_path, runs=1, warmup=0, threads=1)
+    with pytest.raises(BenchError, match="needs qemu-aarch64 .*apt-get install qemu-user"):
+        runner.run(job, Board(label="qemu", runner="qemu"))
+
+
+def test_a_runtime_with_no_wheel_for_the_board_names_both(tmp_path: Path) -> None:
+    """pip's own resolver for the board's Python and architecture, one line naming both."""
+    spec = sysroot.Spec(onnxruntime="1.0.0")  # no aarch64 wheel of it was ever published
+    with pytest.raises(BenchError) as caught:
+        sysroot._fetch_wheels(spec, tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "onnxruntime==1.0.0" in message and "CPython 3.11 on Linux aarch64" in message
+
+
+# ---- the artifacts, on the emulated core ----
+
+
+def _pytorch_logits(student: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(student)).eval()
+    with torch.no_grad():
+        feed = {k: torch.from_numpy(v) for k, v in arrays.items()}
+        return model(**feed).logits.numpy()  # type: ignore[no-any-return]
+
+
+def _artifacts(student: Path, text: Path, root: Path) -> dict[str, Path]:
+    """ONNX dynamic and static int8 (fused graph) and LiteRT dynamic int8, as a build makes them."""
+    from edgedistil.export.onnx import ExportSpec, export_onnx
+    from edgedistil.export.tflite import TFLiteSpec, convert_tflite
+    from edgedistil.quantize import onnx as q
+    from edgedistil.quantize.job import Job as QuantizeJob
+    from edgedistil.quantize.job import quantize
+
+    export = root / "export"
+    export_onnx(
+        ExportSpec(
+            student=student,
+            out=export,
+            sequence_length=LENGTH,
+            parity_text=SAMPLE_TEXT,
+            graph="fused",  # the Pi's profile: ORT's Attention / EmbedLayerNorm / Gelu kernels
+        )
+    )
+    found = {}
+    for scheme in ("dynamic-int8", "static-int8"):
+        work = Path(shutil.copytree(export, root / f"onnx-{scheme}"))
+        job = QuantizeJob(
+            export_dir=work,
+            settings=q.Settings(scheme=scheme),
+            calibration=text,
+            eval_path=text,
+            max_accuracy_drop=1.0,
+            batch_size=8,
+            fallback=False,
+        )
+        found[f"onnx {scheme}"] = quantize(job).path
+    spec = TFLiteSpec(
+        student=student,
+        out=root / "tflite",
+        scheme="dynamic-int8",
+        sequence_length=LENGTH,
+        calibration=text,
+        eval_text=text,
+        max_drop=1.0,
+        calibration_sentences=32,
+        eval_sentences=ROWS,
+    )
+    found["litert dynamic-int8"] = convert_tflite(spec).path
+    return found
+
+
+def _host_outputs(model: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The same bytes on this host's x86 kernels, as the build verifies them."""
+    if model.suffix == ".tflite":
+        from edgedistil.export.tflite import run_litert
+
+        ints = {k: v.astype(np.int32) for k, v in arrays.items() if k != "token_type_ids"}
+        return run_litert(model, ints)[0]
+    from edgedistil.verify import kernels
+
+    session = kernels.session(model)
+    names = {i.name for i in session.get_inputs()}
+    return session.run(None, {k: v for k, v in arrays.items() if k in names})[0]  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow  # a TensorFlow conversion, and the runtimes' imports under an emulated CPU
+def test_arm64_kernels_compute_what_pytorch_does(tiny_classifier: Path, tmp_path: Path) -> None:
+    _prepared()
+    from transformers import AutoTokenizer
+
+    text = write_word_lines(tmp_path / "text.txt", ROWS, seed=3)
+    models = _artifacts(tiny_classifier, text, tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_classifier))
+    batch = tokenizer(
+        text.read_text(encoding="utf-8").splitlines(),
+        padding="max_length",
+        max_length=LENGTH,
+        truncation=True,
+        return_tensors="np",
+    )
+    arrays = {k: v.astype(np.int64) for k, v in batch.items()}
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name, array in arrays.items():
+        np.save(inputs / f"{name}.npy", array)
+    reference = _pytorch_logits(tiny_classifier, arrays)
+    runner = make_runner("qemu", Options(emulated_cpu="Cortex-A76"))
+    assert isinstance(runner, qemu.QemuRunner)
+    problems = []
+    for name, model in models.items():
+        job = Job(model=model, inputs=inputs, runs=2, warmup=0, threads=2, timeout_s=600)
+        saved = tmp_path / f"{model.stem}.arm64.npz"
+        result = runner.run_saving(job, Board(label="pi5", runner="qemu"), saved)
+        assert result["board"]["machine"] == "aarch64", name
+        assert "Cortex-A76" in result["board"]["device_model"], name
+        with np.load(saved) as outputs:
+            arm = next(iter(outputs.values()))
+        assert arm.shape == reference.shape, name
+        host = _host_outputs(model, arrays)
+        # The scheme's tolerance is int8's own error on this model, as the build measures it on
+        # x86 (x86 against PyTorch). The ARM kernels round elsewhere (ORT's aarch64 dynamic int8
+        # lands 3e-4 from x86's, on the other side of float), so ARM against PyTorch must stay
+        # within twice it; a saturating or wrong kernel is ten times that and more.
+        int8_error = float(np.max(np.abs(host - reference)))
+        arm_error = float(np.max(np.abs(arm - reference)))
+        agreement = float(np.mean(arm.argmax(-1) == reference.argmax(-1)))
+        if agreement < 0.9:
+            problems.append(f"{name}: ARM agreement {agreement:.2f} with PyTorch")
+        if arm_error > max(1e-5, 2 * int8_error):
+            problems.append(f"{name}: ARM {arm_error:.3g} from PyTorch (x86: {int8_error:.3g})")
+    assert not problems, problems
