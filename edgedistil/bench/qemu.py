@@ -22,12 +22,29 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.bench import sysroot
-from edgedistil.bench.base import SCRIPT, Board, Job, Runner, read_result, script_args
+from edgedistil.bench.base import (
+    SCRIPT,
+    Board,
+    Job,
+    Runner,
+    last_json_object,
+    read_result,
+    script_args,
+)
 from edgedistil.errors import BenchError
 
 log = logging.getLogger(__name__)
 QEMU = "qemu-aarch64"
 DEFAULT_CPU = "Cortex-A72"  # without a target: ARMv8.0 NEON, the kernels every arm64 board has
+# The board script's runtime per model suffix, as its result names it (``runtime.name``).
+PACKAGES = {".onnx": "onnxruntime", ".tflite": "ai-edge-litert"}
+# How ONNX Runtime and LiteRT say that a file is newer than they are.
+TOO_NEW = (
+    "Unsupported model IR version",
+    "ONNX Runtime only *guarantees* support for models stamped",
+    "Didn't find op for builtin opcode",
+    "Op builtin_code out of range",
+)
 _GRACE_S = 60.0  # the script stops itself at --timeout; this covers an emulated model load
 
 
@@ -111,4 +128,29 @@ class QemuRunner(Runner):
                 f"Board {board.label}: illegal instruction on the emulated {core.name} "
                 f"(qemu -cpu {core.qemu}): the runtime ran an instruction this core lacks"
             )
+        self._refuse_too_new(job.model, board, done.stdout)
         return read_result(board, done.stdout, done.stderr, done.returncode)
+
+    def _refuse_too_new(self, model: Path, board: Board, stdout: str) -> None:
+        """One line when the board's runtime version cannot load the file: the file needs a
+        newer runtime than the target installs ([export].runtime_versions)."""
+        data = last_json_object(stdout)
+        reason = too_new(str(data.get("error") or "")) if data else None
+        if reason is None:
+            return
+        package = PACKAGES[model.suffix.lower()]
+        version = self.options.runtimes.version_of(package)
+        raise BenchError(
+            f"Board {board.label}: {model.name} needs a newer {package} than the target "
+            f"installs ({package}=={version}, [export].runtime_versions): {reason}"
+        )
+
+
+def too_new(error: str) -> str | None:
+    """The runtime's own words, when its refusal says the file is newer than it: a higher ONNX
+    IR version or opset, a LiteRT builtin operator version it does not have."""
+    for marker in TOO_NEW:
+        at = error.find(marker)
+        if at >= 0:
+            return " ".join(error[at:].split())[:240]
+    return None

@@ -11,12 +11,12 @@ import logging
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgedistil.bench import fleet, inputs, machine, results
-from edgedistil.bench.base import MODEL_SUFFIXES, Board, Job, Options, make_runner
+from edgedistil.bench.base import MODEL_SUFFIXES, Board, Job, Options, make_runner, qemu_options
 from edgedistil.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,8 @@ def bench(request: Request) -> Report:
         host_env=profile.bench.host_env if profile else None,
     )
     options = request.options
-    if profile is not None and options.emulated_cpu is None:  # qemu emulates the target's core
-        options = replace(options, emulated_cpu=profile.device.cpu)
+    if profile is not None:  # qemu emulates the target's core with the runtimes it installs
+        options = qemu_options(options, profile.device.cpu, profile.export.runtime_versions)
     runners = {b.runner: make_runner(b.runner, options) for b in boards}
     results.read_history(artifact)  # a history that cannot be kept fails before any board runs
     if request.cpus and not _CPUS.match(request.cpus):

@@ -124,6 +124,18 @@ class Spec:
     def name(self) -> str:
         return f"bookworm-py{PYTHON}-ort{self.onnxruntime}-litert{self.litert}-np{self.numpy}"
 
+    @classmethod
+    def of(cls, runtime_versions: tuple[str, ...]) -> Spec:
+        """The spec of a profile's [export].runtime_versions ("litert==1.4.0", checked there);
+        a runtime it does not name keeps the default pin."""
+        pins = dict(item.split("==", 1) for item in runtime_versions)
+        fields = {"onnxruntime": "onnxruntime", "litert": "litert"}  # runtime name -> field
+        return cls(**{fields[name]: version for name, version in pins.items() if name in fields})
+
+    def version_of(self, package: str) -> str | None:
+        """The pinned version of a board-script runtime package (its ``runtime.name``)."""
+        return {"onnxruntime": self.onnxruntime, "ai-edge-litert": self.litert}.get(package)
+
     def requirements(self) -> list[str]:
         return [
             f"numpy=={self.numpy}",

@@ -90,6 +90,66 @@ def test_a_runtime_with_no_wheel_for_the_board_names_both(tmp_path: Path) -> Non
     assert "onnxruntime==1.0.0" in message and "CPython 3.11 on Linux aarch64" in message
 
 
+def test_a_profile_s_runtime_versions_are_what_the_root_installs() -> None:
+    spec = sysroot.Spec.of(("onnxruntime==1.31.0", "litert==1.3.0"))
+    assert "onnxruntime==1.31.0" in spec.requirements()
+    assert "ai-edge-litert==1.3.0" in spec.requirements()
+    assert spec.name != sysroot.Spec().name  # another set of versions, another root
+    assert sysroot.Spec.of(()) == sysroot.Spec()
+
+
+def test_the_runtimes_own_words_for_a_file_newer_than_they_are() -> None:
+    ort = (
+        "Fail: [ONNXRuntimeError] : 1 : FAIL : Load model failed:/x/model.cc:256 "
+        "Unsupported model IR version: 99, max supported IR version: 11"
+    )
+    assert qemu.too_new(ort) == "Unsupported model IR version: 99, max supported IR version: 11"
+    litert = "ValueError: Didn't find op for builtin opcode 'STRIDED_SLICE' version '99'. An older"
+    assert (qemu.too_new(litert) or "").startswith("Didn't find op for builtin opcode")
+    assert qemu.too_new("ValueError: Cannot set tensor: Got value of type INT64") is None
+
+
+def _with_op_version(model: Path, out: Path, version: int) -> Path:
+    """``model`` with its first operator's version raised: what a newer converter writes."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model.read_bytes(), 0))
+    tree.operatorCodes[0].version = version
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    out.write_bytes(builder.Output())
+    return out
+
+
+@pytest.mark.slow  # the runtimes' imports under an emulated CPU, and a TensorFlow conversion
+def test_a_file_newer_than_the_target_s_runtime_is_refused_in_one_line(
+    runner: CliRunner, tiny_onnx: Path, tiny_tflite: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    from edgedistil.cli import cli
+
+    _prepared()
+    model = onnx.load(str(tiny_onnx))
+    model.ir_version = 99  # no ONNX Runtime reads it yet
+    newer = {tmp_path / "ir99.onnx": "needs a newer onnxruntime than the target installs"}
+    onnx.save(model, str(tmp_path / "ir99.onnx"))
+    _with_op_version(tiny_tflite, tmp_path / "op99.tflite", 99)
+    newer[tmp_path / "op99.tflite"] = "needs a newer ai-edge-litert than the target installs"
+    for name in ("vocab.txt",):
+        shutil.copyfile(tiny_tflite.parent / name, tmp_path / name)
+    for path, expected in newer.items():
+        result = runner.invoke(
+            cli,
+            ["bench", str(path), "--runner", "qemu", "--target", "raspberry-pi-5", "--runs", "1"],
+        )
+        assert result.exit_code == 1, result.output
+        line = error_line(result)
+        assert f"{path.name} {expected}" in line
+        assert "==1.32.0, [export].runtime_versions)" in line or "==1.4.0, [export]" in line
+
+
 # ---- the artifacts, on the emulated core ----
 
 
