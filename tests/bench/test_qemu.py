@@ -269,3 +269,72 @@ def test_arm64_kernels_compute_what_pytorch_does(tiny_classifier: Path, tmp_path
         if arm_error > max(1e-5, 2 * int8_error):
             problems.append(f"{name}: ARM {arm_error:.3g} from PyTorch (x86: {int8_error:.3g})")
     assert not problems, problems
+
+
+# ---- the build: each release on the target's arm64 kernels ----
+
+
+def test_a_file_the_emulated_board_cannot_run_is_unmeasured_with_the_reason(
+    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One release's failure on the emulated core is that release's (the build goes on)."""
+    from edgedistil.bench import arm
+    from edgedistil.export.onnx import ExportSpec, export_onnx
+
+    if shutil.which(qemu.QEMU) is None:
+        pytest.skip(f"no {qemu.QEMU}: the qemu check comes first")
+    spec = ExportSpec(
+        student=tiny_bert, out=tmp_path / "onnx", sequence_length=LENGTH, parity_text=SAMPLE_TEXT
+    )
+    export_onnx(spec)
+    monkeypatch.setenv("EDGEDISTIL_CACHE", str(tmp_path / "empty-cache"))
+    info = {"format": "onnx", "accuracy_drop": 0.001}
+    fields = arm.measure(
+        tmp_path / "onnx" / "model.onnx",
+        info,
+        student=tiny_bert,
+        texts=["the movie was good"],
+        task="embedding",
+        options=Options(emulated_cpu="Cortex-A76"),
+        threads=1,
+    )
+    assert list(fields) == ["arm_unmeasured"]
+    assert "run: edgedistil runners prepare qemu" in fields["arm_unmeasured"]
+
+
+@pytest.mark.slow  # a one-epoch build of a tiny BERT, its release run on the emulated core
+def test_a_pi5_build_with_the_qemu_runner_gates_on_the_arm_figure(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    import json
+
+    from edgedistil.cli import cli
+    from tests.conftest import save_tiny
+
+    _prepared()
+    teacher = save_tiny(tmp_path / "teacher")
+    profile = tmp_path / "pi5-onnx.toml"
+    profile.write_text(
+        'extends = "raspberry-pi-5"\nname = "pi5-onnx"\ndescription = "the Pi 5, ONNX only"\n'
+        '[export]\nruntimes = ["onnxruntime"]\nformats = ["onnx"]\n'
+        'runtime_versions = ["onnxruntime==1.32.0"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    args = ["build", "--target", str(profile), "--teacher", str(teacher), "--out", str(out)]
+    args += ["--epochs", "1", "--augment", "0", "--runner", "qemu", "--skip-bench"]
+    result = runner.invoke(cli, [*args, "--allow-unmeasured"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "arm-fidelity: onnx/model.int8.onnx cosine with x86" in result.output
+    release = json.loads((out / "manifest.json").read_text())["artifacts"]["onnx/model.int8.onnx"]
+    a = release["arm"]
+    assert (a["core"], a["runtime"], a["metric"]) == ("Cortex-A76", "onnxruntime 1.32.0", "cosine")
+    assert a["vs_host"] > 0.999  # the same int8 products on both; a wrong kernel is far below
+    assert a["host_accuracy_drop"] == round(release["accuracy_drop"], 6)
+    assert a["accuracy_drop"] >= a["host_accuracy_drop"]  # what ARM changes, added
+    gate = json.loads((out / "gate.json").read_text())
+    drops = [
+        c for art in gate["artifacts"] for c in art["checks"] if c["budget"] == "max_accuracy_drop"
+    ]
+    assert drops and "what the arm64 kernels change on 48 sentences" in drops[0]["source"]
+    assert drops[0]["measured"] == a["accuracy_drop"]
