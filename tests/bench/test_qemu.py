@@ -338,3 +338,35 @@ def test_a_pi5_build_with_the_qemu_runner_gates_on_the_arm_figure(
     ]
     assert drops and "what the arm64 kernels change on 48 sentences" in drops[0]["source"]
     assert drops[0]["measured"] == a["accuracy_drop"]
+
+
+# sdot v0.4s, v1.16b, v2.16b; ret: the dot-product instruction the A76 has and the A72 lacks.
+_SDOT = """
+import ctypes, mmap
+code = bytes.fromhex("2094824e" "c0035fd6")
+buf = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+buf.write(code)
+ctypes.CFUNCTYPE(None)(ctypes.addressof(ctypes.c_char.from_buffer(buf)))()
+print("ran")
+"""
+
+
+@pytest.mark.slow  # two emulated Pythons
+def test_an_instruction_the_core_lacks_is_an_illegal_instruction_named_as_such(
+    tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulated core has the target's instructions only: the Pi 4's A72 has no sdot, so a
+    kernel using it crashes there as on the board, and the run says so (the script run here in
+    place of the board script is the one thing swapped)."""
+    _prepared()
+    script = tmp_path / "sdot.py"
+    script.write_text(_SDOT, encoding="utf-8")
+    monkeypatch.setattr(qemu, "SCRIPT", script)
+    job = Job(model=tiny_onnx, inputs=tmp_path, runs=1, warmup=0, threads=1)
+    with pytest.raises(BenchError, match="returned no JSON result"):  # ran, printed "ran"
+        make_runner("qemu", Options(emulated_cpu="Cortex-A76")).run(
+            job, Board(label="pi5", runner="qemu")
+        )
+    pi4 = make_runner("qemu", Options(emulated_cpu="Cortex-A72"))
+    with pytest.raises(BenchError, match="illegal instruction on the emulated Cortex-A72"):
+        pi4.run(job, Board(label="pi4", runner="qemu"))
