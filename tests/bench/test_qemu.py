@@ -4,8 +4,9 @@
 The slow test runs a tiny BERT's ONNX dynamic-int8, ONNX static-int8 (fused graph) and LiteRT
 dynamic-int8 artifacts on the emulated Pi 5 core (the aarch64 wheels' NEON / dot-product
 kernels) and compares what they compute with PyTorch's float model and with this host's x86
-run of the same bytes. It needs the prepared root (``.ci/run`` prepares it: ``make qemu``);
-without one it skips, saying so, unless EDGEDISTIL_REQUIRE_QEMU=1 (CI), where it fails.
+run of the same bytes. It needs the prepared root in the user's cache (``.ci/run`` prepares it:
+``make qemu``), which the session hides from every test but those taking the ``prepared``
+fixture; without one they skip, saying so, unless EDGEDISTIL_REQUIRE_QEMU=1 (CI): then they fail.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from edgedistil.bench import qemu, sysroot
 from edgedistil.bench.base import Board, Job, Options, make_runner
 from edgedistil.data import SAMPLE_TEXT
 from edgedistil.errors import BenchError
-from tests.conftest import error_line, write_word_lines
+from tests.conftest import USER_CACHE, error_line, write_word_lines
 
 LENGTH = 16
 ROWS = 24  # enough sentences for an argmax agreement, few enough for an emulated Python
 
 
-def _prepared() -> Path:
-    """The user's prepared root, else a skip (a failure where CI requires it)."""
+@pytest.fixture
+def prepared(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's prepared root, seen by this test (the session hides it: ``conftest``); else a
+    skip, or a failure where CI requires it (EDGEDISTIL_REQUIRE_QEMU=1)."""
+    monkeypatch.setenv("EDGEDISTIL_CACHE", str(USER_CACHE))
     missing = shutil.which(qemu.QEMU) is None
     where = sysroot.prepared(sysroot.Spec())
     if missing or where is None:
@@ -111,8 +115,8 @@ def test_the_runtimes_own_words_for_a_file_newer_than_they_are() -> None:
 
 def _with_op_version(model: Path, out: Path, version: int) -> Path:
     """``model`` with its first operator's version raised: what a newer converter writes."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as schema
+    import flatbuffers  # type: ignore[import-untyped]
+    from tensorflow.lite.python import schema_py_generated as schema  # type: ignore[import-untyped]
 
     tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model.read_bytes(), 0))
     tree.operatorCodes[0].version = version
@@ -124,13 +128,12 @@ def _with_op_version(model: Path, out: Path, version: int) -> Path:
 
 @pytest.mark.slow  # the runtimes' imports under an emulated CPU, and a TensorFlow conversion
 def test_a_file_newer_than_the_target_s_runtime_is_refused_in_one_line(
-    runner: CliRunner, tiny_onnx: Path, tiny_tflite: Path, tmp_path: Path
+    runner: CliRunner, tiny_onnx: Path, tiny_tflite: Path, tmp_path: Path, prepared: Path
 ) -> None:
     import onnx
 
     from edgedistil.cli import cli
 
-    _prepared()
     model = onnx.load(str(tiny_onnx))
     model.ir_version = 99  # no ONNX Runtime reads it yet
     newer = {tmp_path / "ir99.onnx": "needs a newer onnxruntime than the target installs"}
@@ -224,8 +227,9 @@ def _host_outputs(model: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
 
 
 @pytest.mark.slow  # a TensorFlow conversion, and the runtimes' imports under an emulated CPU
-def test_arm64_kernels_compute_what_pytorch_does(tiny_classifier: Path, tmp_path: Path) -> None:
-    _prepared()
+def test_arm64_kernels_compute_what_pytorch_does(
+    tiny_classifier: Path, tmp_path: Path, prepared: Path
+) -> None:
     from transformers import AutoTokenizer
 
     text = write_word_lines(tmp_path / "text.txt", ROWS, seed=3)
@@ -304,14 +308,13 @@ def test_a_file_the_emulated_board_cannot_run_is_unmeasured_with_the_reason(
 
 @pytest.mark.slow  # a one-epoch build of a tiny BERT, its release run on the emulated core
 def test_a_pi5_build_with_the_qemu_runner_gates_on_the_arm_figure(
-    runner: CliRunner, tmp_path: Path
+    runner: CliRunner, tmp_path: Path, prepared: Path
 ) -> None:
     import json
 
     from edgedistil.cli import cli
     from tests.conftest import save_tiny
 
-    _prepared()
     teacher = save_tiny(tmp_path / "teacher")
     profile = tmp_path / "pi5-onnx.toml"
     profile.write_text(
@@ -353,12 +356,11 @@ print("ran")
 
 @pytest.mark.slow  # two emulated Pythons
 def test_an_instruction_the_core_lacks_is_an_illegal_instruction_named_as_such(
-    tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prepared: Path
 ) -> None:
     """The emulated core has the target's instructions only: the Pi 4's A72 has no sdot, so a
     kernel using it crashes there as on the board, and the run says so (the script run here in
     place of the board script is the one thing swapped)."""
-    _prepared()
     script = tmp_path / "sdot.py"
     script.write_text(_SDOT, encoding="utf-8")
     monkeypatch.setattr(qemu, "SCRIPT", script)
