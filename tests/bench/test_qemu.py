@@ -372,3 +372,26 @@ def test_an_instruction_the_core_lacks_is_an_illegal_instruction_named_as_such(
     pi4 = make_runner("qemu", Options(emulated_cpu="Cortex-A72"))
     with pytest.raises(BenchError, match="illegal instruction on the emulated Cortex-A72"):
         pi4.run(job, Board(label="pi4", runner="qemu"))
+
+
+@pytest.mark.slow  # an emulated Python with ONNX Runtime
+def test_bench_on_the_emulated_pi5_says_its_times_are_the_emulator_s(
+    runner: CliRunner, tiny_onnx: Path, tmp_path: Path, prepared: Path
+) -> None:
+    import json
+
+    from edgedistil.cli import cli
+
+    for item in tiny_onnx.parent.iterdir():  # results are stored beside the artifact: a copy
+        if item.is_file():
+            shutil.copyfile(item, tmp_path / item.name)
+    model = tmp_path / tiny_onnx.name
+    args = ["bench", str(model), "--runner", "qemu", "--target", "raspberry-pi-5"]
+    result = runner.invoke(cli, [*args, "--runs", "2", "--warmup", "0"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert (
+        "qemu: an emulated core (qemu): these times and memory are the emulator's" in result.output
+    )
+    saved = json.loads(next(Path(f"{model}.bench").glob("qemu-*.json")).read_text())
+    assert saved["ran_on"]["runner"] == "qemu" and saved["ran_on"]["architecture"] == "arm64"
+    assert "Cortex-A76" in saved["result"]["board"]["device_model"]
