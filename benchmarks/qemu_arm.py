@@ -84,7 +84,8 @@ def main() -> None:
         env.setdefault("EDGEDISTIL_CACHE", str(out / "cache"))
         found["prepare"] = prepare(env)
     for target in args.targets:
-        found[target] = build(target, args.student.resolve(), out / target, env)
+        folder = out / Path(target).name.removesuffix(".toml")  # a name, or a profile's path
+        found[target] = build(target, args.student.resolve(), folder, env)
     print(json.dumps(found, indent=2))
 
 
