@@ -49,11 +49,12 @@ _GRACE_S = 60.0  # the script stops itself at --timeout; this covers an emulated
 
 
 def prepare(
-    progress: sysroot.Progress, force: bool = False, runtimes: sysroot.Spec | None = None
+    progress: sysroot.Progress, force: bool = False, versions: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    """``edgedistil runners prepare qemu``: qemu-aarch64 checked, then the arm64 root made."""
+    """``edgedistil runners prepare qemu``: qemu-aarch64 checked, then the arm64 root made for
+    ``versions`` ("litert==1.4.0", as a profile's [export].runtime_versions; none: the Pi's)."""
     qemu_binary()
-    return sysroot.prepare(runtimes or sysroot.Spec(), progress, force=force)
+    return sysroot.prepare(sysroot.Spec.of(versions), progress, force=force)
 
 
 def core_for(cpu: str | None) -> sysroot.Core:

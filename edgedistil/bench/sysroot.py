@@ -132,6 +132,16 @@ class Spec:
         fields = {"onnxruntime": "onnxruntime", "litert": "litert"}  # runtime name -> field
         return cls(**{fields[name]: version for name, version in pins.items() if name in fields})
 
+    def runtime_versions(self) -> tuple[str, ...]:
+        """As a profile's [export].runtime_versions says them."""
+        return (f"onnxruntime=={self.onnxruntime}", f"litert=={self.litert}")
+
+    def prepare_command(self) -> str:
+        """The command that prepares this root (the default one needs no versions)."""
+        if self == Spec():
+            return PREPARE_COMMAND
+        return f"{PREPARE_COMMAND} --versions {' '.join(self.runtime_versions())}"
+
     def version_of(self, package: str) -> str | None:
         """The pinned version of a board-script runtime package (its ``runtime.name``)."""
         return {"onnxruntime": self.onnxruntime, "ai-edge-litert": self.litert}.get(package)
@@ -170,7 +180,7 @@ def require(spec: Spec, cache: Path | None = None) -> Path:
     if where is None:
         raise BenchError(
             f"The qemu runner's arm64 root is not prepared ({folder(spec, cache)} is missing); "
-            f"run: {PREPARE_COMMAND}"
+            f"run: {spec.prepare_command()}"
         )
     return where
 
@@ -193,9 +203,10 @@ def prepare(
         staged_dir(target) as staging,
     ):
         root = staging / "root"
+        # The wheels first: a version with no aarch64 wheel is refused before any download.
+        wheels = _step(progress, "wheels", lambda: _fetch_wheels(spec, Path(scratch) / "wheels"))
         debs = _step(progress, "debian", lambda: _fetch_debs(Path(scratch)))
         _step(progress, "unpack", lambda: _unpack_debs(debs, root))
-        wheels = _step(progress, "wheels", lambda: _fetch_wheels(spec, Path(scratch) / "wheels"))
         _step(progress, "install", lambda: _install_wheels(wheels, root))
         _step(progress, "cores", lambda: [_core_view(staging, core) for core in CORES.values()])
         record = {

@@ -28,7 +28,13 @@ def runners(ctx: click.Context) -> None:
 @click.argument("name", type=click.Choice(preparable() or ("qemu",)))
 @click.option("--json", "as_json", is_flag=True, help="Print the preparation's record as JSON.")
 @click.option("--force", is_flag=True, help="Prepare again, even if it was done before.")
-def runners_prepare(name: str, as_json: bool, force: bool) -> None:
+@click.option(
+    "--versions",
+    multiple=True,
+    help='qemu: a runtime version the board installs, e.g. "litert==1.4.0" (repeat it); as a '
+    "profile's [export].runtime_versions. Default: the Raspberry Pi profiles' versions.",
+)
+def runners_prepare(name: str, as_json: bool, force: bool, versions: tuple[str, ...]) -> None:
     """Prepare what runner NAME needs on this host (qemu: downloads Debian's arm64 Python and
     the runtimes' aarch64 wheels into the user's cache folder, once)."""
     from edgedistil._registry import load_object
@@ -40,10 +46,24 @@ def runners_prepare(name: str, as_json: bool, force: bool) -> None:
         console.print(f"{mark} {step}{': ' + detail if detail else ''}", markup=False)
 
     prepare = load_object(get_runner(name).prepare or "")
-    record: dict[str, Any] = prepare(progress, force=force)
+    record: dict[str, Any] = prepare(progress, force=force, versions=_versions(versions))
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
     how = "already prepared" if record["cached"] else f"prepared in {record['seconds']} s"
     size = format_size(int(record["bytes"]))
     console.print(f"{name}: {how}, {size} at {record['folder']}", markup=False)
+
+
+def _versions(items: tuple[str, ...]) -> tuple[str, ...]:
+    """``--versions``, each "runtime==version" of onnxruntime or litert."""
+    import re
+
+    words = tuple(w for item in items for w in item.split())
+    for word in words:
+        if not re.match(r"^(onnxruntime|litert)==[0-9]+(\.[0-9]+)*$", word):
+            raise click.BadParameter(
+                f'"{word}": expected onnxruntime==VERSION or litert==VERSION',
+                param_hint="--versions",
+            )
+    return words

@@ -84,6 +84,15 @@ def test_a_host_without_qemu_is_told_what_to_install(
         runner.run(job, Board(label="qemu", runner="qemu"))
 
 
+def test_a_root_of_other_versions_names_the_command_that_prepares_it(tmp_path: Path) -> None:
+    spec = sysroot.Spec.of(("litert==1.3.0",))
+    with pytest.raises(BenchError) as caught:
+        sysroot.require(spec, tmp_path)
+    assert str(caught.value).endswith(
+        "run: edgedistil runners prepare qemu --versions onnxruntime==1.32.0 litert==1.3.0"
+    )
+
+
 def test_a_runtime_with_no_wheel_for_the_board_names_both(tmp_path: Path) -> None:
     """pip's own resolver for the board's Python and architecture, one line naming both."""
     spec = sysroot.Spec(onnxruntime="1.0.0")  # no aarch64 wheel of it was ever published
