@@ -383,16 +383,19 @@ RUNTIME_VERSION = re.compile(r"^([a-z0-9-]+)==([0-9]+(\.[0-9]+)*)$")
 
 
 def _runtime_version_rules(e: Mapping[str, Any]) -> list[str]:
-    """Each entry ``runtime==version`` of a runtime in [export].runtimes, each runtime once."""
+    """Each entry ``runtime==version`` of a known runtime, each runtime once. One [export].runtimes
+    leaves out is allowed, unused: a profile that narrows the runtimes of the one it extends
+    inherits its versions and cannot unset them."""
     problems, seen = [], set()
+    known = formats.runtime_names()
     for item in e.get("runtime_versions", ()):
         match = RUNTIME_VERSION.match(item)
         name = match.group(1) if match else None
-        if name is None or name not in e["runtimes"] or name in seen:
+        if name is None or name not in known or name in seen:
             why = "named twice" if name in seen else "expected runtime==version"
             problems.append(
-                f"[export].runtime_versions: {show(item)}: {why}, one per runtime of "
-                f'[export].runtimes ({", ".join(e["runtimes"])}), e.g. "litert==1.4.0"'
+                f"[export].runtime_versions: {show(item)}: {why}, one per runtime "
+                f'({", ".join(known)}), e.g. "litert==1.4.0"'
             )
         seen.add(name)
     return problems

@@ -181,7 +181,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(
     ("line", "expected"),
     [
         ('runtime_versions = ["litert>=1.4"]', '"litert>=1.4": expected runtime==version'),
-        ('runtime_versions = ["tflite-micro==1.0"]', "one per runtime of [export].runtimes"),
+        ('runtime_versions = ["tensorrt==10.0"]', '"tensorrt==10.0": expected runtime==version'),
         (
             'runtime_versions = ["litert==1.4.0", "litert==1.3.0"]',
             '"litert==1.3.0": named twice',
@@ -190,6 +190,14 @@ def test_bad_values_name_key_value_and_what_is_allowed(
 )
 def test_runtime_versions_name_each_runtime_once(tmp_path: Path, line: str, expected: str) -> None:
     assert expected in _error(tmp_path, PI4 + f"[export]\n{line}\n")
+
+
+def test_a_profile_narrowing_the_runtimes_keeps_the_versions_it_inherits(tmp_path: Path) -> None:
+    """TOML cannot unset the Pi's litert==1.4.0; an ONNX-only Pi just does not use it."""
+    path = write_profile(
+        tmp_path / "onnx.toml", PI4 + '[export]\nruntimes = ["onnxruntime"]\nformats = ["onnx"]\n'
+    )
+    assert "litert==1.4.0" in profiles.load_profile(str(path)).export.runtime_versions
 
 
 def test_the_pi_names_the_runtimes_its_os_installs() -> None:
