@@ -1,8 +1,10 @@
 """Each release on the target's own arm64 kernels, under emulation (``bench.arm``).
 
 Runs for a target whose [device].architecture is arm64 when the qemu runner is asked for
-(``--runner qemu``) or prepared (``edgedistil runners prepare qemu`` for the profile's runtime
-versions); otherwise the build's fidelity figures stay the host's, as before.
+(``--runner qemu``), or when the profile names the runtime versions its device installs
+([export].runtime_versions: the Raspberry Pis) and ``edgedistil runners prepare qemu`` has made
+the root for them. Otherwise the build's fidelity figures stay the host's, as before: a phone's
+LiteRT comes with its app or Play services, not at a version the emulated Linux wheels give.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def wanted(resolved: Resolved) -> bool:
         return False
     if resolved.runner == QEMU:
         return True
+    if not profile.export.runtime_versions:  # which runtime the device runs is not known
+        return False
     spec = sysroot.Spec.of(profile.export.runtime_versions)
     return shutil.which("qemu-aarch64") is not None and sysroot.prepared(spec) is not None
 

@@ -315,6 +315,26 @@ def test_a_file_the_emulated_board_cannot_run_is_unmeasured_with_the_reason(
     assert "run: edgedistil runners prepare qemu" in fields["arm_unmeasured"]
 
 
+def test_a_build_measures_on_arm_where_the_profile_names_its_board_s_runtimes(
+    tmp_path: Path, prepared: Path
+) -> None:
+    """Automatically for a Pi (its runtime versions are named, their root prepared); for a
+    phone, whose LiteRT comes with its app, only when --runner qemu asks; never for x86."""
+    from edgedistil.build import arm as build_arm
+    from edgedistil.build.request import Request, resolve
+    from edgedistil.profiles import load_profile
+
+    def wanted(target: str, runner: str | None = None) -> bool:
+        request = Request(target=target, out=tmp_path, runner=runner)
+        return build_arm.wanted(resolve(request, load_profile(target)))
+
+    assert wanted("raspberry-pi-4") and wanted("raspberry-pi-5")
+    assert not wanted("android-phone") and wanted("android-phone", runner="qemu")
+    x86 = tmp_path / "x86.toml"
+    x86.write_text('extends = "raspberry-pi-4"\n[device]\narchitecture = "x86_64"\n')
+    assert not wanted(str(x86), runner="qemu")
+
+
 @pytest.mark.slow  # a one-epoch build of a tiny BERT, its release run on the emulated core
 def test_a_pi5_build_with_the_qemu_runner_gates_on_the_arm_figure(
     runner: CliRunner, tmp_path: Path, prepared: Path
