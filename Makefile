@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check clean
+.PHONY: demo test check clean qemu
 
 # The builds run the default teacher through every stage for a phone (LiteRT + ONNX, dynamic int8),
 # a watch (LiteRT, int8 activations) and a microcontroller (TFLite Micro, full integer) on this
@@ -36,6 +36,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The qemu runner's arm64 root (Debian's arm64 Python 3.11, the runtimes' aarch64 wheels) in the
+# user's cache folder, made once and reused: tests/bench/test_qemu.py runs artifacts in it.
+qemu: $(STAMP)
+	$(BIN)/edgedistil runners prepare qemu
 
 check: $(STAMP)
 	$(BIN)/ruff format --check edgedistil tests benchmarks

@@ -91,6 +91,9 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "onnx_graph": _f("str", choices=("fused", "plain")),
         # The ONNX release also as model.<scheme>.text.onnx: raw text in, BertTokenizer inside.
         "text_input": _f("bool"),
+        # What the device can install, "runtime==version" each ("litert==1.4.0"): the qemu runner
+        # verifies under emulation with exactly these, and a file they cannot load is refused.
+        "runtime_versions": _f("str-list"),
     },
     "quantize": {
         "scheme": _f("str", required=True, choices=schemes.scheme_names),
@@ -363,6 +366,7 @@ def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
     if "onnx" not in e["formats"]:
         onnx_only = ("onnx_graph", "text_input")
         problems += _only_for(e, "export", onnx_only, 'when [export].formats lists "onnx"')
+    problems += _runtime_version_rules(e)
     mcu = d["kind"] == MCU
     fitting = formats.runtime_names(microcontroller=mcu)
     for runtime in e["runtimes"]:
@@ -372,6 +376,28 @@ def _export_rules(d: Mapping[str, Any], e: Mapping[str, Any]) -> list[str]:
                 f'[export].runtimes = {show(e["runtimes"])}: "{runtime}" does not run on a '
                 f"{d['kind']}; allowed: {allowed}"
             )
+    return problems
+
+
+RUNTIME_VERSION = re.compile(r"^([a-z0-9-]+)==([0-9]+(\.[0-9]+)*)$")
+
+
+def _runtime_version_rules(e: Mapping[str, Any]) -> list[str]:
+    """Each entry ``runtime==version`` of a known runtime, each runtime once. One [export].runtimes
+    leaves out is allowed, unused: a profile that narrows the runtimes of the one it extends
+    inherits its versions and cannot unset them."""
+    problems, seen = [], set()
+    known = formats.runtime_names()
+    for item in e.get("runtime_versions", ()):
+        match = RUNTIME_VERSION.match(item)
+        name = match.group(1) if match else None
+        if name is None or name not in known or name in seen:
+            why = "named twice" if name in seen else "expected runtime==version"
+            problems.append(
+                f"[export].runtime_versions: {show(item)}: {why}, one per runtime "
+                f'({", ".join(known)}), e.g. "litert==1.4.0"'
+            )
+        seen.add(name)
     return problems
 
 

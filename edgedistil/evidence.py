@@ -254,6 +254,9 @@ def measurements(
     for quantity in ("arena_bytes", "accuracy_drop", "drop_vs_teacher"):
         if quantity in info:
             found[quantity] = Measurement(float(info[quantity]), info[f"{quantity}_source"])
+    arm = info.get("arm")
+    if isinstance(arm, dict) and "accuracy_drop" in arm:  # on the target's kernels (bench.arm)
+        found["accuracy_drop"] = Measurement(float(arm["accuracy_drop"]), str(arm["source"]))
     return found | _bench_measurements(path, info["sha256"], profile, extra)
 
 

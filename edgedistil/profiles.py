@@ -52,6 +52,7 @@ class Export:
     input_dtype: str = "int64"
     onnx_graph: str = "plain"  # fused contrib operators only where the runtime is a full ORT build
     text_input: bool = False  # also a text-in ONNX model, the tokenizer in the graph (opt-in)
+    runtime_versions: tuple[str, ...] = ()  # "litert==1.4.0": what the device can install
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +123,8 @@ class Profile:
         # one a build folder recorded, and neither should change for a profile that never set it.
         if not self.export.text_input:
             del data["export"]["text_input"]
+        if not self.export.runtime_versions:
+            del data["export"]["runtime_versions"]
         if self.estimate is None:
             del data["estimate"]
         else:
@@ -333,6 +336,7 @@ def _build(path: Path, merged: dict[str, Any], origins: Origins) -> Profile:
                 **merged["export"],
                 "runtimes": tuple(merged["export"]["runtimes"]),
                 "formats": tuple(merged["export"]["formats"]),
+                "runtime_versions": tuple(merged["export"].get("runtime_versions", ())),
             }
         ),
         quantize=Quantize(**merged["quantize"]),

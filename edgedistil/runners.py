@@ -28,6 +28,11 @@ class RunnerEntry:
     # Reaches a board at an address, which lives in the environment variable that
     # [bench].host_env names (addresses never live in the repository).
     address: bool = False
+    # "package.module:function" that prepares what the runner needs on this host (progress) ->
+    # its record; None when there is nothing to prepare (``edgedistil runners prepare NAME``).
+    prepare: str | None = None
+    # Runs on an emulated CPU: what it computes is the target's, its latency and memory are not.
+    emulated: bool = False
 
     def load(self) -> type[Any]:
         """The runner class, imported now."""
@@ -71,6 +76,15 @@ def profile_runners() -> tuple[str, ...]:
     return tuple(sorted((*_RUNNERS.names(), NONE)))
 
 
+def preparable() -> tuple[str, ...]:
+    """The runners ``edgedistil runners prepare`` knows, sorted."""
+    return tuple(sorted(e.name for e in _RUNNERS.entries() if e.prepare))
+
+
+def is_emulated(name: str) -> bool:
+    return name in _RUNNERS and _RUNNERS.get(name).emulated
+
+
 def needs_address(name: str) -> bool:
     return name != NONE and name in _RUNNERS and _RUNNERS.get(name).address
 
@@ -96,5 +110,14 @@ register_runner(
         description="an Android device over adb",
         runner="edgedistil.bench.adb:AdbRunner",
         address=True,
+    )
+)
+register_runner(
+    RunnerEntry(
+        name="qemu",
+        description="an emulated arm64 core on this host (qemu-aarch64): ARM kernels, not speed",
+        runner="edgedistil.bench.qemu:QemuRunner",
+        prepare="edgedistil.bench.qemu:prepare",
+        emulated=True,
     )
 )

@@ -12,6 +12,30 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from edgedistil.bench.sysroot import cache_home
+
+# The user's cache folder as the session found it: the qemu runner's arm64 root lives there
+# (`make qemu`). Only tests that ask for it (tests/bench/test_qemu.py) see it.
+USER_CACHE = cache_home()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An empty cache folder for the whole session: a build for an arm64 target runs its
+    arm-fidelity stage wherever the qemu root is prepared, and the suite must run the same
+    stages on every machine. Session-wide and autouse, so set before any session fixture's
+    build."""
+    import os
+
+    before = os.environ.get("EDGEDISTIL_CACHE")
+    os.environ["EDGEDISTIL_CACHE"] = str(tmp_path_factory.getbasetemp() / "empty-cache")
+    yield
+    if before is None:
+        os.environ.pop("EDGEDISTIL_CACHE", None)
+    else:
+        os.environ["EDGEDISTIL_CACHE"] = before
+
+
 # The shape transformers' own BERT tests use: every code path, milliseconds to build.
 TINY = {
     "vocab_size": 99,

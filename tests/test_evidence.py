@@ -85,6 +85,29 @@ def _gate(folder: Path, profile: Profile | None = None, **kw: Any) -> Gate:
     return gate_folder(folder, profile or load_profile("raspberry-pi-4"), **kw)
 
 
+def test_the_accuracy_budget_reads_the_arm_figure_when_the_build_has_one(tmp_path: Path) -> None:
+    """The arm-fidelity stage's figure (the host's drop and what the ARM kernels change) is the
+    accuracy budget's, with its source; a failed budget on it fails the gate."""
+    folder = _build(tmp_path)
+    assert _check(_gate(folder), "max_accuracy_drop").measured.value == 0.004  # the host's
+    manifest = Manifest.open(folder)
+    arm = {
+        "accuracy_drop": 0.012,
+        "source": "host (x86) drop 0.0040 + what the arm64 kernels change on 48 sentences",
+        "host_accuracy_drop": 0.004,
+        "vs_host": 0.992,
+        "metric": "cosine",
+        "sentences": 48,
+        "core": "Cortex-A72",
+        "runtime": "onnxruntime 1.32.0",
+    }
+    manifest.data["artifacts"][ARTIFACT]["arm"] = arm
+    manifest.save()
+    check = _check(_gate(folder), "max_accuracy_drop")
+    assert check.measured.value == 0.012 and check.measured.source == arm["source"]
+    assert check.status == "fail"  # the Pi 4's budget is 0.01: x86's 0.004 would have passed
+
+
 def test_a_latency_measured_on_the_board_counts_both_ways(tmp_path: Path) -> None:
     folder = _build(tmp_path)
     _bench(folder, p95=12.5)

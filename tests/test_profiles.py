@@ -166,7 +166,8 @@ def test_unknown_section(tmp_path: Path) -> None:
         (
             "bench",
             'runner = "sssh"',
-            '[bench].runner = "sssh": must be one of adb, local, none, ssh (did you mean "ssh"?)',
+            '[bench].runner = "sssh": must be one of adb, local, none, qemu, ssh '
+            '(did you mean "ssh"?)',
         ),
     ],
 )
@@ -174,6 +175,37 @@ def test_bad_values_name_key_value_and_what_is_allowed(
     tmp_path: Path, section: str, line: str, expected: str
 ) -> None:
     assert expected in _error(tmp_path, PI4 + f"[{section}]\n{line}\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('runtime_versions = ["litert>=1.4"]', '"litert>=1.4": expected runtime==version'),
+        ('runtime_versions = ["tensorrt==10.0"]', '"tensorrt==10.0": expected runtime==version'),
+        (
+            'runtime_versions = ["litert==1.4.0", "litert==1.3.0"]',
+            '"litert==1.3.0": named twice',
+        ),
+    ],
+)
+def test_runtime_versions_name_each_runtime_once(tmp_path: Path, line: str, expected: str) -> None:
+    assert expected in _error(tmp_path, PI4 + f"[export]\n{line}\n")
+
+
+def test_a_profile_narrowing_the_runtimes_keeps_the_versions_it_inherits(tmp_path: Path) -> None:
+    """TOML cannot unset the Pi's litert==1.4.0; an ONNX-only Pi just does not use it."""
+    path = write_profile(
+        tmp_path / "onnx.toml", PI4 + '[export]\nruntimes = ["onnxruntime"]\nformats = ["onnx"]\n'
+    )
+    assert "litert==1.4.0" in profiles.load_profile(str(path)).export.runtime_versions
+
+
+def test_the_pi_names_the_runtimes_its_os_installs() -> None:
+    """Raspberry Pi OS bookworm pip-installs ai-edge-litert 1.4.0 at most (no 2.x aarch64 wheel)."""
+    for name in ("raspberry-pi-4", "raspberry-pi-5", "raspberry-pi-zero-2w"):
+        versions = profiles.load_profile(name).export.runtime_versions
+        assert versions == ("onnxruntime==1.32.0", "litert==1.4.0"), name
+    assert "runtime_versions" not in profiles.load_profile("android-phone").to_dict()["export"]
 
 
 def test_a_format_the_runtimes_cannot_load(tmp_path: Path) -> None:

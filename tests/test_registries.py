@@ -268,7 +268,7 @@ def test_a_new_runner_is_a_valid_profile_runner(tmp_path: Path, serial: Any) -> 
     p = _profile(tmp_path, PI5 + '[bench]\nrunner = "serial"\nhost_env = "SERIAL_PORT"\n')
     assert p.bench.runner == "serial"
     message = _error(tmp_path, PI5 + '[bench]\nrunner = "serail"\n')
-    assert 'must be one of adb, local, none, serial, ssh (did you mean "serial"?)' in message
+    assert 'must be one of adb, local, none, qemu, serial, ssh (did you mean "serial"?)' in message
 
 
 def test_a_new_runner_without_an_address_refuses_host_env(tmp_path: Path, serial: Any) -> None:
@@ -279,8 +279,8 @@ def test_a_new_runner_without_an_address_refuses_host_env(tmp_path: Path, serial
 def test_bench_makes_a_new_runner(serial: Any) -> None:
     runner = base.make_runner("serial", base.Options())
     assert isinstance(runner, SerialRunner) and runner.name == "serial"
-    assert base.runner_names() == ["adb", "local", "serial", "ssh"]
-    with pytest.raises(BenchError, match="known: adb, local, serial, ssh"):
+    assert base.runner_names() == ["adb", "local", "qemu", "serial", "ssh"]
+    with pytest.raises(BenchError, match="known: adb, local, qemu, serial, ssh"):
         base.make_runner("seriall", base.Options())
 
 
@@ -299,7 +299,7 @@ def test_a_runner_class_registers_itself() -> None:
             base.register_runner("pigeon")(PigeonRunner)
     finally:
         runners.unregister_runner("pigeon")
-    with pytest.raises(BenchError, match='Unknown runner "pigeon"; known: adb, local, ssh'):
+    with pytest.raises(BenchError, match='Unknown runner "pigeon"; known: adb, local, qemu, ssh'):
         base.make_runner("pigeon", base.Options())
 
 
@@ -385,7 +385,7 @@ def test_every_runner_loads_and_none_is_no_runner() -> None:
         cls = entry.load()
         assert issubclass(cls, base.Runner), entry.name
     assert not runners.is_runner(runners.NONE)
-    assert runners.profile_runners() == ("adb", "local", "none", "ssh")
+    assert runners.profile_runners() == ("adb", "local", "none", "qemu", "ssh")
     with pytest.raises(BenchError, match="the target has no board runner"):
         base.make_runner("none", base.Options())
 

@@ -21,11 +21,12 @@ import shlex
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from edgedistil import runners
+from edgedistil.bench.sysroot import Spec
 from edgedistil.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,17 @@ class Options:
     ssh_config: Path | None = None
     connect_timeout_s: int = 10
     benchmark_model: Path | None = None
+    emulated_cpu: str | None = None  # qemu: a profile's [device].cpu; None is qemu.DEFAULT_CPU
+    runtimes: Spec = field(default_factory=Spec)  # qemu: the runtime versions the board installs
+
+
+def qemu_options(options: Options, cpu: str, runtime_versions: tuple[str, ...]) -> Options:
+    """``options`` with a target's core and runtime versions where the user gave none."""
+    return replace(
+        options,
+        emulated_cpu=options.emulated_cpu or cpu,
+        runtimes=Spec.of(runtime_versions) if runtime_versions else options.runtimes,
+    )
 
 
 class Runner(ABC):
@@ -171,7 +183,7 @@ def python_words(python: str) -> list[str]:
 
 def read_result(board: Board, stdout: str, stderr: str, returncode: int) -> dict[str, Any]:
     """The board script's JSON object, or a ``BenchError`` saying why there is none."""
-    data = _last_json_object(stdout)
+    data = last_json_object(stdout)
     if data is None:
         raise BenchError(f"Board {board.label}: {_no_result(stdout, stderr, returncode)}")
     if data.get("ok") is False:
@@ -198,7 +210,7 @@ def _check_result(board: Board, data: dict[str, Any]) -> None:
     parse(BoardResult, data, f"Board {board.label}: the benchmark result", error=BenchError)
 
 
-def _last_json_object(text: str) -> dict[str, Any] | None:
+def last_json_object(text: str) -> dict[str, Any] | None:
     for line in reversed(text.strip().splitlines()):
         try:
             data = json.loads(line)

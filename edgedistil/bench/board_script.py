@@ -78,6 +78,12 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--cpus", default="", help="pin to these CPUs, e.g. 0-3 or 0,2")
     parser.add_argument("--timeout", type=float, default=0.0, help="give up after S seconds")
     parser.add_argument("--output", default="", help="also write the JSON object to this file")
+    parser.add_argument(
+        "--save-outputs",
+        default="",
+        help="after timing, run each input row once more and save the model's outputs here "
+        "(.npz keyed by output name, rows in order): what this board's kernels compute",
+    )
     parser.add_argument("--text", default="", help="tokenise these sentences here (one a line)")
     parser.add_argument("--tokenizer", default=".", help="directory of the tokenizer's files")
     parser.add_argument("--length", type=int, default=128, help="pad or cut the ids to this")
@@ -134,11 +140,13 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     import_ms = (time.perf_counter() - started) * 1000.0
     started = time.perf_counter()
     opener = open_onnx if suffix == ".onnx" else open_litert
-    run, specs, version = opener(runtime, module, args.model, args.threads)
+    run, specs, version, fetch = opener(runtime, module, args.model, args.threads)
     load_ms = (time.perf_counter() - started) * 1000.0
     feeds = build_feeds(np, specs, arrays)
     first_ms, latencies = time_runs(run, feeds, args.warmup, args.runs)
     after = memory()
+    if args.save_outputs:
+        save_outputs(np, fetch, feeds, args.save_outputs)
     signal_off()
     result = {
         "schema": SCHEMA,
@@ -196,9 +204,12 @@ def find_runtime(suffix: str) -> Tuple[str, str]:
     return found[0]
 
 
-def open_onnx(
-    ort: Any, module: str, path: str, threads: int
-) -> Tuple[Callable[[Feed], Any], List[Dict[str, Any]], str]:
+Opened = Tuple[Callable[[Feed], Any], List[Dict[str, Any]], str, Callable[[Feed], Dict[str, Any]]]
+
+
+def open_onnx(ort: Any, module: str, path: str, threads: int) -> Opened:
+    """run(feed) for timing, the inputs' specs, the runtime's version, and fetch(feed): the
+    outputs by name (kept out of the timed run, where LiteRT would copy them for nothing)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1  # a BERT graph is a chain: parallel branches buy nothing
@@ -212,12 +223,16 @@ def open_onnx(
     def run(feed: Feed) -> Any:
         return session.run(None, feed)
 
-    return run, specs, str(ort.__version__)
+    names = [item.name for item in session.get_outputs()]
+
+    def fetch(feed: Feed) -> Dict[str, Any]:
+        outputs = session.run(None, feed)
+        return {name: outputs[i] for i, name in enumerate(names)}
+
+    return run, specs, str(ort.__version__), fetch
 
 
-def open_litert(
-    runtime: Any, module: str, path: str, threads: int
-) -> Tuple[Callable[[Feed], Any], List[Dict[str, Any]], str]:
+def open_litert(runtime: Any, module: str, path: str, threads: int) -> Opened:
     interpreter_module = importlib.import_module(module + ".interpreter")
     interpreter = interpreter_module.Interpreter(model_path=path, num_threads=threads)
     details = interpreter.get_input_details()
@@ -242,9 +257,25 @@ def open_litert(
             interpreter.set_tensor(index, feed[name])
         interpreter.invoke()
 
+    def fetch(feed: Feed) -> Dict[str, Any]:
+        run(feed)
+        outputs = interpreter.get_output_details()
+        return {item["name"]: interpreter.get_tensor(item["index"]) for item in outputs}
+
     interpreter.allocate_tensors()
     version = getattr(runtime, "__version__", None) or "unknown"
-    return run, specs, str(version)
+    return run, specs, str(version), fetch
+
+
+def save_outputs(
+    np: Any, fetch: Callable[[Feed], Dict[str, Any]], feeds: List[Feed], path: str
+) -> None:
+    """Every feed's outputs, joined along the batch axis, as one .npz (renamed into place)."""
+    parts = [fetch(feed) for feed in feeds]
+    joined = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    temporary = path + ".tmp.npz"
+    np.savez(temporary, **joined)
+    os.replace(temporary, path)
 
 
 # ---- inputs ----

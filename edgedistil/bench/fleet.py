@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgedistil import runners
 from edgedistil.bench.base import Board
 from edgedistil.errors import BenchError, EdgedistilError
 
@@ -64,11 +65,11 @@ def resolve_boards(
             f"Board names repeat: {', '.join(repeated)}; each board needs its own name "
             "(its results are stored under it)"
         )
-    local = [b.label for b in boards if b.runner == "local" and b.address]
-    if local:
+    here = [b for b in boards if not runners.needs_address(b.runner) and b.address]
+    if here:
         raise BenchError(
-            f"--board {local[0]} was given with the local runner, which runs on this host; "
-            "use --runner ssh or --runner adb to reach a board"
+            f"--board {here[0].label} was given with the {here[0].runner} runner, which runs on "
+            "this host; use --runner ssh or --runner adb to reach a board"
         )
     return boards
 
@@ -81,8 +82,8 @@ def _board(
 
 
 def _default_board(runner: str, host_env: str | None) -> Board:
-    if runner == "local":
-        return Board(label="local", runner="local")
+    if runner in runners.runner_names() and not runners.needs_address(runner):
+        return Board(label=runner, runner=runner)  # local, qemu: this host
     address = os.environ.get(host_env, "").strip() if host_env else ""
     if address:
         return _board(runner, address)

@@ -22,6 +22,7 @@ import platform
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgedistil import runners
 from edgedistil.errors import BenchError
 from edgedistil.profiles import Profile
 
@@ -125,6 +126,8 @@ def off_target(ran: RanOn, profile: Profile) -> str | None:
     ):
         # Unknown only where adb's uname failed; the board runner still reached the device.
         return f"not on the target ({device.architecture} {device.cpu}): counts as unmeasured"
+    if runners.is_emulated(ran.runner):
+        return f"an emulated {device.architecture} core ({ran.runner}): counts as unmeasured"
     if ran.runner == "local":
         # A profile whose runner is local says the target is the machine running edgedistil (a
         # server, or edgedistil on the Pi itself): the same declaration as --host-is-target, and

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistil.bench import fleet, inputs, machine, results
-from edgedistil.bench.base import MODEL_SUFFIXES, Board, Job, Options, make_runner
+from edgedistil.bench.base import MODEL_SUFFIXES, Board, Job, Options, make_runner, qemu_options
 from edgedistil.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,10 @@ def bench(request: Request) -> Report:
         fleet=request.fleet,
         host_env=profile.bench.host_env if profile else None,
     )
-    runners = {b.runner: make_runner(b.runner, request.options) for b in boards}
+    options = request.options
+    if profile is not None:  # qemu emulates the target's core with the runtimes it installs
+        options = qemu_options(options, profile.device.cpu, profile.export.runtime_versions)
+    runners = {b.runner: make_runner(b.runner, options) for b in boards}
     results.read_history(artifact)  # a history that cannot be kept fails before any board runs
     if request.cpus and not _CPUS.match(request.cpus):
         raise BenchError(f"--cpus {request.cpus!r}: expected CPU numbers like 0-3 or 0,2")

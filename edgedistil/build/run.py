@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgedistil.build import bench, inputs
+from edgedistil.build import arm, bench, inputs
 from edgedistil.build.artifact import FormatStage
 from edgedistil.build.cache import Events
 from edgedistil.build.context import Context
@@ -24,6 +24,7 @@ def build(request: Request, events: Events) -> Verdict:
     resolved = resolve(request, load_profile(request.target))
     _check_formats(resolved.profile.name, resolved.profile.export.formats)
     bench.check_boards(resolved)
+    arm.check(resolved)
     manifest, checked = inputs.check(resolved)  # nothing in the folder has changed before this
     forget_reports(request.out)
     inputs.describe(manifest, resolved)
@@ -34,6 +35,7 @@ def build(request: Request, events: Events) -> Verdict:
     for fmt in resolved.profile.export.formats:
         format_stage(fmt)(ctx).run(student)
     against_teacher(ctx, student)
+    arm.on_arm(ctx, student)
     if not request.skip_bench:
         bench.bench_releases(ctx)
     return judge(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from edgedistil.cli import bench, build, export, targets, tflite, train
+from edgedistil.cli import bench, build, export, runners, targets, tflite, train
 from edgedistil.cli._app import cli
 
-__all__ = ["cli", "main", "bench", "build", "export", "targets", "tflite", "train"]
+__all__ = ["cli", "main", "bench", "build", "export", "runners", "targets", "tflite", "train"]
 
 
 def main() -> None:

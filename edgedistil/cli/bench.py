@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgedistil.cli._app import cli, format_size, make_console
-from edgedistil.runners import runner_names
+from edgedistil.runners import is_emulated, runner_names
 
 
 @cli.command()
@@ -244,6 +244,11 @@ def _print_bench(report: Any) -> None:
     for b in report.boards:
         if b.result is not None:
             console.print(f"{escape(b.board.label)}: {escape(tokenize_text(b.result['result']))}")
+        if b.result is not None and is_emulated(b.board.runner):
+            console.print(
+                f"{escape(b.board.label)}: an emulated core ({b.board.runner}): these times and "
+                "memory are the emulator's, not the device's; what it computes is the device's"
+            )
     for b in report.boards:
         if b.error:
             console.print(f"[bold]{escape(b.board.label)}[/]: [red]{escape(b.error)}[/]")

@@ -55,6 +55,20 @@ class LatencyEstimate(Record):
         return self
 
 
+class ArmFigure(_Partial):
+    """A release on the target's arm64 kernels under emulation (``bench.arm``): the accuracy
+    budget reads ``accuracy_drop`` with ``source``."""
+
+    accuracy_drop: float = Field(ge=0)
+    source: str
+    host_accuracy_drop: float
+    vs_host: float  # argmax agreement or mean cosine with the host's run of the same bytes
+    metric: Literal["agreement", "cosine"]
+    sentences: int = Field(ge=1)
+    core: str
+    runtime: str
+
+
 class Artifact(_Partial):
     """``Manifest.add_artifact``: a verified file, by its path under the build folder."""
 
@@ -80,6 +94,9 @@ class Artifact(_Partial):
     # A microcontroller's latency estimated in the build (build.micro), or why none was made
     latency_estimate: LatencyEstimate | None = None
     latency_estimate_unavailable: str | None = None
+    # The release on the target's arm64 kernels (build.arm), or why it could not be run there
+    arm: ArmFigure | None = None
+    arm_unmeasured: str | None = None
 
     @model_validator(mode="after")
     def _measured_with_source(self) -> Self:

@@ -177,7 +177,7 @@ def test_json_that_is_not_a_result(runner: CliRunner, onnx_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--runner", "sssh"], 'Unknown runner "sssh"; known: adb, local, ssh'),
+        (["--runner", "sssh"], 'Unknown runner "sssh"; known: adb, local, qemu, ssh'),
         (["--target", "cortex-m7"], "try --runner local"),
         (["--target", "raspberry-pi-4"], "set EDGEDISTIL_PI4_HOST"),
         (["--board", "pi@host"], "with the local runner"),
@@ -219,9 +219,9 @@ def test_empty_text_is_an_error(runner: CliRunner, onnx_copy: Path) -> None:
 
 
 def test_the_registry_lists_and_builds_runners() -> None:
-    assert runner_names() == ["adb", "local", "ssh"]
+    assert runner_names() == ["adb", "local", "qemu", "ssh"]
     assert make_runner("local", Options()).name == "local"
-    with pytest.raises(BenchError, match="known: adb, local, ssh"):
+    with pytest.raises(BenchError, match="known: adb, local, qemu, ssh"):
         make_runner("serial", Options())
 
 
