@@ -112,6 +112,10 @@ CORES = {
 }
 
 
+# The runtimes a root pins a version of, as [export].runtime_versions names them (Spec's fields)
+RUNTIMES = ("onnxruntime", "litert")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Spec:
     """The runtimes a board can install: exact pins, the wheels ``pip download`` fetches."""
@@ -129,8 +133,7 @@ class Spec:
         """The spec of a profile's [export].runtime_versions ("litert==1.4.0", checked there);
         a runtime it does not name keeps the default pin."""
         pins = dict(item.split("==", 1) for item in runtime_versions)
-        fields = {"onnxruntime": "onnxruntime", "litert": "litert"}  # runtime name -> field
-        return cls(**{fields[name]: version for name, version in pins.items() if name in fields})
+        return cls(**{name: version for name, version in pins.items() if name in RUNTIMES})
 
     def runtime_versions(self) -> tuple[str, ...]:
         """As a profile's [export].runtime_versions says them."""

@@ -25,7 +25,7 @@ def runners(ctx: click.Context) -> None:
 
 
 @runners.command("prepare")
-@click.argument("name", type=click.Choice(preparable() or ("qemu",)))
+@click.argument("name", type=click.Choice(preparable()))
 @click.option("--json", "as_json", is_flag=True, help="Print the preparation's record as JSON.")
 @click.option("--force", is_flag=True, help="Prepare again, even if it was done before.")
 @click.option(
@@ -56,12 +56,15 @@ def runners_prepare(name: str, as_json: bool, force: bool, versions: tuple[str, 
 
 
 def _versions(items: tuple[str, ...]) -> tuple[str, ...]:
-    """``--versions``, each "runtime==version" of onnxruntime or litert."""
-    import re
+    """``--versions``, each "runtime==version" as a profile's [export].runtime_versions writes
+    it, of a runtime the root pins (``sysroot.RUNTIMES``)."""
+    from edgedistil._schema import RUNTIME_VERSION
+    from edgedistil.bench.sysroot import RUNTIMES
 
     words = tuple(w for item in items for w in item.split())
     for word in words:
-        if not re.match(r"^(onnxruntime|litert)==[0-9]+(\.[0-9]+)*$", word):
+        match = RUNTIME_VERSION.match(word)
+        if match is None or match.group(1) not in RUNTIMES:
             raise click.BadParameter(
                 f'"{word}": expected onnxruntime==VERSION or litert==VERSION',
                 param_hint="--versions",
