@@ -191,16 +191,15 @@ def _vs_teacher(run: Any, spec: Any) -> dict[str, float]:
     import torch
     import torch.nn.functional as F
 
-    from edgedistil.distill import fake_quant, losses, train
+    from edgedistil.distill import losses, train
 
     student = train.unwrap(run.student)
-    head = dataclasses.replace(run.qat_head, projection=width.projection_of(student))
-    mirror = fake_quant.Mirror.of(student, spec.graph, head)
-    mirror.calibrate(qat._calibration(run), run.student_ids)
+    mirror, _ = qat.calibrated_mirror(run, student, spec)
     device = next(student.parameters()).device
     hits = 0.0
     with torch.no_grad():
-        for idx in qat._chunks(len(run.eval.ids), 64):
+        for start in range(0, len(run.eval.ids), 64):
+            idx = list(range(start, min(start + 64, len(run.eval.ids))))
             batch = {k: v.to(device) for k, v in train.collate(run.eval, idx).items()}
             rounded = mirror.run("quant", batch, run.student_ids(batch["input_ids"]))
             ref = run.teacher(**losses.model_inputs(batch)).last_hidden_state

@@ -63,11 +63,9 @@ def fit(run: train.Run, model: Any, state: train.State, rank: int, size: int) ->
     agreement on the eval text)."""
     s = run.settings
     spec = s.qat
-    assert spec is not None and run.calibration is not None and run.qat_head is not None
+    assert spec is not None
     student = train.unwrap(model)
-    head = dataclasses.replace(run.qat_head, projection=width.projection_of(student))
-    mirror = fake_quant.Mirror.of(student, spec.graph, head)
-    calibration = _calibration(run)
+    mirror, calibration = calibrated_mirror(run, student, spec)
     per_epoch = math.ceil(math.ceil(len(run.train.ids) / size) / s.batch_size)  # batches
     left = max(1, math.ceil(per_epoch * spec.epochs))
     opt, sched = train.optimizer(
@@ -76,7 +74,6 @@ def fit(run: train.Run, model: Any, state: train.State, rank: int, size: int) ->
         math.ceil(left / s.grad_accum),
     )
     loss_fn = _loss(run, mirror, calibration, spec.weight)
-    mirror.calibrate(calibration, run.student_ids)
     # what rounding costs the student as the ordinary epochs left it, for the record
     before = {f"{k}_before": v for k, v in agreement(run, mirror).items()}
     for epoch in range(1, math.ceil(spec.epochs) + 1):
@@ -96,6 +93,19 @@ def fit(run: train.Run, model: Any, state: train.State, rank: int, size: int) ->
         }
         state.history.append(metrics)
         run.progress.end(s.epochs + epoch, metrics)
+
+
+def calibrated_mirror(
+    run: train.Run, student: Any, spec: fake_quant.QuantAware
+) -> tuple[fake_quant.Mirror, list[dict[str, Any]]]:
+    """The student's integer graph (``fake_quant.Mirror``, reading its live weights) with its
+    ranges read on the calibration text, and those calibration batches."""
+    assert run.calibration is not None and run.qat_head is not None
+    head = dataclasses.replace(run.qat_head, projection=width.projection_of(student))
+    mirror = fake_quant.Mirror.of(student, spec.graph, head)
+    calibration = _calibration(run)
+    mirror.calibrate(calibration, run.student_ids)
+    return mirror, calibration
 
 
 def _loss(
