@@ -264,8 +264,9 @@ def rechosen(draw: st.DrawFn, name: str) -> str:
     path = draw(st.sampled_from([p for p in _leaves(data) if len(p) == 2]))
     field = _schema.SECTIONS[path[0]][path[1]]
     choices = field.choices
-    if field.kind == "str-list":
-        new: Any = draw(st.lists(st.sampled_from(choices or ()), min_size=1, max_size=3))
+    if field.kind == "str-list":  # of its choices; any text where it has none (runtime_versions)
+        item = st.sampled_from(choices) if choices else st.text(max_size=12)
+        new: Any = draw(st.lists(item, min_size=1, max_size=3))
     elif choices:
         new = draw(st.sampled_from(choices))
     elif field.kind in ("int", "float"):
