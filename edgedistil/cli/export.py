@@ -197,7 +197,8 @@ def _print_report(console: Console, result: Any, job: Any) -> None:
     if result.fallback is not None:
         kept = result.fallback.chosen.excluded
         console.print(
-            f"fallback: drop {result.first_drop:.4f} before; {result.float_share.describe()}, "
+            f"fallback (ranked by {result.fallback.ranked_by}): drop {result.first_drop:.4f} "
+            f"before; {result.float_share.describe()}, "
             f"+{format_size(max(0, result.int8_bytes - result.fallback.steps[0].bytes))}, "
             f"{result.latency_ms['int8'] - result.latency_ms['int8_first']:+.2f} ms: "
             + (", ".join(kept) or "none")

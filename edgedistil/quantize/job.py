@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 INT8_FILE = "model.int8.onnx"
 ORT_FILE = "model.int8.ort"
 REPORT_FILE = "fidelity.json"
+RANKING_ROWS = 64  # eval sentences the fallback ranks nodes on: a ranking, not the verdict
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,15 +103,24 @@ class _Context:
         )
         return self.measure(target), target.stat().st_size
 
-    def measure(self, path: Path) -> fidelity.Fidelity:
+    def alone(self, excluded: tuple[str, ...]) -> float:
+        """The drop on the ranking text with ``excluded`` float as well (``fallback``)."""
+        target = self.work / "alone.onnx"
+        q.quantize_file(
+            self.source, target, q.with_excluded(self.job.settings, excluded), self.cache
+        )
+        return self.measure(target, rows=RANKING_ROWS).drop
+
+    def measure(self, path: Path, rows: int | None = None) -> fidelity.Fidelity:
         labels = self.eval.labels if self.record.task == "classification" else None
+        texts = self.eval.inputs[:rows]
         return fidelity.measure(
             self.source,
             path,
-            lambda: self.data(self.eval.inputs),
-            labels,
+            lambda: self.data(texts),
+            None if labels is None else labels[:rows],
             self.record.task,
-            self.words,
+            None if self.words is None or rows is None else tags.first(self.words, rows),
         )
 
 
@@ -186,14 +196,31 @@ def _float_share(ctx: _Context, settings: q.Settings, first_drop: float) -> fall
 
 
 def _fall_back(ctx: _Context, first: fidelity.Fidelity, first_bytes: int) -> fallback.Outcome:
+    budget = ctx.job.max_accuracy_drop
+    groups = fallback.rank_groups(_candidates(ctx), ctx.alone)
+    if groups is not None:
+        ranking, counts = fallback.by_groups(groups)
+        return fallback.search(
+            ranking, budget, first, first_bytes, ctx.attempt, counts, fallback.BY_GROUP
+        )
     ranked_on = ctx.work / "try-0.onnx"
     if ctx.job.settings.calibrated and ctx.job.settings.fmt == "qoperator":
         ranked_on = ctx.work / "rank-qdq.onnx"
         qdq = q.Settings(**{**asdict(ctx.job.settings), "fmt": "qdq"})
         q.quantize_file(ctx.source, ranked_on, qdq, ctx.cache)
-    ranking = fallback.rank_nodes(ctx.source, ranked_on, q.OP_TYPES, ctx.data(ctx.eval.inputs[:64]))
-    budget = ctx.job.max_accuracy_drop
+    rows = ctx.eval.inputs[:RANKING_ROWS]
+    ranking = fallback.rank_nodes(ctx.source, ranked_on, q.OP_TYPES, ctx.data(rows))
     return fallback.search(ranking, budget, first, first_bytes, ctx.attempt)
+
+
+def _candidates(ctx: _Context) -> list[str]:
+    """The named nodes the scheme makes int8 and the caller left to the fallback."""
+    import onnx
+
+    model = onnx.load(str(ctx.source), load_external_data=False)
+    kept = set(ctx.job.settings.nodes_to_exclude)
+    nodes = fallback.candidates(model, q.OP_TYPES)
+    return [n.name for n in nodes if n.name and n.name not in kept]
 
 
 def _ort(job: Job, final: Path, sample: Batch) -> Path:
@@ -226,6 +253,7 @@ def report_dict(result: Result) -> dict[str, Any]:
         if outcome is None
         else {
             "fits": outcome.fits,
+            "ranked_by": outcome.ranked_by,
             "kept_float": list(outcome.chosen.excluded),
             "steps": [asdict(s) for s in outcome.steps],
             "ranking": [list(r) for r in outcome.ranking],

@@ -225,6 +225,70 @@ def test_fallback_search_stops_at_the_first_step_that_fits() -> None:
     assert not nothing.fits and nothing.chosen.excluded == ()  # nothing helped: stay all int8
 
 
+def test_nodes_are_grouped_by_role_and_ranked_by_the_output_drop_each_role_makes() -> None:
+    names = [
+        "/model/encoder/layer.0/attention/self/query/MatMul",
+        "/model/encoder/layer.0/output/dense/MatMul",
+        "/model/encoder/layer.1/attention/self/query/MatMul",
+        "/model/encoder/layer.1/output/dense/MatMul",
+        "/model/embeddings/word_embeddings/Gather",
+    ]
+    harm = {"/model/encoder/layer.0/output/dense/MatMul": 0.02}  # what int8 costs, by node
+    asked: list[tuple[str, ...]] = []
+
+    def alone(excluded: tuple[str, ...]) -> float:
+        asked.append(excluded)
+        return sum(harm.get(n, 0.001) for n in names if n not in excluded)
+
+    groups = fallback.rank_groups(names, alone)
+    assert groups is not None and len(asked) == 3  # one requantization per role
+    assert [g.role for g in groups][0] == "/model/encoder/layer.#/output/dense/MatMul"
+    assert groups[0].nodes == (names[1], names[3]) and groups[0].drop == pytest.approx(0.021)
+    ranking, counts = fallback.by_groups(groups)
+    assert counts == [2, 4, 5] and [n for n, _ in ranking][:2] == [names[1], names[3]]
+    # one role, or more roles than are worth a requantization each: the per-node ranking
+    assert fallback.rank_groups(["MatMul_1", "MatMul_2"], alone) is None
+    many = [f"node{c}" for c in "abcdefghijklmnopq"]
+    assert fallback.rank_groups(many, alone) is None and len(asked) == 3
+
+
+def test_the_fallback_keeps_float_the_role_that_costs_the_output_most(
+    tiny_bert: Path, text: Path, tmp_path: Path
+) -> None:
+    """Issue 20: a MiniLM student's static int8 lost 0.026, 0.023 of it in the FFN
+    down-projections (their input is the GELU's long tail), which the per-node error ranked low;
+    the fallback kept all 13 nodes float where those 3 gave 0.0044. Here each layer's GELU has
+    one unit at 60 (its down-projection column zero, so the float model does not use it) and
+    the other units round to nothing in uint8."""
+    import torch
+    import transformers
+
+    student = Path(shutil.copytree(tiny_bert, tmp_path / "student"))
+    model = transformers.BertModel.from_pretrained(str(student))
+    with torch.no_grad():
+        for layer in model.encoder.layer:
+            layer.intermediate.dense.weight.mul_(20.0)
+            layer.output.dense.weight.mul_(300.0)  # the FFN matters to the output
+            layer.intermediate.dense.weight[0] = 0.0
+            layer.intermediate.dense.bias[0] = 60.0
+            layer.output.dense.weight[:, 0] = 0.0
+    model.save_pretrained(str(student), safe_serialization=True)
+    directory = tmp_path / "export"
+    export_onnx(ExportSpec(student=student, out=directory, sequence_length=16, parity_text=text))
+    down = tuple(f"/model/encoder/layer.{i}/output/dense/MatMul" for i in range(2))
+    settings = q.Settings(scheme="static-int8")
+    first = _first_drop(directory, text, settings)
+    without_down = _first_drop(directory, text, q.with_excluded(settings, down))
+    assert without_down < first / 2
+    result = quantize(_job(directory, text, settings, budget=(first + without_down) / 2))
+    outcome = result.fallback
+    assert outcome is not None and outcome.fits and outcome.ranked_by == fallback.BY_GROUP
+    assert outcome.chosen.excluded == down  # that role, whole, and nothing else
+    assert len(outcome.steps) == 2  # all int8, then the first role float
+    report = json.loads((directory / "fidelity.json").read_text())
+    assert report["fallback"]["ranked_by"] == fallback.BY_GROUP
+
+
 def test_ort_format_loads_in_onnxruntime(exported_cls: Path, text: Path, tmp_path: Path) -> None:
     import onnxruntime as ort  # type: ignore[import-untyped]
 
