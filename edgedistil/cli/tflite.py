@@ -58,6 +58,12 @@ def _tflite_profile(target: str) -> tuple[Any, str]:
     show_default=True,
     help="MediaPipe Tasks metadata (tokenizer, labels) in a LiteRT file, checked in MediaPipe.",
 )
+@click.option(
+    "--no-fallback",
+    is_flag=True,
+    help="LiteRT static int8 over its budget: refuse, not keep the operators between the "
+    "matrix products float.",
+)
 @click.pass_context
 def convert_command(
     ctx: click.Context,
@@ -70,6 +76,7 @@ def convert_command(
     sequence_length: int | None,
     max_drop: float | None,
     metadata: bool,
+    no_fallback: bool,
 ) -> None:
     """Convert STUDENT to OUT/model.SCHEME.tflite, verified in LiteRT against PyTorch; for a
     LiteRT target with MediaPipe metadata that MediaPipe's text tasks run on raw text; for a
@@ -100,6 +107,7 @@ def convert_command(
         max_drop=profile.budgets.max_accuracy_drop if max_drop is None else max_drop,
         target=str(target),
         metadata=metadata,
+        fallback=not no_fallback,
     )
     result = convert_tflite(spec)
     copy_tokenizer(student, out)  # what reads the .tflite finds its tokenizer beside it
@@ -142,6 +150,11 @@ def _print_conversion(console: Console, result: Any, spec: Any) -> None:
     )
     console.print("ops: " + ", ".join(f"{op} x{n}" for op, n in result.ops.ops.items()))
     console.print("rewrites: " + "; ".join(result.rewrites))
+    if result.fallback is not None:
+        console.print(
+            f"fallback: {', '.join(result.fallback.chosen.kept_float)} kept float "
+            f"(drop {result.fallback.steps[0].drop:.4f} all int8; {result.fallback.describe()})"
+        )
     if result.ops.fallback:
         console.print(
             "outside XNNPACK (LiteRT's CPU kernels run them): " + ", ".join(result.ops.fallback)

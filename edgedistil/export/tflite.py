@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgedistil.errors import ExportError
-from edgedistil.export import tflite_metadata, tflite_ops
+from edgedistil.export import tflite_fallback, tflite_metadata, tflite_ops
 from edgedistil.families import uses_token_types
 from edgedistil.files import staged_file, write_json
 from edgedistil.schemes import Scheme, get_scheme, scheme_names
@@ -76,6 +76,9 @@ class TFLiteSpec:
     # MediaPipe Tasks metadata (tokenizer, labels) in a LiteRT file; TFLite Micro has no reader
     metadata: bool = True
     mediapipe_sentences: int = MEDIAPIPE_SENTENCES
+    # over the budget, keep LiteRT's operators between the matrix products float
+    # (``tflite_fallback``); False: the all-int8 file or nothing
+    fallback: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +124,7 @@ class TFLiteResult:
     inputs: tuple[str, ...] = NAMES
     reference: Reference = field(repr=False, compare=False)
     mediapipe: MediaPipeMetadata
+    fallback: tflite_fallback.Outcome | None = field(default=None, repr=False)
     # the raw eval inputs (up to mediapipe_sentences): what a tokenizer beside the file is
     # checked on (the C tokenizer of a microcontroller build)
     eval_texts: tuple[Any, ...] = field(repr=False, compare=False)
@@ -178,6 +182,8 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
         raise ExportError(f'runtime "{spec.runtime}": allowed {", ".join(tflite_ops.RUNTIMES)}')
     prepared = _prepare(spec)
     data = _convert(prepared, spec.scheme)
+    fallback = _fall_back(spec, prepared, data)
+    data = data if fallback is None else fallback.data
     data, written, reason = _with_metadata(spec, prepared, data)
     spec.out.mkdir(parents=True, exist_ok=True)
     final = spec.out / f"model.{spec.scheme}.tflite"
@@ -186,7 +192,7 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
         staging.write_bytes(data)
         outputs, quant = run_litert(staging, prepared.reference.arrays)
         fidelity = prepared.reference.score(outputs)
-        _check_fidelity(spec, fidelity)
+        _check_fidelity(spec, fidelity, fallback)
         ops = _check_runtime(data, spec)
         check = _check_mediapipe(spec, prepared, staging, written) if written else None
         record.unlink(missing_ok=True)  # a file without its record is unfinished, never mismatched
@@ -207,10 +213,41 @@ def convert_tflite(spec: TFLiteSpec) -> TFLiteResult:
         inputs=prepared.inputs,
         reference=prepared.reference,
         mediapipe=MediaPipeMetadata(written=written, check=check, reason=reason),
+        fallback=fallback,
         eval_texts=tuple(prepared.texts),
     )
     write_json(result.record, record_of(result, spec))
     return result
+
+
+def _fall_back(
+    spec: TFLiteSpec, prepared: _Prepared, data: bytes
+) -> tflite_fallback.Outcome | None:
+    """Where the all-int8 file misses the budget and LiteRT can run float operators, the
+    conversions that keep the operators between the matrix products float (None: not needed,
+    not asked for, or not possible)."""
+    scheme = get_scheme(spec.scheme)
+    if not spec.fallback or not tflite_fallback.applies(scheme, spec.runtime):
+        return None
+
+    def drop(candidate: bytes) -> float:
+        def score(path: Path) -> Fidelity:
+            return prepared.reference.score(run_litert(path, prepared.reference.arrays)[0])
+
+        return tflite_fallback.scored(candidate, score).drop
+
+    def convert(kept_float: tuple[str, ...]) -> bytes:
+        converter = _converter(prepared.fn, scheme, prepared.calibration)
+        calibration = lambda: _representative(prepared.calibration)  # noqa: E731
+        return tflite_fallback.converted_keeping_float(converter, calibration, kept_float)
+
+    first = drop(data)
+    if first <= spec.max_drop + 1e-9:
+        return None
+    log.info(
+        "the %s .tflite loses %.4f (allowed %.4f): falling back", spec.scheme, first, spec.max_drop
+    )
+    return tflite_fallback.search(data, first, drop, convert, spec.max_drop)
 
 
 def _with_metadata(
@@ -514,7 +551,9 @@ def dequantize(values: np.ndarray, quant: tuple[float, int] | None) -> np.ndarra
     return result
 
 
-def _check_fidelity(spec: TFLiteSpec, fidelity: Fidelity) -> None:
+def _check_fidelity(
+    spec: TFLiteSpec, fidelity: Fidelity, fallback: tflite_fallback.Outcome | None = None
+) -> None:
     exact = get_scheme(spec.scheme).exact and spec.runtime == "litert"
     if exact and fidelity.max_abs_diff > FLOAT_LIMIT:
         raise ExportError(
@@ -525,7 +564,10 @@ def _check_fidelity(spec: TFLiteSpec, fidelity: Fidelity) -> None:
         raise ExportError(
             f"{spec.student}: the {spec.scheme} .tflite loses {fidelity.drop:.4f} "
             f"{fidelity.metric} against PyTorch on {fidelity.sentences} sentences of "
-            f"{spec.eval_text} (allowed {spec.max_drop:.4f}); not written" + _hint(spec)
+            f"{spec.eval_text} (allowed {spec.max_drop:.4f})"
+            + ("" if fallback is None else f" with the least loss of: {fallback.describe()}")
+            + "; not written"
+            + _hint(spec)
         )
 
 
@@ -568,6 +610,8 @@ def record_of(result: TFLiteResult, spec: TFLiteSpec) -> dict[str, Any]:
         "max_drop": spec.max_drop,
         "ops": result.ops.ops,
         "xnnpack_fallback": list(result.ops.fallback),
+        # operators kept float to meet the budget (tflite_fallback); None: not needed
+        "fallback": None if result.fallback is None else result.fallback.record(),
         "mediapipe": result.mediapipe.record(),
         "verified_on": kernels.host_facts(),
     }
