@@ -15,13 +15,14 @@ The mirror's own prediction of that drop (``quant_cosine`` on the eval share) is
 What ships is the file, so the last columns are end to end: the float student against the
 teacher, and the mirror's rounded output against the teacher (1 - mean cosine on the distill's
 held-out share), for the student without the phase and after each variant. A variant is a gap
-weight and a learning-rate scale (``qat.LR_SCALE``); weight 0 is the phase's restart alone.
+weight, a learning-rate scale (``qat.LR_SCALE``) and what the rounded output is pulled to
+(``--toward``: the float student, or the teacher); weight 0 is the phase's restart alone.
 ``--no-files`` leaves the conversion out (a machine with a GPU and no TensorFlow), and
 ``--augment`` trains on the augmented text as a build does (2 on the sample text).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/qat.py cortex-m7 cortex-m7:2 esp32-s3 \
         wear-os-watch raspberry-pi-5 [--epochs 1] [--subset N] [--sentences 200] [--work DIR] \
-        [--weights 1 3] [--lr-scales 0.5] [--augment 2] [--no-files]
+        [--weights 1 3] [--lr-scales 0.5] [--toward float teacher] [--augment 2] [--no-files]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import itertools
 import shutil
 import sys
 import time
@@ -60,6 +62,13 @@ def main() -> None:
         "--weights", type=float, nargs="+", default=[1.0], help="QAT gap weights to compare"
     )
     parser.add_argument("--lr-scales", type=float, nargs="+", default=[qat.LR_SCALE])
+    parser.add_argument(
+        "--toward",
+        nargs="+",
+        default=["float"],
+        choices=["float", "teacher"],
+        help="what the rounded output is pulled to (QuantAware.toward)",
+    )
     parser.add_argument("--augment", type=int, default=0, help="distill --augment")
     parser.add_argument("--no-files", action="store_true", help="no conversion (no TensorFlow)")
     args = parser.parse_args()
@@ -136,25 +145,24 @@ def _distill(
     def fit(run: Any, model: Any, state: Any, rank: int, size: int) -> None:
         base = copy.deepcopy(run.student.state_dict())
         without = _vs_teacher(run, spec)
-        for weight in args.weights:
-            for scale in args.lr_scales:
-                run.student.load_state_dict(base)
-                run.settings = dataclasses.replace(
-                    run.settings, qat=dataclasses.replace(spec, weight=weight)
-                )
-                qat.LR_SCALE = scale
-                started = time.perf_counter()
-                original(run, model, state, rank, size)
-                seconds = time.perf_counter() - started
-                if not kept:  # the mirror's before-figure comes with the first variant's record
-                    before = copy.deepcopy(run.student)
-                    before.load_state_dict(base)
-                    kept["without"] = (before, _before(state.history) | without, 0.0)
-                kept[f"QAT weight {weight:g}, lr x{scale:g}"] = (
-                    copy.deepcopy(run.student),
-                    state.history[-1] | _vs_teacher(run, spec),
-                    seconds,
-                )
+        for weight, scale, toward in itertools.product(args.weights, args.lr_scales, args.toward):
+            run.student.load_state_dict(base)
+            run.settings = dataclasses.replace(
+                run.settings, qat=dataclasses.replace(spec, weight=weight, toward=toward)
+            )
+            qat.LR_SCALE = scale
+            started = time.perf_counter()
+            original(run, model, state, rank, size)
+            seconds = time.perf_counter() - started
+            if not kept:  # the mirror's before-figure comes with the first variant's record
+                before = copy.deepcopy(run.student)
+                before.load_state_dict(base)
+                kept["without"] = (before, _before(state.history) | without, 0.0)
+            kept[f"QAT toward {toward}, weight {weight:g}, lr x{scale:g}"] = (
+                copy.deepcopy(run.student),
+                state.history[-1] | _vs_teacher(run, spec),
+                seconds,
+            )
 
     qat.fit = fit  # type: ignore[assignment]
     try:

@@ -62,6 +62,10 @@ class QuantAware:
     # cosine to the teacher unchanged (0.4435 -> 0.4471 drop); 10 reached 0.0120 but moved the
     # float student away from the teacher (0.6481); 1 gained little (Cortex-M7: 0.0282 -> 0.0245).
     weight: float = 3.0
+    # what the rounded output is pulled to: "float", the student's own float output (the gate's
+    # max_accuracy_drop), or "teacher", the teacher's output as the distillation loss has it
+    # (what ships against max_drop_vs_teacher); benchmarks/qat.py measures both
+    toward: str = "float"
 
     @property
     def graph(self) -> Graph:

@@ -114,6 +114,8 @@ def _loss(
     """The distillation loss plus ``weight`` times the rounded output's gap to the float one;
     the ranges read again every ``RECALIBRATE`` calls."""
     calls = [1]  # fit has just calibrated: the first reading is RECALIBRATE calls away
+    assert run.settings.qat is not None
+    toward = run.settings.qat.toward
 
     def loss(run: train.Run, model: Any, batch: dict[str, Any]) -> Any:
         step = calls[0]
@@ -121,7 +123,7 @@ def _loss(
             mirror.calibrate(calibration, run.student_ids)
         calls[0] += 1
         base = train.compute_loss(run, model, batch)
-        term = gap(run.settings.task, *_outputs(run, mirror, batch))
+        term = gap(run.settings.task, *_outputs(run, mirror, batch, toward))
         if not bool(term.isfinite()):  # stop here rather than save a student of NaN
             raise DistillError(
                 f"quantization-aware step {step}: the rounded output's gap is {float(term)}"
@@ -132,14 +134,21 @@ def _loss(
 
 
 def _outputs(
-    run: train.Run, mirror: fake_quant.Mirror, batch: dict[str, Any]
+    run: train.Run, mirror: fake_quant.Mirror, batch: dict[str, Any], toward: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(rounded output, float output without gradient, attention mask)."""
+    """(rounded output, what it is pulled to without gradient, attention mask): the float
+    output, or the teacher's (its logits, or its pooled embedding, as the distillation loss
+    reads them)."""
     import torch
 
     ids = run.student_ids(batch["input_ids"])
     with torch.no_grad():
-        target = mirror.run("float", batch, ids)
+        if toward == "teacher":
+            if not train.uses_teacher(run.settings):
+                raise DistillError("quantization-aware epochs toward the teacher: no teacher loss")
+            target = train.teacher_outputs(run, batch)["head"].float()
+        else:
+            target = mirror.run("float", batch, ids)
     return mirror.run("quant", batch, ids), target, batch["attention_mask"]
 
 

@@ -295,7 +295,7 @@ def unwrap(model: Any) -> Any:
     return inner if inner is not None else model
 
 
-def _teacher_outputs(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+def teacher_outputs(run: Run, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Teacher logits or pooled embedding ("head"), its target layers' hidden states ("hidden")
     and, with an attention-relation weight, its last target layer's [q, k, v] ("attention");
     every key but "head" is a list of [batch, tokens, dim] tensors."""
@@ -370,12 +370,12 @@ def compute_loss(run: Run, model: torch.nn.Module, batch: dict[str, torch.Tensor
         loss = w.ce * hard_loss(logits, labels)
         if not uses_teacher(s):
             return loss
-        teacher = _teacher_outputs(run, batch)
+        teacher = teacher_outputs(run, batch)
         soft = teacher["head"][mask.bool()] if s.task == TOKEN_TASK else teacher["head"]
         if w.kd:
             loss = loss + w.kd * losses.kd_loss(logits, soft, w.temperature)
     else:
-        teacher = _teacher_outputs(run, batch)
+        teacher = teacher_outputs(run, batch)
         pooled = sentence_embedding(model, out.last_hidden_state, mask, s.pooling)
         loss = losses.embedding_loss(pooled, teacher["head"], w)
     if w.cos:

@@ -228,6 +228,48 @@ def test_distillation_ends_with_quantization_aware_epochs(tmp_path: Path) -> Non
     assert record["settings"]["qat"]["gelu"] == "sigmoid"
 
 
+@pytest.mark.slow
+def test_quantization_aware_epochs_toward_the_teacher_pull_the_rounded_output_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``toward="teacher"``: each quantization-aware step reads the teacher's output a second
+    time, as the rounded output's target, where ``"float"`` reads the student's float one."""
+    import dataclasses
+
+    from edgedistil.distill import train
+    from edgedistil.distill.job import Job, distill
+    from edgedistil.distill.train import Settings
+
+    teacher = save_tiny(tmp_path / "t", initializer_range=0.3)
+    data = write_word_lines(tmp_path / "d.txt", 60, 1)
+    calibration = write_word_lines(tmp_path / "c.txt", 40, 2)
+    spec = qat.quant_aware("full-int8", micro=True, epochs=0.5)
+    assert spec is not None and spec.toward == "float"  # the default
+    reads = {}
+    original = train.teacher_outputs
+    for toward in ("float", "teacher"):
+        calls = [0]
+
+        def counted(run: Any, batch: Any, calls: list[int] = calls) -> Any:
+            calls[0] += 1
+            return original(run, batch)
+
+        monkeypatch.setattr(train, "teacher_outputs", counted)
+        settings = Settings(
+            task="", epochs=1, batch_size=8, seq_len=LENGTH, patience=None,
+            qat=dataclasses.replace(spec, toward=toward),
+        )  # fmt: skip
+        out = tmp_path / toward
+        job = Job(teacher=str(teacher), data=data, out=out, settings=settings, layers=1,
+                  calibration=calibration)  # fmt: skip
+        outcome = distill(job)
+        assert outcome.state.history[-1]["qat"] == 1.0
+        reads[toward] = calls[0]
+        record = json.loads((out / "edgedistil.json").read_text())
+        assert record["settings"]["qat"]["toward"] == toward
+    assert reads["teacher"] - reads["float"] == 4  # one more read in each of the 4 steps
+
+
 class _Steps:
     """A train.Progress that keeps each epoch's batch count."""
 
