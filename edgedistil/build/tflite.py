@@ -78,6 +78,9 @@ class TFLiteStage(FormatStage):
             tokenizer = self.tokenizer_beside(student, staging)
         rel = self.release(result, **_metadata_facts(result.mediapipe))
         summary = f"{result.scheme}, {result.fidelity.metric} drop {result.fidelity.drop:.4f}"
+        if result.fallback is not None:  # the file as written: over the budget all int8
+            kept = ", ".join(result.fallback.chosen.kept_float)
+            summary += f" (fallback: {kept} float; {result.fallback.steps[0].drop:.4f} all int8)"
         return {"outputs": [rel, self.relative(result.record), *tokenizer], "summary": summary}
 
 
