@@ -120,7 +120,7 @@ class _Context:
             lambda: self.data(texts),
             None if labels is None else labels[:rows],
             self.record.task,
-            None if self.words is None or rows is None else tags.first(self.words, rows),
+            self.words if self.words is None or rows is None else tags.first(self.words, rows),
         )
 
 
