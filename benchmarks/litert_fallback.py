@@ -2,7 +2,7 @@
 
 One student converted by ``edgedistil.export.tflite`` four ways: float32, dynamic int8, static
 int8 with every operator int8 (``--no-fallback``'s file), and static int8 at ``--max-drop``,
-where a file over the budget keeps the operators between the matrix products float
+where a file over the budget keeps all but the fully connected layers and lookups float
 (``export/tflite_fallback.py``). For each: size, cosine (or accuracy) drop against PyTorch on
 the eval text, and the median single-row latency in LiteRT (XNNPACK where it takes the ops),
 timed round-robin in one run by benchmarks/_timing.py. The fallback's steps and their drops are

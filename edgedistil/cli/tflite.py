@@ -61,8 +61,8 @@ def _tflite_profile(target: str) -> tuple[Any, str]:
 @click.option(
     "--no-fallback",
     is_flag=True,
-    help="LiteRT static int8 over its budget: refuse, not keep the operators between the "
-    "matrix products float.",
+    help="LiteRT static int8 over its budget: refuse, rather than keep all but the fully "
+    "connected layers and lookups float.",
 )
 @click.pass_context
 def convert_command(

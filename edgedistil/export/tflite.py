@@ -76,7 +76,7 @@ class TFLiteSpec:
     # MediaPipe Tasks metadata (tokenizer, labels) in a LiteRT file; TFLite Micro has no reader
     metadata: bool = True
     mediapipe_sentences: int = MEDIAPIPE_SENTENCES
-    # over the budget, keep LiteRT's operators between the matrix products float
+    # over the budget, keep every LiteRT operator but the fully connected layers and lookups float
     # (``tflite_fallback``); False: the all-int8 file or nothing
     fallback: bool = True
 
@@ -224,7 +224,7 @@ def _fall_back(
     spec: TFLiteSpec, prepared: _Prepared, data: bytes
 ) -> tflite_fallback.Outcome | None:
     """Where the all-int8 file misses the budget and LiteRT can run float operators, the
-    conversions that keep the operators between the matrix products float (None: not needed,
+    conversion that keeps all but the fully connected layers and lookups float (None: not needed,
     not asked for, or not possible)."""
     scheme = get_scheme(spec.scheme)
     if not spec.fallback or not tflite_fallback.applies(scheme, spec.runtime):
