@@ -52,6 +52,19 @@ class MediaPipe(Record):
     check: MediaPipeCheck | None = None
 
 
+class FallbackStep(Record):
+    kept_float: list[str]  # operator types left float ([]: all int8)
+    drop: float
+
+
+class Fallback(Record):
+    """``export.tflite_fallback.Outcome.record``: what a file over its budget kept float."""
+
+    fits: bool
+    kept_float: list[str]
+    steps: list[FallbackStep] = Field(min_length=2)  # all int8 first, then each step tried
+
+
 class TFLiteRecord(Record):
     student: str
     target: str | None
@@ -72,5 +85,6 @@ class TFLiteRecord(Record):
     max_drop: float
     ops: dict[str, int]  # operator -> number of nodes
     xnnpack_fallback: list[str]
+    fallback: Fallback | None  # None: the all-int8 file fitted, or none was tried
     mediapipe: MediaPipe
     verified_on: dict[str, str]  # verify.kernels.host_facts

@@ -203,8 +203,10 @@ def test_litert_static_int8_over_its_budget_keeps_the_operators_between_matmuls_
     dequantized = result.ops.ops["DEQUANTIZE"]  # float operators between int8 ones
     assert dequantized > all_int8.ops.ops.get("DEQUANTIZE", 0) and result.ops.passed
     assert _fc_weight_types(result.path) == {np.dtype(np.int8)}  # the weights stay int8
-    record = json.loads(result.record.read_text())
-    assert record["fallback"]["kept_float"] == list(outcome.chosen.kept_float)
+    record = read_json(result.record, TFLiteRecord, error=ExportError)  # the record's model
+    assert record.fallback is not None and record.fallback.fits
+    assert record.fallback.kept_float == list(outcome.chosen.kept_float)
+    assert read_json(all_int8.record, TFLiteRecord, error=ExportError).fallback is None
 
 
 def _fc_weight_types(path: Path) -> set[np.dtype]:
