@@ -136,9 +136,16 @@ SECTIONS: dict[str, dict[str, Field]] = {
             "movement_cycles_per_element",
         )
     },
+    # How the build distils this target's student when its command line does not say: the
+    # epochs (--epochs; else 3) and what the quantization-aware epochs pull the rounded output
+    # to. 1,000 epochs is no build's: it stops a typo (a step count) before hours of training.
+    "distill": {
+        "epochs": _f("int", low=1, high=1000),
+        "qat_toward": _f("str", choices=schemes.QAT_TARGETS),
+    },
 }
 # Sections a profile may leave out; every other section is required.
-OPTIONAL_SECTIONS = ("estimate",)
+OPTIONAL_SECTIONS = ("estimate", "distill")
 
 
 def section_applies(section: str, t: Mapping[str, Any]) -> bool:

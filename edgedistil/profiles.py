@@ -16,13 +16,14 @@ once, as one ``ProfileError`` line.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgedistil import _schema
 from edgedistil.errors import ProfileError
 
+DEFAULT_EPOCHS = 3  # the build's epochs when neither its command line nor the profile says
 _EXTENDS_DEPTH = 8  # deeper chains are almost surely a mistake; a cycle is caught before this
 
 
@@ -99,6 +100,15 @@ class Estimate:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Distill:
+    """How the build distils this target's student by default (``_schema.SECTIONS["distill"]``):
+    a narrow microcontroller student may need more epochs than the build's 3."""
+
+    epochs: int = DEFAULT_EPOCHS
+    qat_toward: str = "float"  # schemes.QAT_TARGETS
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str
     description: str
@@ -110,6 +120,7 @@ class Profile:
     bench: Bench
     budgets: Budgets
     estimate: Estimate | None = None  # a microcontroller's kernel costs, when its profile has them
+    distill: Distill = field(default_factory=Distill)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved profile as plain data (JSON-ready; ``source`` as a string)."""
@@ -125,6 +136,8 @@ class Profile:
             del data["export"]["text_input"]
         if not self.export.runtime_versions:
             del data["export"]["runtime_versions"]
+        if self.distill == Distill():
+            del data["distill"]
         if self.estimate is None:
             del data["estimate"]
         else:
@@ -343,6 +356,7 @@ def _build(path: Path, merged: dict[str, Any], origins: Origins) -> Profile:
         bench=Bench(**merged["bench"]),
         budgets=Budgets(**merged["budgets"]),
         estimate=_estimate(merged.get("estimate")),
+        distill=Distill(**merged.get("distill", {})),
     )
 
 

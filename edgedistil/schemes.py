@@ -118,6 +118,9 @@ _CALIBRATED_GRAPH = (28_672, 45_056)
 # student's full-int8 loss in 29-63 steps (ESP32-S3: 0.0212 -> 0.0141 at weight 3); a quarter of
 # the sample text's augmented epoch is ~195 steps, at about three times an ordinary step's cost.
 QAT_EPOCHS = 0.25
+# What the quantization-aware epochs pull the rounded output to (distill.fake_quant.QuantAware):
+# the float student's output (the default), or the teacher's (a profile's [distill].qat_toward).
+QAT_TARGETS = ("float", "teacher")
 
 
 register_scheme(

@@ -683,3 +683,20 @@ def test_a_child_keeps_or_overrides_the_parents_estimate(tmp_path: Path) -> None
     )
     assert profiles.load_profile(str(phone)).estimate is None
     assert "estimate" not in profiles.load_profile("raspberry-pi-4").to_dict()
+
+
+def test_a_target_may_say_how_its_student_is_distilled(tmp_path: Path) -> None:
+    """[distill]: the build's epochs and the quantization-aware target when the command line
+    does not say; a profile without it keeps the build's defaults and its recorded dict."""
+    m7 = profiles.load_profile("cortex-m7")
+    assert (m7.distill.epochs, m7.distill.qat_toward) == (6, "teacher")
+    assert m7.to_dict()["distill"] == {"epochs": 6, "qat_toward": "teacher"}
+    pi4 = profiles.load_profile("raspberry-pi-4")
+    assert pi4.distill == profiles.Distill(epochs=profiles.DEFAULT_EPOCHS, qat_toward="float")
+    assert "distill" not in pi4.to_dict()  # the build keys of such profiles stay as they were
+    child = write_profile(tmp_path / "m7.toml", 'extends = "cortex-m7"\n[distill]\nepochs = 2\n')
+    inherited = profiles.load_profile(str(child)).distill
+    assert (inherited.epochs, inherited.qat_toward) == (2, "teacher")
+    line = _error(tmp_path, PI4 + '[distill]\nqat_toward = "student"\n')
+    assert '[distill].qat_toward = "student"' in line and "float, teacher" in line
+    assert "[distill].epochs = 0" in _error(tmp_path, PI4 + "[distill]\nepochs = 0\n")

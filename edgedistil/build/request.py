@@ -22,7 +22,7 @@ class Request:
     layers: int | None = None
     vocab_size: int | None = None
     hidden: int | None = None  # narrow the student (distill.width); None: the plan's
-    epochs: int = 3
+    epochs: int | None = None  # None: the profile's [distill].epochs (profiles.DEFAULT_EPOCHS)
     batch_size: int = 32
     augment: int | None = None  # new sentences per training text; None: distill's default
     qat_epochs: float | None = None  # quantization-aware epochs; None: the scheme's default

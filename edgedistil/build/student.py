@@ -134,7 +134,7 @@ def _train_settings(ctx: Context) -> Any:
     r = ctx.request
     return Settings(
         task="",
-        epochs=r.epochs,
+        epochs=ctx.profile.distill.epochs if r.epochs is None else r.epochs,
         batch_size=r.batch_size,
         augment=r.augment,
         seq_len=ctx.profile.export.sequence_length,  # train at the length the device will see
@@ -152,7 +152,12 @@ def _quant_aware(ctx: Context) -> Any:
     formats, epochs = ctx.profile.export.formats, ctx.request.qat_epochs
     if epochs is None and not any(f.startswith("tflite") for f in formats):
         epochs = 0
-    return quant_aware(ctx.profile.quantize.scheme, micro="tflite-micro" in formats, epochs=epochs)
+    return quant_aware(
+        ctx.profile.quantize.scheme,
+        micro="tflite-micro" in formats,
+        epochs=epochs,
+        toward=ctx.profile.distill.qat_toward,
+    )
 
 
 def _augment_default(ctx: Context) -> int | None:

@@ -66,7 +66,11 @@ class _Events:
 @click.option(
     "--hidden", type=click.IntRange(min=1), help="Narrow the student. Default: the plan's."
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="Default: the profile's [distill].epochs, else 3.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
     "--augment",

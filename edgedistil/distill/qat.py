@@ -31,9 +31,12 @@ LR_SCALE = 0.5  # the phase fine-tunes a trained student: half the task's rate, 
 CALIBRATION_SENTENCES = 200  # as export.tflite.CALIBRATION_SENTENCES: the converter's count
 
 
-def quant_aware(scheme: str, *, micro: bool, epochs: float | None) -> fake_quant.QuantAware | None:
+def quant_aware(
+    scheme: str, *, micro: bool, epochs: float | None, toward: str = "float"
+) -> fake_quant.QuantAware | None:
     """The phase for a student converted to ``scheme`` (``micro``: for TFLite Micro, whose graph
-    has the sigmoid GELU); ``epochs`` None: the scheme's default. None when there is no phase."""
+    has the sigmoid GELU); ``epochs`` None: the scheme's default; ``toward``: what the rounded
+    output is pulled to (``QuantAware.toward``). None when there is no phase."""
     from edgedistil.schemes import get_scheme, scheme_names
 
     found = get_scheme(scheme)
@@ -54,6 +57,7 @@ def quant_aware(scheme: str, *, micro: bool, epochs: float | None) -> fake_quant
         bits=16 if found.activations[0] == "int16" else 8,
         gelu="sigmoid" if micro else "exact",
         split=found.split_residual,
+        toward=toward,
     )
 
 

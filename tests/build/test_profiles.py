@@ -180,3 +180,26 @@ def test_the_benchmark_table_names_what_failed_and_why_a_build_broke(
         assert "drop vs teacher 0.0" in row and " > 1e-05 |" in row, row
         assert re.search(r"\| \*\*\d\.\d{4} \(1e-05\)\*\* \|", row), row
     assert "| x | - | - | - | broke: Error: distill: out of memory | - | - | 1:01 |" in text
+
+
+@pytest.mark.parametrize(("asked", "expected"), [(None, 6), (2, 2)])
+def test_the_build_distils_as_the_profile_says_unless_told(
+    asked: int | None, expected: int
+) -> None:
+    """--epochs, else the profile's [distill].epochs; the quantization-aware epochs pull the
+    rounded output where [distill].qat_toward says (the Cortex-M7: to the teacher)."""
+    from types import SimpleNamespace
+
+    from edgedistil.build import student
+    from edgedistil.build.request import Request
+    from edgedistil.profiles import load_profile
+
+    request = Request(target="cortex-m7", out=Path("unused"), epochs=asked)
+    ctx = SimpleNamespace(request=request, profile=load_profile("cortex-m7"))
+    settings = student._train_settings(ctx)
+    assert settings.epochs == expected
+    assert settings.qat is not None and settings.qat.toward == "teacher"
+    ctx.profile = load_profile("wear-os-watch")  # no [distill]: the build's defaults
+    settings = student._train_settings(ctx)
+    assert settings.epochs == (3 if asked is None else asked)
+    assert settings.qat is not None and settings.qat.toward == "float"
