@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgedistil.errors import ExportError
 from edgedistil.export import tflite_ops
 from edgedistil.schemes import Scheme
 from edgedistil.verify.fidelity import Fidelity
@@ -115,10 +116,16 @@ def converted_keeping_float(
     import tensorflow as tf  # type: ignore[import-untyped]
 
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(ops))
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=calibration, debug_options=options
-    )
-    data: bytes = debugger.get_nondebug_quantized_model()
+    try:
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=calibration, debug_options=options
+        )
+        data: bytes = debugger.get_nondebug_quantized_model()
+    except Exception as exc:  # the converter raises ConverterError and plain RuntimeErrors
+        first = next((x for x in str(exc).splitlines() if "error" in x.lower()), str(exc))
+        raise ExportError(
+            f"the fallback conversion with {', '.join(ops)} float failed: {first.strip()[:300]}"
+        ) from None
     return data
 
 
