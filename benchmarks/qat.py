@@ -46,6 +46,7 @@ from edgedistil.distill.job import DENSE_PATH, Job, distill  # noqa: E402
 from edgedistil.distill.train import Settings  # noqa: E402
 from edgedistil.export.tflite import TFLiteSpec, convert_tflite  # noqa: E402
 from edgedistil.profiles import load_profile  # noqa: E402
+from edgedistil.schemes import QAT_TARGETS  # noqa: E402
 from edgedistil.teacher import resolve_teacher  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def main() -> None:
         "--toward",
         nargs="+",
         default=["float"],
-        choices=["float", "teacher"],
+        choices=QAT_TARGETS,
         help="what the rounded output is pulled to (QuantAware.toward)",
     )
     parser.add_argument("--augment", type=int, default=0, help="distill --augment")
