@@ -77,7 +77,7 @@ def fit(run: train.Run, model: Any, state: train.State, rank: int, size: int) ->
         dataclasses.replace(s, lr=s.lr * LR_SCALE, warmup=0),
         math.ceil(left / s.grad_accum),
     )
-    loss_fn = _loss(run, mirror, calibration, spec.weight)
+    loss_fn = _loss(run, mirror, calibration, spec)
     # what rounding costs the student as the ordinary epochs left it, for the record
     before = {f"{k}_before": v for k, v in agreement(run, mirror).items()}
     for epoch in range(1, math.ceil(spec.epochs) + 1):
@@ -113,13 +113,14 @@ def calibrated_mirror(
 
 
 def _loss(
-    run: train.Run, mirror: fake_quant.Mirror, calibration: list[dict[str, Any]], weight: float
+    run: train.Run,
+    mirror: fake_quant.Mirror,
+    calibration: list[dict[str, Any]],
+    spec: fake_quant.QuantAware,
 ) -> Callable[[train.Run, Any, dict[str, Any]], Any]:
-    """The distillation loss plus ``weight`` times the rounded output's gap to the float one;
-    the ranges read again every ``RECALIBRATE`` calls."""
+    """The distillation loss plus ``spec.weight`` times the rounded output's gap to what
+    ``spec.toward`` names; the ranges read again every ``RECALIBRATE`` calls."""
     calls = [1]  # fit has just calibrated: the first reading is RECALIBRATE calls away
-    assert run.settings.qat is not None
-    toward = run.settings.qat.toward
 
     def loss(run: train.Run, model: Any, batch: dict[str, Any]) -> Any:
         step = calls[0]
@@ -127,12 +128,12 @@ def _loss(
             mirror.calibrate(calibration, run.student_ids)
         calls[0] += 1
         base = train.compute_loss(run, model, batch)
-        term = gap(run.settings.task, *_outputs(run, mirror, batch, toward))
+        term = gap(run.settings.task, *_outputs(run, mirror, batch, spec.toward))
         if not bool(term.isfinite()):  # stop here rather than save a student of NaN
             raise DistillError(
                 f"quantization-aware step {step}: the rounded output's gap is {float(term)}"
             )
-        return base + weight * term
+        return base + spec.weight * term
 
     return loss
 

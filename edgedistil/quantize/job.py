@@ -97,19 +97,20 @@ class _Context:
         )
 
     def attempt(self, excluded: tuple[str, ...]) -> tuple[fidelity.Fidelity, int]:
-        target = self.work / f"try-{len(excluded)}.onnx"
-        q.quantize_file(
-            self.source, target, q.with_excluded(self.job.settings, excluded), self.cache
-        )
+        target = self._quantized(excluded, f"try-{len(excluded)}.onnx")
         return self.measure(target), target.stat().st_size
 
     def alone(self, excluded: tuple[str, ...]) -> float:
         """The drop on the ranking text with ``excluded`` float as well (``fallback``)."""
-        target = self.work / "alone.onnx"
+        return self.measure(self._quantized(excluded, "alone.onnx"), rows=RANKING_ROWS).drop
+
+    def _quantized(self, excluded: tuple[str, ...], name: str) -> Path:
+        """The source quantized into the scratch folder with ``excluded`` kept float as well."""
+        target = self.work / name
         q.quantize_file(
             self.source, target, q.with_excluded(self.job.settings, excluded), self.cache
         )
-        return self.measure(target, rows=RANKING_ROWS).drop
+        return target
 
     def measure(self, path: Path, rows: int | None = None) -> fidelity.Fidelity:
         labels = self.eval.labels if self.record.task == "classification" else None
